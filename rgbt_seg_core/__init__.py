@@ -1,0 +1,15 @@
+"""rgbt_seg_core: RGB-thermal semantic segmentation models, data, training and evaluation (no ROS imports)."""
+
+from .models import RSFNet, RSFNetConfig, SegmentationOutput, TrainOutput, build_model, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "build_model",
+    "list_models",
+    "RSFNet",
+    "RSFNetConfig",
+    "SegmentationOutput",
+    "TrainOutput",
+    "__version__",
+]

@@ -1,0 +1,43 @@
+"""Class names and colour palettes of the supported data sets (SPEC §4).
+
+Checkpoints carry these so the evaluator and the ROS node never re-declare them (STYLE: torchvision weights
+metadata).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MFNET_CLASSES", "MFNET_PALETTE", "PST900_CLASSES", "PST900_PALETTE", "default_classes"]
+
+MFNET_CLASSES = (
+    "unlabeled", "car", "person", "bike", "curve", "car_stop", "guardrail", "color_cone", "bump",
+)
+MFNET_PALETTE = (
+    (0, 0, 0), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 192),
+    (128, 128, 0), (64, 64, 128), (192, 128, 128), (192, 64, 0),
+)
+PST900_CLASSES = ("background", "fire_extinguisher", "backpack", "hand_drill", "survivor")
+PST900_PALETTE = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255))
+
+
+def _generated_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+    """Distinct colours for class counts without a published palette (PASCAL VOC's bit-interleaving scheme)."""
+    out = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out.append((r, g, b))
+    return tuple(out)
+
+
+def default_classes(num_classes: int) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...]]:
+    """Names and palette for a class count: MFNet for 9, PST900 for 5, generic otherwise."""
+    if num_classes == len(MFNET_CLASSES):
+        return MFNET_CLASSES, MFNET_PALETTE
+    if num_classes == len(PST900_CLASSES):
+        return PST900_CLASSES, PST900_PALETTE
+    return tuple(f"class_{i}" for i in range(num_classes)), _generated_palette(num_classes)

@@ -1,0 +1,35 @@
+"""``rgbt-seg model-info`` prints the faithful counts; bad arguments give a clear error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rgbt_seg_core.cli.main import main
+
+
+def test_model_info_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model-info", "rsfnet50_18", "--json", "--height", "96", "--width", "128"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    deploy = info["deploy_form"]["params"]
+    assert deploy["total"] / 1e6 == pytest.approx(44.53, rel=0.01)
+    assert deploy["total"] == deploy["rgb_encoder"] + deploy["thermal_encoder"] + deploy["rest"]
+    assert info["train_form"]["params"]["total"] > deploy["total"]  # aux heads and extra branches
+    assert info["train_form"]["macs"] > info["deploy_form"]["macs"]
+
+
+def test_model_info_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model-info", "rsfnet50_18", "--height", "64", "--width", "64", "--kernel-size", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "deploy" in out and "44.0" in out
+
+
+def test_bad_size_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model-info", "rsfnet50_18", "--height", "0"]) == 2
+    assert "--height" in capsys.readouterr().err
+
+
+def test_bad_option_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model-info", "rsfnet50_18", "--kernel-size", "4"]) == 2
+    assert "kernel_size" in capsys.readouterr().err

@@ -39,6 +39,7 @@ __all__ = [
 FORMAT = "rgbt-seg-checkpoint"
 FORMAT_VERSION = 1
 META_KEY = "rgbt_seg"
+EXTRA_PREFIX = "extra."
 
 # SPEC §3: pixels are scaled to [0, 1], no mean/std. 16-bit thermal is mapped by the consumer (node, loaders).
 DEFAULT_NORMALIZATION: dict[str, Any] = {"rgb_scale": 1.0 / 255.0, "thermal_scale": 1.0 / 255.0, "mean": None, "std": None}
@@ -122,10 +123,13 @@ def save_checkpoint(
     palette: list[list[int]] | tuple[tuple[int, int, int], ...] | None = None,
     normalization: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> CheckpointMeta:
     """Save a model built by :func:`rgbt_seg_core.build_model` (training or deploy form).
 
     Class names and palette default to the data set implied by the class count (MFNet for 9, PST900 for 5).
+    ``extra_tensors`` (optimizer buffers, RNG states) are stored under an ``extra.`` prefix in the same file,
+    so a resumable checkpoint is written in one atomic step and stays usable for evaluation.
     """
     from safetensors.torch import save
 
@@ -156,6 +160,8 @@ def save_checkpoint(
         deploy=bool(getattr(model, "deployed", False)),
     )
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    for k, v in (extra_tensors or {}).items():
+        tensors[EXTRA_PREFIX + k] = v.detach().contiguous().cpu()
     blob = save(tensors, metadata={META_KEY: meta.to_json(tensors_digest(tensors))})
     atomic_write_bytes(Path(path), blob)
     return meta
@@ -265,14 +271,22 @@ class LoadedCheckpoint:
     model: nn.Module
     meta: CheckpointMeta
     path: Path
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _split_extra(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    model = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
+    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+    return model, extra
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Verify a checkpoint, rebuild its model from the header and load the weights (eval mode)."""
     p, meta, _, tensors = _open(path)
+    weights, extra = _split_extra(tensors)
     model = _build_from_meta(p, meta)
-    _load_state(p, model, tensors)
-    return LoadedCheckpoint(model.to(map_location).eval(), meta, p)
+    _load_state(p, model, weights)
+    return LoadedCheckpoint(model.to(map_location).eval(), meta, p, extra)
 
 
 def load_weights_into(model: nn.Module, path: str | Path) -> CheckpointMeta:
@@ -281,5 +295,5 @@ def load_weights_into(model: nn.Module, path: str | Path) -> CheckpointMeta:
     if meta.deploy != bool(getattr(model, "deployed", False)):
         form = "deploy" if meta.deploy else "training"
         raise CheckpointError(f"{p}: holds a {form}-form model; the target model is in the other form")
-    _load_state(p, model, tensors)
+    _load_state(p, model, _split_extra(tensors)[0])
     return meta

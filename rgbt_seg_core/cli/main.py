@@ -7,9 +7,9 @@ import logging
 import sys
 from typing import Sequence
 
-from . import bench, model_info
+from . import bench, demo, evaluate, export, model_info, predict, synth, train
 
-COMMANDS = (model_info, bench)
+COMMANDS = (demo, synth, train, evaluate, predict, export, model_info, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError, ArithmeticError) as exc:
         # user errors (bad file, option, checkpoint) get one clear line, not a traceback
         if args.verbose:
             raise

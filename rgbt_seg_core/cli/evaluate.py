@@ -1,0 +1,84 @@
+"""``rgbt-seg eval``: SPEC §5 metrics of a checkpoint on a split, as tables, JSON and charts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..checkpoint import load_checkpoint
+from ..data import DATASETS, build_dataset
+from ..evaluation import evaluate
+from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint on a data set split",
+        description="Per-class Acc/IoU, mAcc and mIoU over all classes (RTFNet convention), day/night for MFNet. "
+        "Prints a Markdown table in the layout of the paper's Tables II/V (and IV).",
+    )
+    p.add_argument("--checkpoint", required=True, help="training- or deploy-form .safetensors checkpoint")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--split", default="test", help="split to score (default test)")
+    p.add_argument("--thermal", choices=("8bit", "raw"), default="8bit", help="pst900: 8-bit or 16-bit thermal")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda[:N]")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
+    p.add_argument("--report-dir", metavar="DIR",
+                   help="write report.md, metrics.json, confusion.png and iou.png here")
+    p.add_argument("--save-predictions", metavar="DIR", help="write label, colour and overlay PNGs here")
+    p.set_defaults(run=run)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return dev
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    ckpt = load_checkpoint(args.checkpoint, map_location=device)
+    opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
+    ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
+    if ds.num_classes != ckpt.meta.num_classes:
+        raise ValueError(
+            f"{args.checkpoint} predicts {ckpt.meta.num_classes} classes but {args.dataset} has {ds.num_classes}"
+        )
+    ds.validate()
+    with tqdm(total=len(ds), desc="eval", unit="img", disable=None) as bar:
+        res = evaluate(ckpt.model, ds, device=device, batch_size=args.batch_size, amp=device.type == "cuda",
+                       save_predictions=Path(args.save_predictions) if args.save_predictions else None,
+                       palette=ckpt.meta.palette, progress=lambda n: bar.update(1))
+    scores, subsets = res.scores(), res.subset_scores()
+    title = f"{ckpt.meta.model}{' (deploy)' if ckpt.meta.deploy else ''}"
+    md = markdown_report(title, scores, subsets)
+    print(md)
+    meta = {"checkpoint": str(args.checkpoint), "model": ckpt.meta.model, "dataset": args.dataset,
+            "split": args.split, "images": res.images}
+    js = json_report(meta, scores, subsets, res.confusion.matrix)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(js)
+    if args.report_dir:
+        out = Path(args.report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.md").write_text(f"# {title} on {args.dataset}:{args.split}\n\n{md}")
+        (out / "metrics.json").write_text(js)
+        confusion_png(out / "confusion.png", res.confusion.matrix, scores.class_names)
+        iou_bar_png(out / "iou.png", scores, ckpt.meta.palette)
+        print(f"report written to {out}")
+    return 0
+
+
+def summary(path: str) -> dict:
+    return json.loads(Path(path).read_text())

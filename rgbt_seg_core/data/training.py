@@ -1,0 +1,135 @@
+"""Torch-facing views of a data set: augmented training samples and plain evaluation samples.
+
+Augmentation randomness comes from ``numpy.random.default_rng([seed, epoch, index])`` rather than a global
+generator. A sample therefore looks the same whichever worker loads it and whether or not training was
+interrupted and resumed, which is what makes ``--resume`` reproduce an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..preprocess import ThermalNorm, normalize_thermal
+from .base import RGBTDataset, Sample
+
+__all__ = ["IGNORE_INDEX", "TrainingSet", "EvalSet", "augment"]
+
+IGNORE_INDEX = 255  # pixels that rotation or padding invented; excluded from the loss
+
+
+def _rotate(arrays: list[np.ndarray], angle: float, interps: list[int], borders: list[float]) -> list[np.ndarray]:
+    h, w = arrays[0].shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    return [
+        cv2.warpAffine(a, m, (w, h), flags=i, borderMode=cv2.BORDER_CONSTANT, borderValue=b)
+        for a, i, b in zip(arrays, interps, borders)
+    ]
+
+
+def augment(
+    rgb: np.ndarray,
+    thermal: np.ndarray,
+    label: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    crop: tuple[int, int] | None,
+    flip: bool = True,
+    max_rotation: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal flip, rotation in [-max_rotation, max_rotation] degrees, random crop (SPEC §3).
+
+    Rotation and padding fill labels with :data:`IGNORE_INDEX` and images with 0.
+    """
+    if flip and rng.random() < 0.5:
+        rgb, thermal, label = rgb[:, ::-1], thermal[:, ::-1], label[:, ::-1]
+    if max_rotation > 0:
+        angle = float(rng.uniform(-max_rotation, max_rotation))
+        rgb, thermal, label = _rotate(
+            [np.ascontiguousarray(rgb), np.ascontiguousarray(thermal), np.ascontiguousarray(label)],
+            angle,
+            [cv2.INTER_LINEAR, cv2.INTER_LINEAR, cv2.INTER_NEAREST],
+            [0, 0, IGNORE_INDEX],
+        )
+    if crop is not None:
+        ch, cw = crop
+        h, w = label.shape
+        ph, pw = max(0, ch - h), max(0, cw - w)
+        if ph or pw:
+            rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)))
+            thermal = np.pad(thermal, ((0, ph), (0, pw)))
+            label = np.pad(label, ((0, ph), (0, pw)), constant_values=IGNORE_INDEX)
+            h, w = label.shape
+        y = int(rng.integers(0, h - ch + 1))
+        x = int(rng.integers(0, w - cw + 1))
+        rgb, thermal, label = rgb[y : y + ch, x : x + cw], thermal[y : y + ch, x : x + cw], label[y : y + ch, x : x + cw]
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(thermal), np.ascontiguousarray(label)
+
+
+def _tensors(s_rgb: np.ndarray, s_thermal: np.ndarray, label: np.ndarray, norm: ThermalNorm) -> dict[str, torch.Tensor]:
+    return {
+        "rgb": torch.from_numpy(np.ascontiguousarray(s_rgb)).permute(2, 0, 1).float().div_(255.0),
+        "thermal": torch.from_numpy(normalize_thermal(s_thermal, norm)).unsqueeze(0),
+        "label": torch.from_numpy(label.astype(np.int64)),
+    }
+
+
+class TrainingSet(Dataset):
+    def __init__(
+        self,
+        base: RGBTDataset,
+        *,
+        crop: tuple[int, int] | None,
+        pseudo: dict[str, tuple[float, float]] | None = None,
+        flip: bool = True,
+        max_rotation: float = 10.0,
+        seed: int = 0,
+        thermal_norm: ThermalNorm = ThermalNorm(),
+    ) -> None:
+        self.base = base
+        self.crop = crop
+        self.pseudo = pseudo
+        self.flip = flip
+        self.max_rotation = max_rotation
+        self.seed = seed
+        self.thermal_norm = thermal_norm
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        s: Sample = self.base[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rgb, thermal, label = augment(
+            s.rgb, s.thermal, s.label, rng, crop=self.crop, flip=self.flip, max_rotation=self.max_rotation
+        )
+        out = _tensors(rgb, thermal, label, self.thermal_norm)
+        p = self.pseudo.get(s.name, (math.nan, math.nan)) if self.pseudo is not None else (math.nan, math.nan)
+        out["pseudo"] = torch.tensor(p, dtype=torch.float32)
+        out["index"] = torch.tensor(index)
+        return out
+
+
+class EvalSet(Dataset):
+    """Full frames, no augmentation; keeps the name so predictions can be saved and split by day/night."""
+
+    def __init__(self, base: RGBTDataset, thermal_norm: ThermalNorm = ThermalNorm()) -> None:
+        self.base = base
+        self.thermal_norm = thermal_norm
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        s = self.base[index]
+        out = _tensors(s.rgb, s.thermal, s.label, self.thermal_norm)
+        out["index"] = torch.tensor(index)
+        return out

@@ -1,0 +1,152 @@
+"""Training configuration: one dataclass whose fields are the YAML keys and the ``--set key=value`` names.
+
+Precedence, lowest first: dataclass defaults < ``config/train/<dataset>.yaml`` (its top level, then its
+``by_model.<model>`` section: the paper's Table I) < ``--config FILE`` (same format) < ``--set key=value`` <
+explicit command-line flags. Unknown keys are errors that name the key and the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["TrainConfig", "resolve_train_config", "train_config_dir"]
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "synthetic"
+    data_root: str = ""
+    model: str = "rsfnet50_18"
+    out: str = "runs/exp"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    pretrained: Any = False  # False | "imagenet" | folder of torchvision weights | rgbt-seg checkpoint
+    epochs: int = 300
+    max_iters: int | None = None  # caps the schedule length (poly decay runs over it)
+    stop_after_iters: int | None = None  # stop early with a resumable checkpoint; the schedule is unchanged
+    batch_size: int = 8
+    crop: list[int] | None = field(default_factory=lambda: [256, 512])
+    flip: bool = True
+    max_rotation: float = 10.0
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    reg_weight: float = 0.3
+    aux_weight: float = 1.0
+    class_weight_c: float = 1.05
+    pseudo_restrict_to_boxes: bool = False
+    train_split: str = "train"
+    val_split: str | None = "val"
+    val_every: int = 1
+    thermal: str = "8bit"  # pst900 only: "8bit" or "raw" (16-bit thermal_raw)
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 2
+    device: str = "auto"
+    amp: bool = True  # CUDA only
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    cache_dir: str | None = None
+    tensorboard: bool = True
+    progress: bool = True
+
+    def validate(self) -> None:
+        def bad(key: str, why: str) -> ValueError:
+            return ValueError(f"training option {key}={getattr(self, key)!r} is invalid: {why}")
+
+        for key in ("epochs", "batch_size", "val_every"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise bad(key, "must be a positive integer")
+        for key in ("max_iters", "stop_after_iters"):
+            v = getattr(self, key)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise bad(key, "must be a positive integer or null")
+        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 32):
+            raise bad("crop", "must be [height, width], each >= 32, or null for full frames")
+        if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0 or self.poly_power < 0:
+            raise ValueError("lr must be > 0 and momentum, weight_decay, poly_power >= 0")
+        if not 0 <= self.max_rotation <= 180:
+            raise bad("max_rotation", "must lie in [0, 180] degrees")
+        if self.thermal not in ("8bit", "raw"):
+            raise bad("thermal", "must be '8bit' or 'raw'")
+        if self.num_workers < 0 or self.threads < 0:
+            raise ValueError("num_workers and threads must be >= 0")
+        if not self.data_root:
+            raise ValueError("training needs --data-root (the data set folder)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train_config_dir() -> Path:
+    """``config/train`` in a source checkout or editable install, else the ROS share directory."""
+    here = Path(__file__).resolve().parents[2] / "config" / "train"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "rgbt_seg_ros" / "config" / "train"
+
+
+def _apply(cfg: TrainConfig, values: dict[str, Any], source: str) -> None:
+    names = {f.name for f in fields(TrainConfig)}
+    for key, value in values.items():
+        if key == "by_model":
+            continue
+        if key not in names:
+            raise ValueError(f"{source}: unknown training option {key!r}")
+        if key == "model_options":
+            merged = dict(cfg.model_options)
+            merged.update(value or {})
+            value = merged
+        setattr(cfg, key, value)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of training options")
+    return data
+
+
+def _layer(cfg: TrainConfig, data: dict[str, Any], source: str) -> None:
+    _apply(cfg, data, source)
+    by_model = data.get("by_model") or {}
+    if cfg.model in by_model:
+        _apply(cfg, by_model[cfg.model], f"{source} (by_model.{cfg.model})")
+
+
+def resolve_train_config(
+    *, dataset: str, model: str, config_file: str | None = None, sets: list[str] = (), **flags: Any
+) -> TrainConfig:
+    cfg = TrainConfig(dataset=dataset, model=model)
+    preset = train_config_dir() / f"{dataset}.yaml"
+    if preset.is_file():
+        _layer(cfg, _read_yaml(preset), str(preset))
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"--config file not found: {path}")
+        data = _read_yaml(path)
+        cfg.model = data.get("model", cfg.model)
+        _layer(cfg, data, str(path))
+    for item in sets:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw else None
+        if "." in key:  # model_options.kernel_size=3
+            head, sub = key.split(".", 1)
+            if head != "model_options":
+                raise ValueError(f"--set {key}: only model_options.<name> takes a dotted key")
+            _apply(cfg, {"model_options": {sub: value}}, f"--set {item}")
+        else:
+            _apply(cfg, {key: value}, f"--set {item}")
+    _apply(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")
+    cfg.validate()
+    return cfg

@@ -1,0 +1,330 @@
+"""The training loop (SPEC §3): SGD with poly decay, weighted CE + deep supervision + PLG regression.
+
+Checkpoints in RUN_DIR:
+  * ``last.safetensors``: written atomically at every epoch end (and when stopping early); also carries the
+    optimizer momentum, RNG states and loop position, so ``--resume`` continues exactly where it stopped.
+  * ``best.safetensors``: the model with the best validation mIoU so far (model only).
+
+Exact resume: the batch order of an epoch is a permutation drawn from ``(seed, epoch)`` and each sample's
+augmentation from ``(seed, epoch, index)``, so after restoring weights, optimizer, torch RNG (dropout) and the
+position inside the epoch, the remaining steps see the same data in the same order as an uninterrupted run.
+
+Multi-GPU: launched by ``torchrun``, the trainer initialises the process group from the environment, wraps the
+model in DistributedDataParallel (SyncBatchNorm on CUDA) and shards each epoch's permutation across ranks; only
+rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..data import build_dataset
+from ..data.base import RGBTDataset
+from ..data.cache import split_statistics
+from ..data.training import IGNORE_INDEX, TrainingSet
+from ..evaluation import evaluate
+from ..losses import RSFLoss, class_weights
+from ..models import build_model
+from .config import TrainConfig
+
+__all__ = ["Trainer", "TrainResult", "poly_lr"]
+
+log = logging.getLogger(__name__)
+
+
+def poly_lr(base: float, iteration: int, total: int, power: float) -> float:
+    """lr * (1 - iter/total)^power, the paper's schedule (evaluated before each step)."""
+    return base * (1.0 - min(iteration, total) / total) ** power
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    iterations: int
+    epochs_done: int
+    best_miou: float | None
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    stopped_early: bool
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def _dataset_options(cfg: TrainConfig) -> dict[str, Any]:
+    return {"thermal": cfg.thermal} if cfg.dataset == "pst900" else {}
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.world, self.rank, self.local_rank = _dist_info()
+        self.is_main = self.rank == 0
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        if cfg.device == "auto":
+            self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
+        else:
+            self.device = torch.device(cfg.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        self.run_dir = Path(cfg.out)
+        self.amp = cfg.amp and self.device.type == "cuda"
+
+    # ------------------------------------------------------------------ setup
+    def _datasets(self) -> tuple[RGBTDataset, RGBTDataset | None]:
+        cfg = self.cfg
+        opts = _dataset_options(cfg)
+        train = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split, **opts)
+        val = build_dataset(cfg.dataset, cfg.data_root, cfg.val_split, **opts) if cfg.val_split else None
+        for ds in (train, val):
+            if ds is not None:
+                log.info("checking %s", ds.describe())
+                ds.validate()  # the whole set, before any time is spent training
+        return train, val
+
+    def _build_model(self, num_classes: int) -> nn.Module:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, num_classes=num_classes, pretrained=cfg.pretrained, **cfg.model_options)
+        return model.to(self.device)
+
+    def _resume_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+        path = self.run_dir / "last.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no {path} to resume from")
+        loaded = load_checkpoint(path)
+        state = loaded.meta.training.get("state")
+        if not state:
+            raise CheckpointError(f"{path}: holds no training state (was it written by `rgbt-seg train`?)")
+        if loaded.meta.model != self.cfg.model:
+            raise CheckpointError(f"{path}: trained {loaded.meta.model}, but this run asks for {self.cfg.model}")
+        model.load_state_dict(loaded.model.state_dict())
+        opt_state = optimizer.state_dict()
+        for i, _ in enumerate(opt_state["param_groups"][0]["params"]):
+            key = f"optim.momentum.{i}"
+            if key in loaded.extra:
+                opt_state["state"][i] = {"momentum_buffer": loaded.extra[key].to(self.device)}
+        optimizer.load_state_dict(opt_state)
+        torch.set_rng_state(loaded.extra["rng.torch"])
+        if torch.cuda.is_available() and "rng.cuda" in loaded.extra and self.device.type == "cuda":
+            torch.cuda.set_rng_state(loaded.extra["rng.cuda"], self.device)
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        log.info("resuming from %s at epoch %d, batch %d", path, state["epoch"], state["batch"])
+        return state
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, name: str, model: nn.Module, optimizer: torch.optim.Optimizer | None, state: dict[str, Any],
+              meta: dict[str, Any]) -> Path:
+        path = self.run_dir / name
+        extra: dict[str, torch.Tensor] = {}
+        training = dict(meta)
+        if optimizer is not None:
+            for i, p in enumerate(optimizer.param_groups[0]["params"]):
+                buf = optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    extra[f"optim.momentum.{i}"] = buf
+            extra["rng.torch"] = torch.get_rng_state()
+            if self.device.type == "cuda":
+                extra["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+            if self.scaler is not None:
+                state = {**state, "scaler": self.scaler.state_dict()}
+            training["state"] = state
+        save_checkpoint(path, model, class_names=list(self.class_names), palette=self.palette, training=training,
+                        extra_tensors=extra)
+        return path
+
+    # ------------------------------------------------------------------ loop
+    def _order(self, epoch: int, n: int) -> list[int]:
+        perm = np.random.default_rng([self.cfg.seed, epoch, 7919]).permutation(n)
+        if self.world > 1:
+            perm = perm[: n - n % self.world][self.rank :: self.world]
+        return [int(i) for i in perm]
+
+    def run(self, *, resume: bool = False) -> TrainResult:
+        cfg = self.cfg
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and (self.run_dir / "last.safetensors").exists():
+                raise FileExistsError(
+                    f"{self.run_dir} already holds a run (last.safetensors); pass --resume to continue it or "
+                    f"choose another --out"
+                )
+        train_ds, val_ds = self._datasets()
+        self.class_names, self.palette = train_ds.class_names, [list(c) for c in train_ds.palette]
+        stats = split_statistics(
+            train_ds,
+            cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None,
+            restrict_to_boxes=cfg.pseudo_restrict_to_boxes,
+        )
+        weights = class_weights(stats.class_frequencies, cfg.class_weight_c).to(self.device)
+        model = self._build_model(train_ds.num_classes)
+        criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight, ignore_index=IGNORE_INDEX)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                    weight_decay=cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+
+        train_set = TrainingSet(train_ds, crop=tuple(cfg.crop) if cfg.crop else None, pseudo=stats.pseudo,
+                                flip=cfg.flip, max_rotation=cfg.max_rotation, seed=cfg.seed)
+        per_rank = len(train_ds) // self.world if self.world > 1 else len(train_ds)
+        if per_rank < 1:
+            raise ValueError(f"{train_ds.describe()} has fewer images than processes ({self.world})")
+        batches_per_epoch = max(1, per_rank // cfg.batch_size)  # drop the ragged tail: BN needs full batches
+        total_iters = cfg.epochs * batches_per_epoch
+        if cfg.max_iters is not None:
+            total_iters = min(total_iters, cfg.max_iters)
+        epochs = math.ceil(total_iters / batches_per_epoch)
+
+        start_epoch, start_batch, iteration, best = 0, 0, 0, None
+        if resume:
+            state = self._resume_state(model, optimizer)
+            assert state is not None
+            if state["total_iters"] != total_iters:
+                raise ValueError(
+                    f"--resume: the run was scheduled for {state['total_iters']} iterations, this configuration "
+                    f"gives {total_iters}; resume with the same epochs/max_iters/batch_size"
+                )
+            start_epoch, start_batch, iteration, best = state["epoch"], state["batch"], state["iteration"], state["best"]
+
+        train_model: nn.Module = model
+        if self.world > 1:
+            if self.device.type == "cuda":
+                train_model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            train_model = nn.parallel.DistributedDataParallel(
+                train_model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+
+        writer = self._writer()
+        meta = {"dataset": cfg.dataset, "config": cfg.to_dict(), "class_frequencies": stats["class_frequencies"]}
+        if self.is_main:
+            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        bar = self._bar(total_iters, iteration)
+        stopped = False
+        t0 = time.time()
+        for epoch in range(start_epoch, epochs):
+            train_set.set_epoch(epoch)
+            order = self._order(epoch, len(train_ds))
+            first = start_batch if epoch == start_epoch else 0
+            remaining = min(batches_per_epoch, first + total_iters - iteration)
+            batch_ids = [order[b * cfg.batch_size : (b + 1) * cfg.batch_size] for b in range(first, remaining)]
+            # a private generator: creating a loader must not consume the global RNG that dropout uses,
+            # or a resumed run would diverge from an uninterrupted one
+            loader = DataLoader(train_set, batch_sampler=batch_ids, num_workers=cfg.num_workers,
+                                pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(epoch))
+            train_model.train()
+            batch_no = first
+            for batch in loader:
+                lr = poly_lr(cfg.lr, iteration, total_iters, cfg.poly_power)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                rgb, thermal = batch["rgb"].to(self.device), batch["thermal"].to(self.device)
+                label = batch["label"].to(self.device)
+                ctx = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+                with ctx:
+                    out = train_model(rgb, thermal)
+                    loss, parts = criterion(out, label, batch["pseudo"].to(self.device))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {float(loss)} at iteration {iteration}; lower --set lr=")
+                optimizer.zero_grad(set_to_none=True)
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                iteration += 1
+                batch_no += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{parts['total']:.3f}", lr=f"{lr:.2e}")
+                if writer is not None:
+                    for k, v in parts.items():
+                        writer.add_scalar(f"loss/{k}", v, iteration)
+                    writer.add_scalar("lr", lr, iteration)
+                if cfg.stop_after_iters is not None and iteration >= cfg.stop_after_iters and iteration < total_iters:
+                    stopped = True
+                    break
+            if stopped:
+                next_epoch, next_batch = (epoch, batch_no) if batch_no < batches_per_epoch else (epoch + 1, 0)
+                if self.is_main:
+                    self._save("last.safetensors", model, optimizer,
+                               {"epoch": next_epoch, "batch": next_batch, "iteration": iteration,
+                                "total_iters": total_iters, "best": best}, {**meta, "epoch": next_epoch})
+                    log.info("stopped after %d iterations; continue with --resume", iteration)
+                break
+            # epoch end: validate, then checkpoint
+            miou = None
+            if val_ds is not None and ((epoch + 1) % cfg.val_every == 0 or iteration >= total_iters):
+                res = evaluate(model, val_ds, device=self.device, amp=self.amp)
+                miou = res.scores().miou
+                if writer is not None:
+                    writer.add_scalar("val/mIoU", miou, iteration)
+                    writer.add_scalar("val/mAcc", res.scores().macc, iteration)
+                if bar is not None:
+                    bar.write(f"epoch {epoch + 1}/{epochs}: val mIoU {miou:.4f} mAcc {res.scores().macc:.4f}")
+            if self.is_main:
+                improved = miou is not None and (best is None or miou > best)
+                if improved:
+                    best = miou
+                epoch_meta = {**meta, "epoch": epoch + 1, "iteration": iteration, "val_miou": miou}
+                self._save("last.safetensors", model, optimizer,
+                           {"epoch": epoch + 1, "batch": 0, "iteration": iteration, "total_iters": total_iters,
+                            "best": best}, epoch_meta)
+                if improved:
+                    self._save("best.safetensors", model, None, {}, epoch_meta)
+            if self.world > 1:
+                dist.barrier()
+            if iteration >= total_iters:
+                break
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        log.info("trained %d iterations in %.1f s", iteration, time.time() - t0)
+        best_path = self.run_dir / "best.safetensors"
+        return TrainResult(self.run_dir, iteration, min(epochs, iteration // batches_per_epoch), best,
+                           self.run_dir / "last.safetensors", best_path if best_path.is_file() else None, stopped)
+
+    def _writer(self):
+        if not (self.cfg.tensorboard and self.is_main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("tensorboard is not installed; no TensorBoard logs (pip install tensorboard)")
+            return None
+        return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
+    def _bar(self, total: int, initial: int):
+        if not (self.cfg.progress and self.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc="train", unit="it", dynamic_ncols=True)

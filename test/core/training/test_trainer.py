@@ -1,0 +1,84 @@
+"""Training: exact resume after an interruption mid-epoch, schedule, configuration layering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
+from rgbt_seg_core.training.config import TrainConfig, resolve_train_config
+from rgbt_seg_core.training.trainer import Trainer, poly_lr
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    write_synthetic_dataset(root, 20, SynthConfig(height=64, width=64, seed=0))
+    return root
+
+
+def _cfg(root: Path, out: Path, cache: Path, **kw) -> TrainConfig:
+    base = dict(dataset="synthetic", data_root=str(root), model="rsfnet50_18", out=str(out), epochs=2,
+                batch_size=2, crop=[48, 48], lr=0.01, num_workers=0, device="cpu", deterministic=True,
+                tensorboard=False, progress=False, cache_dir=str(cache), val_every=1,
+                model_options={"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(synth_root: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    full = Trainer(_cfg(synth_root, tmp_path / "full", cache)).run()
+    assert full.iterations == 10 and not full.stopped_early  # 10 train images / batch 2 x 2 epochs
+    part = Trainer(_cfg(synth_root, tmp_path / "part", cache, stop_after_iters=7)).run()
+    assert part.stopped_early and part.iterations == 7  # inside the second epoch
+    resumed = Trainer(_cfg(synth_root, tmp_path / "part", cache)).run(resume=True)
+    assert resumed.iterations == 10
+    a = load_file(str(tmp_path / "full" / "last.safetensors"))
+    b = load_file(str(tmp_path / "part" / "last.safetensors"))
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    assert (tmp_path / "full" / "best.safetensors").is_file()
+
+
+def test_existing_run_needs_resume(synth_root: Path, tmp_path: Path) -> None:
+    cfg = _cfg(synth_root, tmp_path / "r", tmp_path / "c", max_iters=1, val_split=None)
+    Trainer(cfg).run()
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(cfg).run()
+
+
+def test_resume_without_checkpoint_is_an_error(synth_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no .*last.safetensors"):
+        Trainer(_cfg(synth_root, tmp_path / "none", tmp_path / "c")).run(resume=True)
+
+
+def test_poly_lr() -> None:
+    assert poly_lr(0.01, 0, 100, 0.9) == 0.01
+    assert poly_lr(0.01, 50, 100, 0.9) == pytest.approx(0.01 * 0.5**0.9)
+    assert poly_lr(0.01, 100, 100, 0.9) == 0.0
+
+
+def test_config_layers_and_errors(tmp_path: Path) -> None:
+    cfg = resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/data")
+    assert cfg.epochs == 300 and cfg.batch_size == 8 and cfg.crop == [256, 512]  # Table I, by_model
+    cfg = resolve_train_config(dataset="mfnet", model="rsfnet101_34", data_root="/data")
+    assert cfg.batch_size == 4
+    cfg = resolve_train_config(dataset="pst900", model="rsfnet50_18", data_root="/d")
+    assert cfg.epochs == 100 and cfg.batch_size == 4 and cfg.crop == [360, 640]
+    f = tmp_path / "c.yaml"
+    f.write_text("epochs: 7\nmodel_options: {kernel_size: 3}\n")
+    cfg = resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d", config_file=str(f),
+                               sets=["lr=0.02", "model_options.reduced_dim=32"], epochs=9)
+    assert cfg.epochs == 9 and cfg.lr == 0.02 and cfg.model_options == {"kernel_size": 3, "reduced_dim": 32}
+    f.write_text("epochz: 7\n")
+    with pytest.raises(ValueError, match="unknown training option 'epochz'"):
+        resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d", config_file=str(f))
+    with pytest.raises(ValueError, match="batch_size"):
+        resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d", sets=["batch_size=0"])
+    with pytest.raises(ValueError, match="key=value"):
+        resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d", sets=["lr"])

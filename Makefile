@@ -11,16 +11,19 @@ export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randin
 
 venv: $(STAMP)
 
-$(STAMP): setup.py setup.cfg package.xml
+# A regular (not editable) install: editable installs skip data_files, and ROS finds launch/config files and the
+# `ros2 run` executable only under <prefix>/share and <prefix>/lib. Any packaged file changing re-installs.
+SOURCES := setup.py setup.cfg package.xml README.md $(shell find rgbt_seg_core rgbt_seg_ros launch config scripts resource -type f -not -name '*.pyc' 2>/dev/null)
+
+$(STAMP): $(SOURCES)
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'rgbt-seg needs Python >= 3.11')"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[ros,train,test]"
+	$(PY) -m pip install --quiet ".[ros,train,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/rgbt-seg model-info rsfnet50_18
-	$(VENV)/bin/rgbt-seg bench reparam --iters 5
+	$(VENV)/bin/rgbt-seg demo --out demo_out
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -26,6 +26,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
+        # `ros2 run` looks in <prefix>/lib/<package>; colcon also puts the console scripts there (setup.cfg)
+        (f"lib/{PACKAGE}", ["scripts/segmentation_node"]),
     ],
     install_requires=[
         "torch",
@@ -49,11 +51,12 @@ setup(
         "train": ["tensorboard"],
         "test": ["pytest"],
     },
-    tests_require=["pytest"],
     zip_safe=True,
     entry_points={
         "console_scripts": [
             "rgbt-seg = rgbt_seg_core.cli.main:main",
+            "rgbt-seg-node = rgbt_seg_ros.segmentation_node:main",
+            "segmentation_node = rgbt_seg_ros.segmentation_node:main",
         ],
     },
 )

@@ -73,12 +73,12 @@ def confusion_png(path: Path, confusion: np.ndarray, class_names: tuple[str, ...
             colour = (255, 255, 255) if v > 0.5 else (0, 0, 0)
             cv2.putText(img, f"{100 * v:.0f}", (x0 + 8, y0 + cell // 2 + 5), font, 0.45, colour, 1, cv2.LINE_AA)
         cv2.putText(img, class_names[i][:16], (5, top + i * cell + cell // 2 + 5), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-    # column labels, rotated by drawing on a transposed strip
-    strip = np.full((left - 10, top - 10, 3), 255, np.uint8)
+    # column labels: write them along a strip with one row per class, then turn it to read bottom-up
+    strip = np.full((n * cell, top - 30, 3), 255, np.uint8)
     for j in range(n):
         cv2.putText(strip, class_names[j][:16], (5, j * cell + cell // 2 + 5), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-    rot = cv2.rotate(strip[: min(strip.shape[0], n * cell)], cv2.ROTATE_90_COUNTERCLOCKWISE)
-    img[: rot.shape[0], left : left + rot.shape[1]] = rot[:, : img.shape[1] - left]
+    rot = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)  # (top - 30) x (n * cell)
+    img[20 : 20 + rot.shape[0], left : left + rot.shape[1]] = rot
     cv2.putText(img, "prediction", (left, 14), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), img)
 

@@ -43,6 +43,7 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str | None = "val"
     val_every: int = 1
+    save_every: int = 1  # epochs between resumable checkpoints; the last epoch is always saved
     thermal: str = "8bit"  # pst900 only: "8bit" or "raw" (16-bit thermal_raw)
     seed: int = 0
     deterministic: bool = False
@@ -58,7 +59,7 @@ class TrainConfig:
         def bad(key: str, why: str) -> ValueError:
             return ValueError(f"training option {key}={getattr(self, key)!r} is invalid: {why}")
 
-        for key in ("epochs", "batch_size", "val_every"):
+        for key in ("epochs", "batch_size", "val_every", "save_every"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
                 raise bad(key, "must be a positive integer")
         for key in ("max_iters", "stop_after_iters"):

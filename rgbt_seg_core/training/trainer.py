@@ -294,9 +294,10 @@ class Trainer:
                 if improved:
                     best = miou
                 epoch_meta = {**meta, "epoch": epoch + 1, "iteration": iteration, "val_miou": miou}
-                self._save("last.safetensors", model, optimizer,
-                           {"epoch": epoch + 1, "batch": 0, "iteration": iteration, "total_iters": total_iters,
-                            "best": best}, epoch_meta)
+                if (epoch + 1) % cfg.save_every == 0 or iteration >= total_iters:
+                    self._save("last.safetensors", model, optimizer,
+                               {"epoch": epoch + 1, "batch": 0, "iteration": iteration, "total_iters": total_iters,
+                                "best": best}, epoch_meta)
                 if improved:
                     self._save("best.safetensors", model, None, {}, epoch_meta)
             if self.world > 1:

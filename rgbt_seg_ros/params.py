@@ -1,0 +1,109 @@
+"""The node's parameters: declared once from this table, with descriptions and ranges, validated as one frozen
+dataclass. ``config/segment.yaml`` lists the same keys (a test checks they agree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["NodeParams", "PARAM_SPECS", "ParamSpec"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+    read_only: bool = False
+
+
+PARAM_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("checkpoint", "", "rgbt-seg .safetensors checkpoint (training or deploy form; re-parameterised at start)",
+              read_only=True),
+    ParamSpec("device", "auto", "inference device: auto (CUDA if available), cpu, cuda, cuda:N", read_only=True),
+    ParamSpec("fp16", True, "half precision on CUDA (ignored on CPU)", read_only=True),
+    ParamSpec("warmup", 2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True),
+    ParamSpec("warmup_height", 480, "warm-up frame height", (32, 8192), read_only=True),
+    ParamSpec("warmup_width", 640, "warm-up frame width", (32, 8192), read_only=True),
+    ParamSpec("qos_reliability", "best_effort", "image subscriptions' reliability", choices=("best_effort", "reliable"),
+              read_only=True),
+    ParamSpec("qos_depth", 2, "image subscriptions' history depth", (1, 100), read_only=True),
+    ParamSpec("queue_size", 10, "approximate-time pairing: messages kept per camera", (1, 1000), read_only=True),
+    ParamSpec("slop", 0.05, "approximate-time pairing: max stamp difference in seconds", (0.0, 10.0), read_only=True),
+    ParamSpec("thermal_norm", "auto", "thermal to [0,1]: auto (8-bit /255, else fixed if a range is set, else "
+              "percentile), fixed, percentile", choices=("auto", "fixed", "percentile")),
+    ParamSpec("thermal_range_min", 0.0, "fixed thermal range low end (raw units); used when max > min"),
+    ParamSpec("thermal_range_max", 0.0, "fixed thermal range high end (raw units); 0 = not set"),
+    ParamSpec("thermal_percentile_low", 1.0, "percentile mode: low percentile", (0.0, 100.0)),
+    ParamSpec("thermal_percentile_high", 99.0, "percentile mode: high percentile", (0.0, 100.0)),
+    ParamSpec("thermal_offset_x", 0, "pixels to move thermal right onto RGB (registration fix)", (-500, 500)),
+    ParamSpec("thermal_offset_y", 0, "pixels to move thermal down onto RGB (registration fix)", (-500, 500)),
+    ParamSpec("overlay_alpha", 0.5, "opacity of the class colours in ~/overlay", (0.0, 1.0)),
+    ParamSpec("modality_timeout", 1.0, "seconds of silence after which a camera counts as failed", (0.0, 3600.0)),
+    ParamSpec("blank_missing_modality", True, "when a camera fails, continue from the other with it blanked"),
+    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.05, 60.0)),
+    ParamSpec("use_message_filters", True, "pair with message_filters when importable (else the built-in pairer)",
+              read_only=True),
+)
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    checkpoint: str
+    device: str
+    fp16: bool
+    warmup: int
+    warmup_height: int
+    warmup_width: int
+    qos_reliability: str
+    qos_depth: int
+    queue_size: int
+    slop: float
+    thermal_norm: str
+    thermal_range_min: float
+    thermal_range_max: float
+    thermal_percentile_low: float
+    thermal_percentile_high: float
+    thermal_offset_x: int
+    thermal_offset_y: int
+    overlay_alpha: float
+    modality_timeout: float
+    blank_missing_modality: bool
+    diagnostics_period: float
+    use_message_filters: bool
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> "NodeParams":
+        """Build and validate; raises ValueError naming the parameter and the allowed values."""
+        specs = {s.name: s for s in PARAM_SPECS}
+        out: dict[str, Any] = {}
+        for f in fields(cls):
+            spec = specs[f.name]
+            v = values.get(f.name, spec.default)
+            want = type(spec.default)
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+                raise ValueError(f"parameter {f.name}: expected {want.__name__}, got {v!r}")
+            if spec.range is not None and not spec.range[0] <= v <= spec.range[1]:
+                raise ValueError(f"parameter {f.name}={v!r} out of range [{spec.range[0]}, {spec.range[1]}]")
+            if spec.choices is not None and v not in spec.choices:
+                raise ValueError(f"parameter {f.name}={v!r}: expected one of {', '.join(spec.choices)}")
+            out[f.name] = v
+        p = cls(**out)
+        if not p.checkpoint:
+            raise ValueError("parameter checkpoint is required (path to an rgbt-seg .safetensors file)")
+        if p.thermal_percentile_low >= p.thermal_percentile_high:
+            raise ValueError("parameter thermal_percentile_low must be below thermal_percentile_high")
+        if p.thermal_norm == "fixed" and not p.thermal_range_max > p.thermal_range_min:
+            raise ValueError("thermal_norm=fixed needs thermal_range_max > thermal_range_min")
+        return p
+
+    def thermal_norm_config(self):
+        from rgbt_seg_core.preprocess import ThermalNorm
+
+        rng = (self.thermal_range_min, self.thermal_range_max) if self.thermal_range_max > self.thermal_range_min else None
+        return ThermalNorm(mode=self.thermal_norm, range=rng,
+                           percentiles=(self.thermal_percentile_low, self.thermal_percentile_high))

@@ -1,0 +1,94 @@
+"""A node under test plus a peer node, over a real DDS graph; imported by ROS tests after importorskip."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from rgbt_seg_core.imageconv import array_to_image_fields
+
+
+def spin_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def make_image(arr: np.ndarray, encoding: str, stamp: float, frame_id: str = "cam") -> Image:
+    msg = Image(**array_to_image_fields(arr, encoding))
+    msg.header.stamp.sec = int(stamp)
+    msg.header.stamp.nanosec = int(round((stamp - int(stamp)) * 1e9))
+    msg.header.frame_id = frame_id
+    return msg
+
+
+class Harness:
+    """The node under test plus a peer node with camera publishers and output subscribers."""
+
+    OUTPUTS = {"labels": Image, "color": Image, "overlay": Image, "gate/rgb": Image, "gate/thermal": Image}
+
+    def __init__(self, checkpoint: Path, **params: Any) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.parameter import Parameter
+        from std_msgs.msg import Float32MultiArray
+
+        from rgbt_seg_ros.segmentation_node import SegmentationNode
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        values = {"checkpoint": str(checkpoint), "device": "cpu", "warmup": 1, "warmup_height": 48,
+                  "warmup_width": 64, "qos_reliability": "reliable", "qos_depth": 10, "modality_timeout": 30.0,
+                  "diagnostics_period": 0.2, **params}
+        overrides = [Parameter(k, value=v) for k, v in values.items()]
+        self.node = SegmentationNode(context=self.context, parameter_overrides=overrides)
+        self.peer = rclpy.create_node("peer", context=self.context)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub_rgb = self.peer.create_publisher(Image, "rgb/image", qos)
+        self.pub_thermal = self.peer.create_publisher(Image, "thermal/image", qos)
+        self.received: dict[str, list[Any]] = {k: [] for k in [*self.OUTPUTS, "confidence", "diagnostics"]}
+        self._subs = []
+        for name, typ in self.OUTPUTS.items():
+            self._subs.append(self.peer.create_subscription(
+                typ, f"/segmentation_node/{name}", lambda m, n=name: self.received[n].append(m), 10))
+        self._subs.append(self.peer.create_subscription(
+            Float32MultiArray, "/segmentation_node/confidence", lambda m: self.received["confidence"].append(m), 10))
+        self._subs.append(self.peer.create_subscription(
+            DiagnosticArray, "/diagnostics", lambda m: self.received["diagnostics"].append(m), 10))
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.peer)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        assert spin_until(lambda: self.pub_rgb.get_subscription_count() > 0
+                          and self.pub_thermal.get_subscription_count() > 0
+                          and self.node.pub_labels.get_subscription_count() > 0
+                          and self.node.pub_gate_rgb.get_subscription_count() > 0, 10.0), "discovery failed"
+
+    def publish_pair(self, rgb: np.ndarray, thermal: np.ndarray, stamp: float, thermal_stamp: float | None = None,
+                     rgb_encoding: str = "rgb8", thermal_encoding: str = "mono8") -> None:
+        self.pub_rgb.publish(make_image(rgb, rgb_encoding, stamp, "rgb_optical"))
+        self.pub_thermal.publish(make_image(thermal, thermal_encoding,
+                                            stamp if thermal_stamp is None else thermal_stamp, "thermal_optical"))
+
+    def diag(self) -> dict[str, str]:
+        if not self.received["diagnostics"]:
+            return {}
+        return {kv.key: kv.value for kv in self.received["diagnostics"][-1].status[0].values}
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.peer.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5)

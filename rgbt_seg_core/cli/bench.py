@@ -46,6 +46,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--variants", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
     a.add_argument("--json", action="store_true")
     a.set_defaults(run=run_ablation)
+    n = bsub.add_parser(
+        "node",
+        help="ROS node overhead: end-to-end latency vs model latency (needs the ROS wheels)",
+        description="Runs segmentation_node in-process, publishes RGB + thermal pairs over loopback DDS one at a "
+        "time and times camera publish -> ~/labels received, against the model's own latency on the same pair. "
+        "Prints the overhead and its ratio to the model latency (target <= 0.05 at 480x640 on CPU).",
+    )
+    n.add_argument("--checkpoint", help="checkpoint to run (default: a random --model)")
+    n.add_argument("--model", default="rsfnet50_18", choices=list_models(), metavar="NAME")
+    n.add_argument("--height", type=int, default=480)
+    n.add_argument("--width", type=int, default=640)
+    n.add_argument("--frames", type=int, default=10)
+    n.add_argument("--all-outputs", action="store_true", help="also subscribe colour, overlay and gate topics")
+    n.add_argument("--device", default="cpu")
+    n.add_argument("--json", action="store_true")
+    n.set_defaults(run=run_node)
+
+
+def run_node(args: argparse.Namespace) -> int:
+    if args.frames < 1:
+        raise ValueError("--frames must be >= 1")
+    try:
+        from rgbt_seg_ros.bench_node import run_node_benchmark
+    except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
+        raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
+    r = run_node_benchmark(args.checkpoint, args.model, args.height, args.width, args.frames, args.all_outputs,
+                           args.device)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, outputs: {r['outputs']}")
+        print(f"  model latency p50      : {r['model_ms_p50']:9.2f} ms")
+        print(f"  end-to-end latency p50 : {r['end_to_end_ms_p50']:9.2f} ms (p95 {r['end_to_end_ms_p95']:.2f})")
+        print(f"  node overhead          : {r['overhead_ms']:9.2f} ms = {100 * r['overhead_ratio']:.2f} % of the model")
+        print(f"  in-node overhead p50   : {r['in_node_overhead_ms_p50']:9.2f} ms (pair received -> outputs published, "
+              "minus the model)")
+    return 0
 
 
 ABLATIONS: dict[str, dict] = {

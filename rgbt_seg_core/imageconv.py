@@ -46,9 +46,12 @@ def image_to_array(msg: Any) -> np.ndarray:
     if step < row:
         raise ImageFormatError(f"step {step} is smaller than width x channels x bytes = {row}")
     data = msg.data
-    buf = data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data)
-    if isinstance(data, np.ndarray):
-        buf = data.tobytes() if data.dtype != np.uint8 else data
+    if isinstance(data, np.ndarray):  # rosbags
+        buf = data if data.dtype == np.uint8 else data.tobytes()
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        buf = data
+    else:  # rclpy's array.array('B') and plain sequences
+        buf = bytes(data)
     n = len(buf)
     if n < step * h:
         raise ImageFormatError(f"data has {n} bytes, expected step x height = {step * h}")

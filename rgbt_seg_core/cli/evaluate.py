@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a checkpoint on a data set split",
         description="Per-class Acc/IoU, mAcc and mIoU over all classes (RTFNet convention), day/night for MFNet. "
-        "Prints a Markdown table in the layout of the paper's Tables II/V (and IV).",
+        "Prints a Markdown table in the layout of the paper's Tables II/V (and IV). A training checkpoint is scored "
+        "in its re-parameterised deploy form (equal to within float rounding), as the node and bag-eval run it.",
     )
     p.add_argument("--checkpoint", required=True, help="training- or deploy-form .safetensors checkpoint")
     p.add_argument("--dataset", required=True, choices=DATASETS)
@@ -48,6 +49,8 @@ def resolve_device(name: str) -> torch.device:
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
+    # score the network as it is deployed (the ROS node and bag-eval re-parameterise too), so all three agree
+    ckpt.model.reparameterize()
     opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
     ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
     if ds.num_classes != ckpt.meta.num_classes:
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                        save_predictions=Path(args.save_predictions) if args.save_predictions else None,
                        palette=ckpt.meta.palette, progress=lambda n: bar.update(1))
     scores, subsets = res.scores(), res.subset_scores()
-    title = f"{ckpt.meta.model}{' (deploy)' if ckpt.meta.deploy else ''}"
+    title = f"{ckpt.meta.model} (deploy form)"
     md = markdown_report(title, scores, subsets)
     print(md)
     meta = {"checkpoint": str(args.checkpoint), "model": ckpt.meta.model, "dataset": args.dataset,

@@ -1,0 +1,216 @@
+"""Offline evaluation of a recorded bag with the node's own pairing policy and inference path.
+
+Messages are fed to :class:`~rgbt_seg_core.pairing.ApproxTimePairer` in bag order (as a node would receive them),
+each pair goes through :class:`~rgbt_seg_core.inference.InferenceEngine`, and where the bag carries ground-truth
+labels (matched to the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag (RGB, labels,
+overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from ..imageconv import ImageFormatError
+from ..inference import InferenceEngine
+from ..metrics import ConfusionMatrix
+from ..pairing import ApproxTimePairer
+from ..preprocess import overlay
+from .from_dataset import BagTopics
+from .io import BagError, ImageBagWriter, decode_image, list_topics, read_images
+
+__all__ = ["BagEvalResult", "evaluate_bag", "OUTPUT_TOPICS"]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TOPICS = {"rgb": "/rgbt_seg/rgb", "labels": "/rgbt_seg/labels", "overlay": "/rgbt_seg/overlay",
+                 "gate_rgb": "/rgbt_seg/gate/rgb", "gate_thermal": "/rgbt_seg/gate/thermal"}
+
+
+@dataclass
+class BagEvalResult:
+    bag: str
+    received: dict[str, int] = field(default_factory=dict)
+    pairs: int = 0
+    evaluated: int = 0  # pairs scored against a label
+    unpaired: int = 0
+    unlabelled_pairs: int = 0
+    bad_frames: int = 0
+    model_seconds: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    confusion: ConfusionMatrix | None = None
+    error: str | None = None  # set when the bag broke off; everything above covers what was read before
+
+    def summary(self, class_names: list[str]) -> dict[str, Any]:
+        m = np.array(self.model_seconds) if self.model_seconds else None
+        out: dict[str, Any] = {
+            "bag": self.bag, "received": self.received, "pairs": self.pairs, "unpaired": self.unpaired,
+            "evaluated": self.evaluated, "unlabelled_pairs": self.unlabelled_pairs, "bad_frames": self.bad_frames,
+            "throughput_fps": self.pairs / self.wall_seconds if self.wall_seconds > 0 else None,
+            "model_ms_p50": float(1e3 * np.percentile(m, 50)) if m is not None else None,
+            "model_ms_p95": float(1e3 * np.percentile(m, 95)) if m is not None else None,
+            "error": self.error,
+        }
+        if self.confusion is not None and self.evaluated:
+            out.update(self.confusion.scores(class_names).to_dict())
+            out["confusion_matrix"] = self.confusion.matrix.tolist()
+        return out
+
+
+class _VideoSink:
+    """MP4 through OpenCV when its writer opens, else a PNG sequence in a folder of the same name."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.writer: cv2.VideoWriter | None = None
+        self.png_dir: Path | None = None
+        self.frames = 0
+
+    def add(self, rgb: np.ndarray) -> None:
+        if self.writer is None and self.png_dir is None:
+            h, w = rgb.shape[:2]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if writer.isOpened():
+                self.writer = writer
+            else:
+                self.png_dir = self.path.with_suffix("")
+                self.png_dir.mkdir(parents=True, exist_ok=True)
+                log.warning("no MP4 encoder available; writing PNG frames to %s", self.png_dir)
+        if self.writer is not None:
+            self.writer.write(rgb[:, :, ::-1])
+        else:
+            assert self.png_dir is not None
+            cv2.imwrite(str(self.png_dir / f"{self.frames:06d}.png"), rgb[:, :, ::-1])
+        self.frames += 1
+
+    def close(self) -> str | None:
+        if self.writer is not None:
+            self.writer.release()
+            return str(self.path)
+        return str(self.png_dir) if self.png_dir is not None else None
+
+
+def evaluate_bag(
+    bag: str | Path,
+    engine: InferenceEngine,
+    *,
+    topics: BagTopics = BagTopics(),
+    use_labels: bool | None = None,
+    queue_size: int = 10,
+    slop: float = 0.05,
+    out_bag: Path | None = None,
+    out_storage: str = "mcap",
+    video: Path | None = None,
+    video_fps: float = 10.0,
+    overlay_alpha: float = 0.5,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[BagEvalResult, str | None]:
+    """Returns the result and the path of the video written (or None).
+
+    ``use_labels=None`` scores against ``topics.labels`` when the bag has it; True requires it; False ignores it.
+    """
+    bag = Path(bag)
+    found = list_topics(bag)
+    want = [topics.rgb, topics.thermal]
+    missing = [t for t in want if t not in found]
+    if missing:
+        listing = ", ".join(f"{t} ({m.rsplit('/', 1)[-1]})" for t, (m, _) in sorted(found.items())) or "none"
+        raise BagError(f"{bag}: topic(s) {', '.join(missing)} not in the bag; topics found: {listing}")
+    has_labels = topics.labels in found
+    if use_labels and not has_labels:
+        listing = ", ".join(sorted(found)) or "none"
+        raise BagError(f"{bag}: label topic {topics.labels} not in the bag; topics found: {listing}")
+    score = has_labels if use_labels is None else (use_labels and has_labels)
+    if score:
+        want.append(topics.labels)
+    n_classes = len(engine.class_names)
+    res = BagEvalResult(str(bag), received={t: 0 for t in want},
+                        confusion=ConfusionMatrix(n_classes) if score else None)
+    pending_pred: dict[int, np.ndarray] = {}
+    pending_gt: dict[int, np.ndarray] = {}
+    writer = ImageBagWriter(out_bag, out_storage) if out_bag is not None else None
+    sink = _VideoSink(video, video_fps) if video is not None else None
+
+    def score_if_ready(stamp_ns: int) -> None:
+        if stamp_ns in pending_pred and stamp_ns in pending_gt:
+            gt, pred = pending_gt.pop(stamp_ns), pending_pred.pop(stamp_ns)
+            if gt.shape != pred.shape:
+                res.bad_frames += 1
+                log.error("label at %d ns is %s, prediction %s; not scored", stamp_ns, gt.shape, pred.shape)
+                return
+            assert res.confusion is not None
+            res.confusion.update(gt, pred)
+            res.evaluated += 1
+
+    def on_pair(rgb_item: Any, thm_item: Any) -> None:
+        res.pairs += 1
+        try:
+            rgb, enc = decode_image(rgb_item.msg)
+            thermal, _ = decode_image(thm_item.msg)
+            if enc == "bgr8":
+                rgb = np.ascontiguousarray(rgb[:, :, ::-1])
+            elif enc in ("rgba8", "bgra8"):
+                rgb = np.ascontiguousarray(rgb[:, :, :3] if enc == "rgba8" else rgb[:, :, 2::-1])
+            elif rgb.ndim == 2:
+                rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        except ImageFormatError as exc:
+            res.bad_frames += 1
+            log.error("bad image at %.3f s: %s", rgb_item.stamp, exc)
+            return
+        pred = engine.predict(rgb, thermal, want_gates=writer is not None)
+        res.model_seconds.append(pred.seconds)
+        if score:
+            pending_pred[rgb_item.stamp_ns] = pred.labels
+            score_if_ready(rgb_item.stamp_ns)
+        else:
+            res.unlabelled_pairs += 1
+        ov = overlay(rgb, pred.labels, engine.palette, overlay_alpha) if (writer or sink) else None
+        if writer is not None:
+            t, stamp, frame = rgb_item.bag_time_ns, rgb_item.stamp, rgb_item.frame_id
+            writer.write_image(OUTPUT_TOPICS["rgb"], rgb, "rgb8", stamp, frame, t)
+            writer.write_image(OUTPUT_TOPICS["labels"], pred.labels, "mono8", stamp, frame, t)
+            writer.write_image(OUTPUT_TOPICS["overlay"], ov, "rgb8", stamp, frame, t)
+            if pred.gates is not None:
+                writer.write_image(OUTPUT_TOPICS["gate_rgb"], pred.gates[0], "32FC1", stamp, frame, t)
+                writer.write_image(OUTPUT_TOPICS["gate_thermal"], pred.gates[1], "32FC1", stamp, frame, t)
+        if sink is not None and ov is not None:
+            sink.add(ov)
+        if progress:
+            progress(res.pairs)
+
+    pairer: ApproxTimePairer[Any] = ApproxTimePairer(queue_size, slop, on_pair)
+    t0 = time.perf_counter()
+    if writer is not None:
+        writer.__enter__()
+    try:
+        for item in read_images(bag, want):
+            res.received[item.topic] += 1
+            if item.topic == topics.labels:
+                try:
+                    gt, _ = decode_image(item.msg)
+                except ImageFormatError as exc:
+                    res.bad_frames += 1
+                    log.error("bad label image at %.3f s: %s", item.stamp, exc)
+                    continue
+                pending_gt[item.stamp_ns] = gt
+                score_if_ready(item.stamp_ns)
+            else:
+                pairer.add(0 if item.topic == topics.rgb else 1, item.stamp, item)
+    except BagError as exc:
+        res.error = str(exc)
+    finally:
+        res.wall_seconds = time.perf_counter() - t0
+        res.unpaired = pairer.stats.unpaired + sum(pairer.pending())
+        if score:
+            res.unlabelled_pairs += len(pending_pred)
+        if writer is not None:
+            writer.__exit__(None, None, None)
+        video_path = sink.close() if sink is not None else None
+    return res, video_path

@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--live plays the bag to a running segmentation_node and scores its ~/labels instead (needs ROS).",
     )
     e.add_argument("bag")
-    e.add_argument("--checkpoint", help="required offline; with --live, used only for class names")
+    e.add_argument("--checkpoint", required=True,
+                   help="checkpoint to run; with --live, the running node's checkpoint (for its class names)")
     e.add_argument("--rgb-topic", default=DEFAULTS.rgb)
     e.add_argument("--thermal-topic", default=DEFAULTS.thermal)
     e.add_argument("--label-topic", default=DEFAULTS.labels,
@@ -64,6 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--rate", type=float, default=1.0, help="--live: playback rate (default 1.0)")
     e.add_argument("--node-labels-topic", default="/segmentation_node/labels", help="--live: the node's labels")
     e.set_defaults(run=run_bag_eval)
+    from .bag_live import add_play_parser
+
+    add_play_parser(sub)
 
 
 def run_from_dataset(args: argparse.Namespace) -> int:
@@ -108,8 +112,6 @@ def run_bag_eval(args: argparse.Namespace) -> int:
         from .bag_live import run_live
 
         return run_live(args, topics, _print_summary)
-    if not args.checkpoint:
-        raise ValueError("bag-eval needs --checkpoint (except with --live)")
     norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
     engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, thermal_norm=norm, warmup=0))
     explicit_labels = args.label_topic != DEFAULTS.labels

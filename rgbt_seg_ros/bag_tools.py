@@ -1,0 +1,236 @@
+"""Playing bags through rclpy, and scoring a running node live (``rgbt-seg bag-play``, ``bag-eval --live``).
+
+A stand-in for ``ros2 bag play`` where rosbag2 is not installed: image topics are read with rosbags and
+published with their recorded inter-arrival timing (scaled by ``rate``). Live evaluation plays the RGB and thermal
+topics to a running segmentation_node, keeps the bag's ground-truth labels to itself, collects the node's
+``~/labels`` and matches them by stamp: metrics, dropped frames (a ground-truth frame the node never labelled)
+and end-to-end latency (RGB frame published -> its labels received).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+def _ros_env() -> None:
+    # DDS discovery stays on this machine unless the user chose otherwise (DEVELOPERS.md network rule)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+
+
+def _to_ros(item: Any) -> Any:
+    """A rosbags Image/CompressedImage -> the rclpy message of the same type."""
+    from sensor_msgs.msg import CompressedImage, Image
+
+    m = item.msg
+    if hasattr(m, "encoding"):
+        out = Image(height=int(m.height), width=int(m.width), encoding=str(m.encoding),
+                    is_bigendian=int(m.is_bigendian), step=int(m.step), data=np.asarray(m.data).tobytes())
+    else:
+        out = CompressedImage(format=str(m.format), data=np.asarray(m.data).tobytes())
+    out.header.stamp.sec = int(m.header.stamp.sec)
+    out.header.stamp.nanosec = int(m.header.stamp.nanosec)
+    out.header.frame_id = str(m.header.frame_id)
+    return out
+
+
+@dataclass
+class PlayStats:
+    published: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, loop: bool = False,
+         on_publish: Callable[[Any, float], None] | None = None, stop: threading.Event | None = None,
+         progress: Callable[[int], None] | None = None, wait_for_subscribers: float = 0.0) -> PlayStats:
+    """Publish ``topics`` of ``bag`` from ``node`` with the recorded timing. Returns when done (or on ``stop``).
+
+    ``wait_for_subscribers`` > 0: first wait up to that many seconds until every publisher has matched a
+    subscription, so no frame is lost to discovery (live evaluation needs every frame to reach the node).
+    """
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from rgbt_seg_core.bags.io import COMPRESSED, BagError, list_topics, read_images
+
+    if rate <= 0:
+        raise ValueError(f"--rate must be positive, got {rate}")
+    found = list_topics(bag)
+    missing = [t for t in topics if t not in found]
+    if missing:
+        raise BagError(f"{bag}: topic(s) {', '.join(missing)} not in the bag; topics found: {', '.join(sorted(found))}")
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pubs = {t: node.create_publisher(CompressedImage if found[t][0] == COMPRESSED else Image, t, qos) for t in topics}
+    end_wait = time.monotonic() + wait_for_subscribers
+    while wait_for_subscribers > 0 and time.monotonic() < end_wait:
+        if all(p.get_subscription_count() > 0 for p in pubs.values()):
+            break
+        time.sleep(0.05)
+    stats = PlayStats(published={t: 0 for t in topics})
+    t_start = time.monotonic()
+    count = 0
+    while True:
+        first_bag_time = None
+        wall0 = time.monotonic()
+        try:
+            for item in read_images(bag, topics):
+                if stop is not None and stop.is_set():
+                    break
+                if first_bag_time is None:
+                    first_bag_time = item.bag_time_ns
+                due = wall0 + (item.bag_time_ns - first_bag_time) * 1e-9 / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                msg = _to_ros(item)
+                sent = time.monotonic()
+                pubs[item.topic].publish(msg)
+                stats.published[item.topic] += 1
+                count += 1
+                if on_publish is not None:
+                    on_publish(item, sent)
+                if progress:
+                    progress(count)
+        except BagError as exc:
+            stats.error = str(exc)
+            break
+        if not loop or (stop is not None and stop.is_set()):
+            break
+    stats.seconds = time.monotonic() - t_start
+    return stats
+
+
+def run_bag_play(bag: str, topics: list[str] | None, rate: float, loop: bool) -> PlayStats:
+    _ros_env()
+    import rclpy
+
+    from rgbt_seg_core.bags.io import COMPRESSED, IMAGE, list_topics
+
+    if topics is None:
+        topics = [t for t, (m, _) in list_topics(bag).items() if m in (IMAGE, COMPRESSED)]
+        if not topics:
+            raise ValueError(f"{bag}: no Image or CompressedImage topics to play")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("rgbt_seg_bag_play", context=ctx)
+    stop = threading.Event()
+    try:
+        return play(node, bag, topics, rate=rate, loop=loop, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+        return PlayStats(error="interrupted")
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+
+
+@dataclass
+class LiveResult:
+    frames: int = 0  # ground-truth frames played
+    labelled: int = 0  # of those, labelled by the node
+    latencies: list[float] = field(default_factory=list)
+    confusion: Any = None
+    play: PlayStats | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self.frames - self.labelled
+
+
+def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, node_labels_topic: str,
+             num_classes: int, rate: float = 1.0, discovery_timeout: float = 15.0, tail_seconds: float = 3.0,
+             progress: Callable[[int], None] | None = None) -> LiveResult:
+    """Play the bag to a running node and score what it publishes (see module docstring)."""
+    _ros_env()
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from rgbt_seg_core.bags.io import BagError, decode_image, list_topics, read_images
+    from rgbt_seg_core.imageconv import image_to_array
+    from rgbt_seg_core.metrics import ConfusionMatrix
+
+    found = list_topics(bag)
+    for t in (rgb_topic, thermal_topic, label_topic):
+        if t not in found:
+            raise BagError(f"{bag}: topic {t} not in the bag; topics found: {', '.join(sorted(found))}")
+    gt: dict[int, np.ndarray] = {}
+    for item in read_images(bag, [label_topic]):
+        gt[item.stamp_ns] = decode_image(item.msg)[0]
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("rgbt_seg_bag_eval", context=ctx)
+    received: dict[int, tuple[np.ndarray, float]] = {}
+    lock = threading.Lock()
+
+    def on_labels(msg: Any) -> None:
+        ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        arr = image_to_array(msg)
+        with lock:
+            received[ns] = (arr, time.monotonic())
+
+    node.create_subscription(Image, node_labels_topic, on_labels, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    sent: dict[int, float] = {}
+    result = LiveResult(confusion=ConfusionMatrix(num_classes))
+    try:
+        deadline = time.monotonic() + discovery_timeout
+        pubs_ready = False
+
+        def on_publish(item: Any, t: float) -> None:
+            if item.topic == rgb_topic:
+                sent[item.stamp_ns] = t
+
+        # wait until something subscribes to both camera topics and publishes the labels topic
+        while time.monotonic() < deadline:
+            subs_rgb = node.count_subscribers(rgb_topic)
+            subs_thm = node.count_subscribers(thermal_topic)
+            pubs_lab = node.count_publishers(node_labels_topic)
+            if subs_rgb and subs_thm and pubs_lab:
+                pubs_ready = True
+                break
+            time.sleep(0.1)
+        if not pubs_ready:
+            raise RuntimeError(
+                f"no running node found: nothing subscribes to {rgb_topic} and {thermal_topic} and publishes "
+                f"{node_labels_topic} (start segmentation_node first; same ROS_DOMAIN_ID?)"
+            )
+        result.play = play(node, bag, [rgb_topic, thermal_topic], rate=rate, on_publish=on_publish,
+                           progress=progress, wait_for_subscribers=discovery_timeout)
+        end = time.monotonic() + tail_seconds
+        while time.monotonic() < end:
+            with lock:
+                if all(s in received for s in sent):
+                    break
+            time.sleep(0.05)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+    with lock:
+        got = dict(received)
+    for stamp, label in gt.items():
+        if stamp not in sent:
+            continue  # frame not played (bag broke off)
+        result.frames += 1
+        if stamp in got:
+            pred, t_recv = got[stamp]
+            if pred.shape == label.shape:
+                result.confusion.update(label, pred)
+                result.labelled += 1
+                result.latencies.append(t_recv - sent[stamp])
+    return result

@@ -338,11 +338,15 @@ class SegmentationNode(Node):
         self.pub_diag.publish(arr)
 
     def destroy_node(self) -> None:
-        with self._lock:
-            self._stop = True
-            self._wake.notify_all()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
+        # rclpy's shutdown also destroys a node whose constructor failed half-way (bad checkpoint): only stop
+        # the worker if it was started
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            with self._lock:
+                self._stop = True
+                self._wake.notify_all()
+            if worker.is_alive():
+                worker.join(timeout=5.0)
         super().destroy_node()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ImageFormatError", "ENCODINGS", "image_to_array", "array_to_image_fields", "rgb_from_image", "thermal_from_image"]
+__all__ = ["ImageFormatError", "ENCODINGS", "image_to_array", "array_to_image_fields", "to_rgb", "rgb_from_image", "thermal_from_image"]
 
 # encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -74,21 +74,29 @@ def array_to_image_fields(arr: np.ndarray, encoding: str) -> dict[str, Any]:
             "data": a.tobytes()}
 
 
+def to_rgb(arr: np.ndarray, encoding: str) -> np.ndarray:
+    """An array in any supported colour encoding -> H x W x 3 uint8 in RGB order."""
+    if encoding not in RGB_ENCODINGS:
+        raise ImageFormatError(
+            f"RGB topic: encoding {encoding!r} not supported (use one of {', '.join(RGB_ENCODINGS)})"
+        )
+    if encoding == "rgb8":
+        return arr
+    if encoding == "bgr8":
+        return np.ascontiguousarray(arr[:, :, ::-1])
+    if encoding == "rgba8":
+        return np.ascontiguousarray(arr[:, :, :3])
+    if encoding == "bgra8":
+        return np.ascontiguousarray(arr[:, :, 2::-1])
+    return np.repeat(arr[:, :, None], 3, axis=2)  # mono8
+
+
 def rgb_from_image(msg: Any) -> np.ndarray:
     """Any supported colour encoding -> H x W x 3 uint8 in RGB order."""
     enc = str(msg.encoding)
     if enc not in RGB_ENCODINGS:
         raise ImageFormatError(f"RGB topic: encoding {enc!r} not supported (use one of {', '.join(RGB_ENCODINGS)})")
-    a = image_to_array(msg)
-    if enc == "rgb8":
-        return a
-    if enc == "bgr8":
-        return np.ascontiguousarray(a[:, :, ::-1])
-    if enc == "rgba8":
-        return np.ascontiguousarray(a[:, :, :3])
-    if enc == "bgra8":
-        return np.ascontiguousarray(a[:, :, 2::-1])
-    return np.repeat(a[:, :, None], 3, axis=2)  # mono8
+    return to_rgb(image_to_array(msg), enc)
 
 
 def thermal_from_image(msg: Any) -> np.ndarray:

@@ -60,14 +60,12 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CompressedImage, Image
 
-    from rgbt_seg_core.bags.io import COMPRESSED, BagError, list_topics, read_images
+    from rgbt_seg_core.bags.io import COMPRESSED, BagError, list_topics, read_images, require_topics
 
     if rate <= 0:
         raise ValueError(f"--rate must be positive, got {rate}")
     found = list_topics(bag)
-    missing = [t for t in topics if t not in found]
-    if missing:
-        raise BagError(f"{bag}: topic(s) {', '.join(missing)} not in the bag; topics found: {', '.join(sorted(found))}")
+    require_topics(bag, topics, {t: m for t, (m, _) in found.items()})
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     pubs = {t: node.create_publisher(CompressedImage if found[t][0] == COMPRESSED else Image, t, qos) for t in topics}
     end_wait = time.monotonic() + wait_for_subscribers
@@ -156,14 +154,12 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from rgbt_seg_core.bags.io import BagError, decode_image, list_topics, read_images
+    from rgbt_seg_core.bags.io import decode_image, list_topics, read_images, require_topics
     from rgbt_seg_core.imageconv import image_to_array
     from rgbt_seg_core.metrics import ConfusionMatrix
 
     found = list_topics(bag)
-    for t in (rgb_topic, thermal_topic, label_topic):
-        if t not in found:
-            raise BagError(f"{bag}: topic {t} not in the bag; topics found: {', '.join(sorted(found))}")
+    require_topics(bag, [rgb_topic, thermal_topic, label_topic], {t: m for t, (m, _) in found.items()})
     gt: dict[int, np.ndarray] = {}
     for item in read_images(bag, [label_topic]):
         gt[item.stamp_ns] = decode_image(item.msg)[0]

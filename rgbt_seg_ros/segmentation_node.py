@@ -93,17 +93,15 @@ class SegmentationNode(Node):
         self._done_times = deque(maxlen=200)
         self._last_stamp = -float("inf")
 
-        self._use_mf = False
+        mf: Any = None
         if self.params.use_message_filters:
             try:
-                import message_filters  # noqa: F401
-
-                self._use_mf = True
-            except ImportError:
-                pass
-        if self._use_mf:
-            import message_filters
-
+                import message_filters as mf
+            except ImportError:  # not on PyPI: the built-in pairer has the same semantics
+                mf = None
+        self._use_mf = mf is not None
+        if mf is not None:
+            message_filters = mf
             self._mf_rgb = message_filters.Subscriber(self, Image, "rgb/image", qos_profile=qos)
             self._mf_thermal = message_filters.Subscriber(self, Image, "thermal/image", qos_profile=qos)
             self._mf_rgb.registerCallback(lambda m: self._seen(RGB, m))

@@ -17,13 +17,13 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from ..imageconv import ImageFormatError
+from ..imageconv import ImageFormatError, to_rgb
 from ..inference import InferenceEngine
 from ..metrics import ConfusionMatrix
 from ..pairing import ApproxTimePairer
 from ..preprocess import overlay
 from .from_dataset import BagTopics
-from .io import BagError, ImageBagWriter, decode_image, list_topics, read_images
+from .io import BagError, ImageBagWriter, decode_image, list_topics, read_images, require_topics
 
 __all__ = ["BagEvalResult", "evaluate_bag", "OUTPUT_TOPICS"]
 
@@ -119,14 +119,10 @@ def evaluate_bag(
     bag = Path(bag)
     found = list_topics(bag)
     want = [topics.rgb, topics.thermal]
-    missing = [t for t in want if t not in found]
-    if missing:
-        listing = ", ".join(f"{t} ({m.rsplit('/', 1)[-1]})" for t, (m, _) in sorted(found.items())) or "none"
-        raise BagError(f"{bag}: topic(s) {', '.join(missing)} not in the bag; topics found: {listing}")
+    require_topics(bag, want, {t: m for t, (m, _) in found.items()})
     has_labels = topics.labels in found
-    if use_labels and not has_labels:
-        listing = ", ".join(sorted(found)) or "none"
-        raise BagError(f"{bag}: label topic {topics.labels} not in the bag; topics found: {listing}")
+    if use_labels:
+        require_topics(bag, [topics.labels], {t: m for t, (m, _) in found.items()})
     score = has_labels if use_labels is None else (use_labels and has_labels)
     if score:
         want.append(topics.labels)
@@ -152,14 +148,8 @@ def evaluate_bag(
     def on_pair(rgb_item: Any, thm_item: Any) -> None:
         res.pairs += 1
         try:
-            rgb, enc = decode_image(rgb_item.msg)
+            rgb = to_rgb(*decode_image(rgb_item.msg))
             thermal, _ = decode_image(thm_item.msg)
-            if enc == "bgr8":
-                rgb = np.ascontiguousarray(rgb[:, :, ::-1])
-            elif enc in ("rgba8", "bgra8"):
-                rgb = np.ascontiguousarray(rgb[:, :, :3] if enc == "rgba8" else rgb[:, :, 2::-1])
-            elif rgb.ndim == 2:
-                rgb = np.repeat(rgb[:, :, None], 3, axis=2)
         except ImageFormatError as exc:
             res.bad_frames += 1
             log.error("bad image at %.3f s: %s", rgb_item.stamp, exc)

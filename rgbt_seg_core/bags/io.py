@@ -20,7 +20,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from ..imageconv import ImageFormatError, array_to_image_fields, image_to_array
 
-__all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "decode_image",
+__all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics", "decode_image",
            "BAG_VERSION"]
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
@@ -105,6 +105,14 @@ class ImageBagWriter:
         self.counts[topic] += 1
 
 
+def require_topics(path: str | Path, wanted: list[str], found: dict[str, str]) -> None:
+    """:class:`BagError` naming the missing topics and listing what the bag has (topic -> message type)."""
+    missing = [t for t in wanted if t not in found]
+    if missing:
+        listing = ", ".join(f"{t} ({m.rsplit('/', 1)[-1]})" for t, m in sorted(found.items())) or "none"
+        raise BagError(f"{path}: topic(s) {', '.join(missing)} not in the bag; topics found: {listing}")
+
+
 def _reader(path: Path):
     from rosbags.highlevel import AnyReader
 
@@ -174,10 +182,7 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
         raise BagError(f"{path}: the bag is truncated ({salvaged[1]}); read what was complete") from exc
     try:
         found = {c.topic: c.msgtype for c in reader.connections}
-        missing = [t for t in topics if t not in found]
-        if missing:
-            listing = ", ".join(f"{t} ({m.rsplit('/', 1)[-1]})" for t, m in sorted(found.items())) or "none"
-            raise BagError(f"{path}: topic(s) {', '.join(missing)} not in the bag; topics found: {listing}")
+        require_topics(path, topics, found)
         wrong = [t for t in topics if found[t] not in (IMAGE, COMPRESSED)]
         if wrong:
             raise BagError(f"{path}: {', '.join(f'{t} is {found[t]}' for t in wrong)}; expected Image or CompressedImage")
@@ -201,11 +206,7 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
 
 
 def _salvaged_images(path: Path, msgs: list[Any], topics: list[str]) -> Iterator[BagImage]:
-    found = {m.topic: m.msgtype for m in msgs}
-    missing = [t for t in topics if t not in found]
-    if missing:
-        listing = ", ".join(f"{t} ({m.rsplit('/', 1)[-1]})" for t, m in sorted(found.items())) or "none"
-        raise BagError(f"{path}: topic(s) {', '.join(missing)} not in the (truncated) bag; topics found: {listing}")
+    require_topics(path, topics, {m.topic: m.msgtype for m in msgs})
     for m in sorted((m for m in msgs if m.topic in topics), key=lambda m: m.log_time):
         msg = TYPESTORE.deserialize_cdr(m.data, m.msgtype)
         ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)

@@ -6,12 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from ..checkpoint import load_checkpoint
 from ..data import DATASETS, build_dataset
 from ..evaluation import evaluate
+from ..inference import resolve_device
 from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
 
 
@@ -35,15 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write report.md, metrics.json, confusion.png and iou.png here")
     p.add_argument("--save-predictions", metavar="DIR", help="write label, colour and overlay PNGs here")
     p.set_defaults(run=run)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return dev
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..checkpoint import load_checkpoint
 from ..evaluation import predict_labels
+from ..inference import resolve_device
 from ..preprocess import ThermalNorm, colorize, overlay, to_input_tensors
-from .evaluate import resolve_device
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -238,12 +238,18 @@ class RSFNet(nn.Module):
         logits = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
         return logits[:, :, :h, :w]
 
-    def forward(self, rgb: torch.Tensor | None, thermal: torch.Tensor | None) -> torch.Tensor | TrainOutput:
+    def _prepare(
+        self, rgb: torch.Tensor | None, thermal: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, int, int, tuple[int, int]]:
+        """Validated, padded inputs; the input size and the padded size."""
         _, h, w = self._check_inputs(rgb, thermal)
         rgb_p, thm_p = self._pad(rgb, h, w), self._pad(thermal, h, w)
         ref = rgb_p if rgb_p is not None else thm_p
         assert ref is not None
-        padded = (ref.shape[2], ref.shape[3])
+        return rgb_p, thm_p, h, w, (ref.shape[2], ref.shape[3])
+
+    def forward(self, rgb: torch.Tensor | None, thermal: torch.Tensor | None) -> torch.Tensor | TrainOutput:
+        rgb_p, thm_p, h, w, padded = self._prepare(rgb, thermal)
         streams, confidence, _ = self._features(rgb_p, thm_p, want_gates=False)
         d16, d8, d4 = self._decode(streams)
         logits = self._to_input(self.head(d4), padded, h, w)
@@ -257,11 +263,7 @@ class RSFNet(nn.Module):
 
     def forward_with_gates(self, rgb: torch.Tensor | None, thermal: torch.Tensor | None) -> SegmentationOutput:
         """Logits plus what explains them: confidences and per-stage spatial gate maps (cropped to the input)."""
-        _, h, w = self._check_inputs(rgb, thermal)
-        rgb_p, thm_p = self._pad(rgb, h, w), self._pad(thermal, h, w)
-        ref = rgb_p if rgb_p is not None else thm_p
-        assert ref is not None
-        padded = (ref.shape[2], ref.shape[3])
+        rgb_p, thm_p, h, w, padded = self._prepare(rgb, thermal)
         streams, confidence, gates = self._features(rgb_p, thm_p, want_gates=True)
         _, _, d4 = self._decode(streams)
         logits = self._to_input(self.head(d4), padded, h, w)

@@ -242,3 +242,18 @@ def test_build_model_is_an_rsfnet_with_its_name() -> None:
     model = build_model("rsfnet101_34")
     assert isinstance(model, RSFNet) and model.model_name == "rsfnet101_34"
     assert model.config.rgb_encoder == "resnet101" and model.config.thermal_encoder == "resnet34"
+
+
+def test_pretrained_folder_loads_imagenet_weights_offline(tmp_path) -> None:
+    import torchvision
+
+    torch.manual_seed(3)
+    r50, r18 = torchvision.models.resnet50(), torchvision.models.resnet18()
+    torch.save(r50.state_dict(), tmp_path / "resnet50-0676ba61.pth")  # torchvision's cache file naming
+    torch.save(r18.state_dict(), tmp_path / "resnet18.pth")
+    model = build_model("rsfnet50_18", pretrained=str(tmp_path))
+    assert torch.equal(model.rgb_encoder.stages[1][0].conv1.weight, r50.layer2[0].conv1.weight)
+    # the thermal conv1 is ImageNet's kernel summed over the three colour channels
+    assert torch.allclose(model.thermal_encoder.stages[0][0].weight, r18.conv1.weight.sum(1, keepdim=True))
+    with pytest.raises(FileNotFoundError, match="no ImageNet weights for resnet101 in .*resnet101-<hash>.pth"):
+        build_model("rsfnet101_34", pretrained=str(tmp_path))

@@ -20,6 +20,9 @@ from typing import Any, Callable
 import numpy as np
 
 
+SETTLE_SECONDS = 0.5
+
+
 def _ros_env() -> None:
     # DDS discovery stays on this machine unless the user chose otherwise (DEVELOPERS.md network rule)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -71,6 +74,9 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
     end_wait = time.monotonic() + wait_for_subscribers
     while wait_for_subscribers > 0 and time.monotonic() < end_wait:
         if all(p.get_subscription_count() > 0 for p in pubs.values()):
+            # DDS matches each side on its own: our publisher seeing the node's subscription does not mean the
+            # node's reader (or our labels reader) has matched yet; a first frame sent now could be lost
+            time.sleep(SETTLE_SECONDS)
             break
         time.sleep(0.05)
     stats = PlayStats(published={t: 0 for t in topics})

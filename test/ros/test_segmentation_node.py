@@ -93,12 +93,27 @@ def test_bad_input_is_counted_and_good_frames_follow(harness: Harness) -> None:
 
 
 def test_camera_silent_then_back(tiny_checkpoint) -> None:
+    import threading
+    import time
+
     h = Harness(tiny_checkpoint, modality_timeout=0.3)
+    stop = threading.Event()
+    rgb, thermal = _pair(3)
+    t = [400.0]
+
+    def stream(with_thermal: bool) -> None:  # a camera keeps streaming at 20 Hz until told to stop
+        while not stop.is_set():
+            t[0] += 0.05
+            if with_thermal:
+                h.publish_pair(rgb, thermal, t[0])
+            else:
+                h.pub_rgb.publish(make_image(rgb, "rgb8", t[0]))
+            time.sleep(0.05)
+
     try:
-        rgb, thermal = _pair(3)
         assert spin_until(lambda: h.diag().get("modality_thermal") == "never received", 5.0)
-        for i in range(3):  # thermal silent: the node segments from RGB alone
-            h.pub_rgb.publish(make_image(rgb, "rgb8", 400.0 + i))
+        cam = threading.Thread(target=stream, args=(False,), daemon=True)
+        cam.start()  # thermal silent: the node segments from RGB alone
         assert spin_until(lambda: len(h.received["labels"]) >= 1, 10.0)
         assert spin_until(lambda: int(h.diag().get("single_modality", 0)) >= 1, 5.0)
 
@@ -107,11 +122,17 @@ def test_camera_silent_then_back(tiny_checkpoint) -> None:
             return status.level == status.WARN and "thermal" in status.message
 
         assert spin_until(warns_thermal, 5.0)
-        for i in range(5):  # thermal comes back
-            h.publish_pair(rgb, thermal, 410.0 + i)
+        stop.set()
+        cam.join()
+        stop.clear()
+        cam = threading.Thread(target=stream, args=(True,), daemon=True)
+        cam.start()  # thermal comes back
         assert spin_until(lambda: h.diag().get("modality_thermal") == "ok" and int(h.diag().get("pairs", 0)) >= 1,
                           10.0)
+        status = h.received["diagnostics"][-1].status[0]
+        assert spin_until(lambda: h.received["diagnostics"][-1].status[0].level == status.OK, 5.0)
     finally:
+        stop.set()
         h.close()
 
 

@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("--data-root", required=True, help="synthetic data set (rgbt-seg synth); created if missing")
     a.add_argument("--out", required=True, help="folder for the variants' runs")
-    a.add_argument("--max-iters", type=int, default=300, help="iterations per variant (default 300)")
+    a.add_argument("--max-iters", type=int, help="iterations per variant (default: the demo preset's, 900)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--variants", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
     a.add_argument("--json", action="store_true")

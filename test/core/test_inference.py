@@ -1,0 +1,86 @@
+"""The shared inference path: preprocessing choices, blanking, registration offset, CUDA fp16."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rgbt_seg_core import build_model
+from rgbt_seg_core.checkpoint import save_checkpoint
+from rgbt_seg_core.inference import InferenceConfig, InferenceEngine, _shift
+from rgbt_seg_core.preprocess import ThermalNorm
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("inf") / "m.safetensors"
+    save_checkpoint(path, build_model("rsfnet50_18", fusion_channels=[16, 16, 32, 32], reduced_dim=16).eval())
+    return path
+
+
+def _pair(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8), rng.integers(0, 256, (h, w), dtype=np.uint8)
+
+
+def test_engine_deploys_and_matches_the_model(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+    assert engine.model.deployed and not engine.half
+    rgb, thermal = _pair()
+    pred = engine.predict(rgb, thermal, want_gates=True)
+    assert pred.labels.shape == (48, 64) and pred.labels.dtype == np.uint8
+    assert pred.gates is not None and pred.gates.shape == (2, 48, 64)
+    assert pred.confidence is not None and pred.confidence.shape == (2,)
+    # asking for gates does not change the labels
+    assert np.array_equal(pred.labels, engine.predict(rgb, thermal).labels)
+
+
+def test_thermal_is_resized_and_16bit_normalised(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0,
+                                                   thermal_norm=ThermalNorm(mode="fixed", range=(0, 65535))))
+    rgb, thermal = _pair()
+    small16 = (thermal[::2, ::2].astype(np.uint16) * 257)  # half size, 16-bit
+    r, t = engine.tensors(rgb, small16)
+    assert t.shape == (1, 1, 48, 64) and 0 <= float(t.min()) and float(t.max()) <= 1
+
+
+def test_missing_modality_is_blanked(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+    rgb, thermal = _pair()
+    r, t = engine.tensors(rgb, None)
+    assert float(t.abs().max()) == 0.0 and r.shape == (1, 3, 48, 64)
+    r, t = engine.tensors(None, thermal)
+    assert float(r.abs().max()) == 0.0 and t.shape == (1, 1, 48, 64)
+    assert engine.predict(None, thermal).labels.shape == (48, 64)
+    with pytest.raises(ValueError, match="at least one"):
+        engine.tensors(None, None)
+
+
+def test_registration_offset() -> None:
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b = _shift(a, 1, -1)  # right by one, up by one
+    assert b[0, 1] == a[1, 0] and b[2].sum() == 0 and b[:, 0].sum() == 0
+
+
+def test_bad_checkpoint_and_device(ckpt: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        InferenceEngine(tmp_path / "none.safetensors")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            InferenceEngine(ckpt, InferenceConfig(device="cuda"))
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_labels_are_reproducible(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cuda", fp16=True, warmup=1))
+    assert engine.half
+    rgb, thermal = _pair(480, 640)
+    a = engine.predict(rgb, thermal).labels
+    b = engine.predict(rgb, thermal).labels
+    assert np.array_equal(a, b)
+    cpu = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0)).predict(rgb, thermal).labels
+    assert (a == cpu).mean() > 0.99  # fp16 vs fp32: only pixels on decision boundaries may differ

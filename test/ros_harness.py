@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -65,11 +65,13 @@ class Harness:
             Float32MultiArray, "/segmentation_node/confidence", lambda m: self.received["confidence"].append(m), 10))
         self._subs.append(self.peer.create_subscription(
             DiagnosticArray, "/diagnostics", lambda m: self.received["diagnostics"].append(m), 10))
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.peer)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
+        # one executor per node, as each would have in its own process
+        self.executors = [SingleThreadedExecutor(context=self.context), SingleThreadedExecutor(context=self.context)]
+        self.executors[0].add_node(self.node)
+        self.executors[1].add_node(self.peer)
+        self._threads = [threading.Thread(target=e.spin, daemon=True) for e in self.executors]
+        for t in self._threads:
+            t.start()
         assert spin_until(lambda: self.pub_rgb.get_subscription_count() > 0
                           and self.pub_thermal.get_subscription_count() > 0
                           and self.node.pub_labels.get_subscription_count() > 0
@@ -87,8 +89,10 @@ class Harness:
         return {kv.key: kv.value for kv in self.received["diagnostics"][-1].status[0].values}
 
     def close(self) -> None:
-        self.executor.shutdown()
+        for e in self.executors:
+            e.shutdown()
+        for t in self._threads:
+            t.join(timeout=5)
         self.node.destroy_node()
         self.peer.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5)

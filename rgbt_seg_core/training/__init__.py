@@ -1,0 +1,1 @@
+"""Training: configuration (dataclass <-> YAML <-> --set) and the loop (SPEC §3)."""

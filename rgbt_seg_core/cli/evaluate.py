@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from tqdm import tqdm
@@ -72,7 +71,3 @@ def run(args: argparse.Namespace) -> int:
         iou_bar_png(out / "iou.png", scores, ckpt.meta.palette)
         print(f"report written to {out}")
     return 0
-
-
-def summary(path: str) -> dict:
-    return json.loads(Path(path).read_text())

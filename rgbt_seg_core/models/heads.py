@@ -6,7 +6,6 @@ only while training; the caller resizes the logits to the input size.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 __all__ = ["SegHead"]
@@ -27,6 +26,3 @@ class SegHead(nn.Sequential):
         for i, m in enumerate(self):
             if isinstance(m, (nn.Dropout, nn.Dropout2d)):
                 self[i] = nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - Sequential semantics
-        return super().forward(x)

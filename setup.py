@@ -49,7 +49,7 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "train": ["tensorboard"],
-        "test": ["pytest"],
+        "test": ["pytest", "hypothesis"],
     },
     zip_safe=True,
     entry_points={

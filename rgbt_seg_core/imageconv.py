@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
-__all__ = ["ImageFormatError", "ENCODINGS", "image_to_array", "array_to_image_fields", "to_rgb", "rgb_from_image", "thermal_from_image"]
+__all__ = ["ImageFormatError", "ENCODINGS", "image_to_array", "array_to_image_fields", "to_rgb", "rgb_from_image",
+           "thermal_from_image", "decode_image", "image_size"]
 
 # encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -106,3 +108,25 @@ def thermal_from_image(msg: Any) -> np.ndarray:
             f"thermal topic: encoding {enc!r} not supported (use one of {', '.join(THERMAL_ENCODINGS)})"
         )
     return image_to_array(msg)
+
+
+def image_size(msg: Any) -> tuple[int, int] | None:
+    """(height, width) a raw Image declares, read before any pixel is touched; None for a CompressedImage."""
+    if not hasattr(msg, "encoding"):
+        return None
+    return int(msg.height), int(msg.width)
+
+
+def decode_image(msg: Any) -> tuple[np.ndarray, str]:
+    """Image or CompressedImage -> (array, encoding). Compressed colour comes back in RGB order as ``rgb8``."""
+    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+        data = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else \
+            np.asarray(msg.data, dtype=np.uint8)
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        if img is None:
+            raise ImageFormatError(f"CompressedImage ({msg.format!r}) could not be decoded")
+        if img.ndim == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+            return img, "rgb8"
+        return img, "mono16" if img.dtype == np.uint16 else "mono8"
+    return image_to_array(msg), str(msg.encoding)

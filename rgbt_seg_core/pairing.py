@@ -1,81 +1,134 @@
-"""Approximate-time pairing of two streams, with message_filters' ApproximateTimeSynchronizer semantics.
+"""Approximate-time pairing of two streams with the semantics of ROS 2 message_filters' ApproximateTimeSynchronizer.
 
-Each stream keeps at most ``queue_size`` messages by stamp (the oldest is evicted when the queue is full). When a
-message arrives, the other queue is searched for the stamp closest to it; if the two differ by less than
-``slop`` seconds the pair is emitted and both leave their queues. This is what the ROS node uses when
-message_filters is not importable, and what the bag tools use, so offline and live pairing agree.
+Why our own: message_filters is not installable without a ROS install, yet the bag tools and the node must pair
+exactly as a ROS user's ``ApproximateTimeSynchronizer`` would, so that offline and live results agree. The rules
+below are those of message_filters' Python implementation (``src/message_filters/__init__.py``, identical on
+Humble, Jazzy and Rolling) for two inputs:
+
+* Stamps are integer nanoseconds; ``slop`` becomes ``int(slop_seconds * 1e9)`` nanoseconds, as rclpy's
+  ``Duration(seconds=...)`` truncates it.
+* The arriving message is stored under its stamp; a message already stored under the same stamp is replaced
+  (it keeps its place in the queue's order, as a Python dict key does).
+* While the queue holds more than ``queue_size`` messages the smallest stamp is evicted; this may be the message
+  that just arrived.
+* Candidates are the other queue's stamps at most ``slop`` away, closest first; equal distances keep the order in
+  which the stamps entered the queue.
+* The first candidate strictly closer than ``slop`` forms a pair, provided the arriving message is still queued;
+  both leave their queues.
+
+Unlike the original, :meth:`ApproxTimePairer.add` never raises on any stamp order, and every message is accounted
+for in :class:`PairingStats` (paired, evicted, replaced, discarded by :meth:`reset`, or still pending).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
-__all__ = ["ApproxTimePairer", "PairingStats"]
+__all__ = ["ApproxTimePairer", "PairingStats", "slop_to_ns"]
 
 T = TypeVar("T")
+NS_PER_S = 1_000_000_000
+
+
+def slop_to_ns(slop_seconds: float) -> int:
+    """Seconds -> nanoseconds the way rclpy's ``Duration(seconds=...)`` does it (truncation)."""
+    return int(slop_seconds * NS_PER_S)
+
+
+def _pair_counts() -> list[int]:
+    return [0, 0]
 
 
 @dataclass
 class PairingStats:
-    received: list[int]
+    """Per-stream message accounting: ``received == paired + evicted + replaced + discarded + pending``."""
+
+    received: list[int] = field(default_factory=_pair_counts)
+    evicted: list[int] = field(default_factory=_pair_counts)  # left a full queue without a partner
+    replaced: list[int] = field(default_factory=_pair_counts)  # overwritten by a later message with the same stamp
+    discarded: list[int] = field(default_factory=_pair_counts)  # dropped by reset() (a clock jump)
+    stepped_back: list[int] = field(default_factory=_pair_counts)  # stamp older than the newest seen on its stream
     paired: int = 0
-    evicted: list[int] | None = None  # left a full queue without a partner
-    out_of_order: list[int] | None = None
 
     @property
     def unpaired(self) -> int:
-        assert self.evicted is not None
-        return sum(self.evicted)
+        """Messages that left without a partner (evicted, replaced or discarded)."""
+        return sum(self.evicted) + sum(self.replaced) + sum(self.discarded)
 
 
 class ApproxTimePairer(Generic[T]):
-    """``add(stream, stamp_seconds, msg)``; ``callback(msg0, msg1)`` is called for each pair."""
+    """``add(stream, stamp_ns, msg)`` with stream 0 or 1; ``callback(msg0, msg1)`` is called for each pair."""
 
-    def __init__(self, queue_size: int, slop: float, callback: Callable[[T, T], Any]) -> None:
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
-        if slop < 0:
-            raise ValueError(f"slop must be >= 0 seconds, got {slop}")
+    def __init__(self, queue_size: int, slop_seconds: float, callback: Callable[[T, T], Any]) -> None:
+        if not isinstance(queue_size, int) or queue_size < 1:
+            raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+        slop_ns = slop_to_ns(slop_seconds)
+        if slop_ns <= 0:
+            raise ValueError(f"slop must be > 0 seconds (at least 1 ns), got {slop_seconds!r}")
         self.queue_size = queue_size
-        self.slop = slop
+        self.slop_ns = slop_ns
         self.callback = callback
-        self.queues: list[dict[float, T]] = [{}, {}]
-        self.last_stamp: list[float | None] = [None, None]
-        self.stats = PairingStats(received=[0, 0], evicted=[0, 0], out_of_order=[0, 0])
+        self.queues: tuple[dict[int, T], dict[int, T]] = ({}, {})
+        self._newest: list[int | None] = [None, None]
+        self.stats = PairingStats()
 
-    def add(self, stream: int, stamp: float, msg: T) -> bool:
-        """Returns True when this message completed a pair."""
+    def add(self, stream: int, stamp_ns: int, msg: T) -> bool:
+        """Store ``msg`` and pair it if the rules allow; returns True when a pair was emitted.
+
+        ``stream`` must be 0 or 1 (a caller's bug otherwise, so that one raises ValueError).
+        """
         if stream not in (0, 1):
-            raise ValueError(f"stream must be 0 or 1, got {stream}")
-        self.stats.received[stream] += 1
-        last = self.last_stamp[stream]
-        if last is not None and stamp < last:
-            assert self.stats.out_of_order is not None
-            self.stats.out_of_order[stream] += 1
-        self.last_stamp[stream] = stamp if last is None else max(last, stamp)
+            raise ValueError(f"stream must be 0 or 1, got {stream!r}")
+        stamp_ns = int(stamp_ns)
+        st = self.stats
+        st.received[stream] += 1
+        newest = self._newest[stream]
+        if newest is not None and stamp_ns < newest:
+            st.stepped_back[stream] += 1
+        self._newest[stream] = stamp_ns if newest is None else max(newest, stamp_ns)
+
         mine, other = self.queues[stream], self.queues[1 - stream]
-        mine[stamp] = msg
+        if stamp_ns in mine:
+            st.replaced[stream] += 1
+        mine[stamp_ns] = msg
         while len(mine) > self.queue_size:
             del mine[min(mine)]
-            assert self.stats.evicted is not None
-            self.stats.evicted[stream] += 1
-        best = None
-        for s in other:
-            d = abs(s - stamp)
-            if d < self.slop or (self.slop == 0 and d == 0):
-                if best is None or d < abs(best - stamp):
-                    best = s
+            st.evicted[stream] += 1
+        if stamp_ns not in mine:  # evicted at once: message_filters finds it missing and pairs nothing
+            return False
+
+        best: int | None = None
+        best_delta = 0
+        for s in other:  # insertion order: the first of equal distances wins
+            delta = abs(s - stamp_ns)
+            if delta < self.slop_ns and (best is None or delta < best_delta):
+                best, best_delta = s, delta
         if best is None:
             return False
         partner = other.pop(best)
-        del mine[stamp]
-        self.stats.paired += 1
+        del mine[stamp_ns]
+        st.paired += 1
         if stream == 0:
             self.callback(msg, partner)
         else:
             self.callback(partner, msg)
         return True
+
+    def reset(self, keep: Callable[[int], bool] | None = None) -> int:
+        """Drop queued messages (all, or those whose stamp ``keep`` rejects); returns how many were dropped.
+
+        Used after a clock jump, when queued stamps belong to a time base that will not come back.
+        """
+        dropped = 0
+        for stream, q in enumerate(self.queues):
+            gone = [s for s in q if keep is None or not keep(s)]
+            for s in gone:
+                del q[s]
+            self.stats.discarded[stream] += len(gone)
+            dropped += len(gone)
+            self._newest[stream] = max(q) if q else None  # the step-back count follows the new time base
+        return dropped
 
     def pending(self) -> tuple[int, int]:
         return len(self.queues[0]), len(self.queues[1])

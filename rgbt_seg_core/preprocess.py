@@ -61,7 +61,11 @@ def normalize_thermal(thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()) ->
         lo, hi = (float(v) for v in np.percentile(valid, norm.percentiles))
         if hi <= lo:
             hi = lo + 1.0
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    span = hi - lo
+    if not (np.isfinite(span) and span > 0):  # a flat frame at a magnitude where lo + 1 == lo: no contrast
+        return np.zeros_like(x)
+    y = (x - np.float32(lo)) / np.float32(span)
+    return np.clip(np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
 def to_input_tensors(

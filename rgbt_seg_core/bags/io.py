@@ -18,7 +18,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ..imageconv import ImageFormatError, array_to_image_fields, image_to_array
+from ..imageconv import array_to_image_fields, decode_image
 
 __all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics", "decode_image",
            "BAG_VERSION"]
@@ -211,17 +211,3 @@ def _salvaged_images(path: Path, msgs: list[Any], topics: list[str]) -> Iterator
         msg = TYPESTORE.deserialize_cdr(m.data, m.msgtype)
         ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
         yield BagImage(m.topic, m.log_time, ns * 1e-9, ns, msg.header.frame_id, msg)
-
-
-def decode_image(msg: Any) -> tuple[np.ndarray, str]:
-    """Image or CompressedImage -> (array, encoding). Colour comes back in RGB order as ``rgb8``."""
-    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        data = np.asarray(msg.data, dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ImageFormatError(f"CompressedImage ({msg.format!r}) could not be decoded")
-        if img.ndim == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-            return img, "rgb8"
-        return img, "mono16" if img.dtype == np.uint16 else "mono8"
-    return image_to_array(msg), str(msg.encoding)

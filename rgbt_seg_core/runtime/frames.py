@@ -1,0 +1,85 @@
+"""Turning one incoming image message into a checked array, or a reason why not.
+
+Every frame is checked here, on arrival and before pairing, so that each bad frame is counted once, whatever
+happens to it later (the newest-pair slot would otherwise replace most of them unseen). Works on the fields of
+a sensor_msgs/Image or CompressedImage, so rclpy messages and rosbags-deserialised messages go the same way.
+
+Checks, in order: a header stamp; the declared size against ``max_pixels`` (before any pixel is read, so an
+oversized frame costs no memory); the encoding, step and data length (:mod:`rgbt_seg_core.imageconv`); for
+thermal, at least one finite pixel and no value of magnitude above :data:`THERMAL_ABS_LIMIT`. A thermal frame
+with some non-finite pixels is usable (they become 0 in normalisation) and is flagged, not rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..imageconv import RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, decode_image, image_size, to_rgb
+
+__all__ = ["Frame", "FrameError", "decode_frame", "stamp_ns_of", "THERMAL_ABS_LIMIT", "RGB", "THERMAL"]
+
+RGB, THERMAL = 0, 1
+
+# Far above any thermal unit in use (raw counts, kelvin, degrees, millikelvin), far below float32's 3.4e38: a
+# frame beyond it holds sentinels or garbage, and differences of its values overflow in normalisation.
+THERMAL_ABS_LIMIT = 1e30
+
+
+class FrameError(ValueError):
+    """A frame that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    modality: int
+    stamp_ns: int
+    header: Any  # the message's header, passed through to the outputs
+    image: np.ndarray  # RGB: H x W x 3 uint8; thermal: H x W (uint8, uint16 or float32)
+    arrival: float  # runtime clock, seconds
+    nonfinite: bool = False  # thermal with some NaN/inf pixels
+
+
+def stamp_ns_of(msg: Any) -> int:
+    """Header stamp as integer nanoseconds (sec * 1e9 + nanosec, as rclpy's ``Time.from_msg``)."""
+    try:
+        stamp = msg.header.stamp
+        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise FrameError(f"message has no usable header stamp ({exc})") from exc
+
+
+def decode_frame(modality: int, msg: Any, arrival: float, max_pixels: int) -> Frame:
+    """Raises :class:`FrameError` naming the problem."""
+    name = "RGB" if modality == RGB else "thermal"
+    stamp = stamp_ns_of(msg)
+    try:
+        size = image_size(msg)
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"{name}: unreadable height/width ({exc})") from exc
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise FrameError(f"{name}: {size[1]}x{size[0]} = {size[0] * size[1]} pixels is above max_pixels={max_pixels}")
+    try:
+        arr, encoding = decode_image(msg)
+    except ImageFormatError as exc:
+        raise FrameError(f"{name}: {exc}") from exc
+    if arr.shape[0] * arr.shape[1] > max_pixels:  # compressed images are only sized once decoded
+        raise FrameError(f"{name}: {arr.shape[1]}x{arr.shape[0]} pixels is above max_pixels={max_pixels}")
+    if modality == RGB:
+        if encoding not in RGB_ENCODINGS:
+            raise FrameError(f"RGB: encoding {encoding!r} not supported (use one of {', '.join(RGB_ENCODINGS)})")
+        return Frame(modality, stamp, msg.header, to_rgb(arr, encoding), arrival)
+    if encoding not in THERMAL_ENCODINGS:
+        raise FrameError(f"thermal: encoding {encoding!r} not supported (use one of {', '.join(THERMAL_ENCODINGS)})")
+    nonfinite = False
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.any():
+            raise FrameError("thermal: no finite pixel")
+        nonfinite = not finite.all()
+        peak = float(np.abs(arr[finite]).max()) if nonfinite else float(np.abs(arr).max())
+        if peak > THERMAL_ABS_LIMIT:
+            raise FrameError(f"thermal: values up to {peak:.3g} (limit {THERMAL_ABS_LIMIT:.0e}); sentinel or garbage data")
+    return Frame(modality, stamp, msg.header, arr, arrival, nonfinite)

@@ -1,0 +1,342 @@
+"""The segmentation node's logic without ROS: messages in, outputs and a health report out.
+
+The ROS node is a thin adapter around :class:`SegmentationRuntime` (subscription callbacks call :meth:`add`, a
+worker thread loops :meth:`take` -> :meth:`process` -> publish, a timer publishes :meth:`diagnostics`), and
+``rgbt-seg bag-eval`` drives the same object with the bag's clock. So the node's behaviour under any stamp order
+or bad input is tested here, deterministically, with a fake clock and no DDS.
+
+Per message, in :meth:`add`: decode and check it (every bad frame is counted, see :mod:`.frames`), note the
+camera as alive, check for a stamp jump (which drops the old time base from the pairer), then pair it. A pair
+goes to the hand-over queue: in real time a newest-only slot (a pair replaced unprocessed counts as dropped),
+offline a FIFO. While one camera has failed, each frame of the other is queued alone with the failed one
+blanked (if ``blank_missing_modality``).
+
+Every output carries the RGB frame's header; a thermal-only output (RGB camera failed) carries the thermal
+frame's header, as it is the only one there is.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..pairing import ApproxTimePairer
+from ..preprocess import colorize, normalize_thermal, overlay
+from .camera_monitor import MODALITY_NAMES, CameraMonitor
+from .clock import Clock, monotonic
+from .frames import RGB, THERMAL, Frame, FrameError, decode_frame
+from .queues import FifoQueue, NewestSlot
+from .stamps import OrderGuard, StampJump, StampJumpDetector
+from .window import EventWindow
+
+__all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "SegmentationOutput", "Health", "Work",
+           "OK", "WARN", "ERROR"]
+
+log = logging.getLogger(__name__)
+
+OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    queue_size: int = 10
+    slop: float = 0.05  # seconds
+    max_pixels: int = 1920 * 1200
+    modality_timeout: float = 1.0
+    blank_missing_modality: bool = True
+    jump_threshold: float = 2.0  # seconds; see stamps.StampJumpDetector
+    stats_window: float = 5.0  # seconds over which rates and WARN causes are judged
+    overlay_alpha: float = 0.5
+    realtime: bool = True  # newest-pair slot (live) instead of a FIFO of every pair (offline)
+
+    def __post_init__(self) -> None:
+        if not self.jump_threshold > self.slop:
+            raise ValueError(f"jump_threshold ({self.jump_threshold} s) must exceed slop ({self.slop} s)")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Which outputs someone wants; nothing is computed for the others."""
+
+    labels: bool = True
+    color: bool = False
+    overlay: bool = False
+    gates: bool = False
+    confidence: bool = False
+
+    def any(self) -> bool:
+        return self.labels or self.color or self.overlay or self.gates or self.confidence
+
+
+@dataclass(frozen=True)
+class Work:
+    rgb: Frame | None
+    thermal: Frame | None
+    queued: float  # runtime clock when it was handed over
+
+    @property
+    def lead(self) -> Frame:
+        """The frame whose header the outputs carry: RGB when there is one."""
+        frame = self.rgb if self.rgb is not None else self.thermal
+        assert frame is not None
+        return frame
+
+    @property
+    def arrival(self) -> float:
+        """When the last of its frames arrived."""
+        return max(f.arrival for f in (self.rgb, self.thermal) if f is not None)
+
+
+@dataclass
+class SegmentationOutput:
+    header: Any
+    stamp_ns: int
+    labels: np.ndarray
+    rgb: np.ndarray | None
+    color: np.ndarray | None = None
+    overlay: np.ndarray | None = None
+    gates: np.ndarray | None = None  # 2 x H x W
+    confidence: np.ndarray | None = None  # (rgb, thermal)
+    model_seconds: float = 0.0
+
+
+@dataclass
+class Health:
+    level: int
+    message: str
+    values: dict[str, str]
+
+
+class Predictor(Protocol):
+    palette: list[list[int]]
+
+    def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False) -> Any: ...
+
+
+class SegmentationRuntime:
+    COUNTERS = ("received_rgb", "received_thermal", "bad_rgb", "bad_thermal", "nonfinite_thermal", "pairs",
+                "single_modality", "dropped", "out_of_order", "processed", "skipped_no_subscribers",
+                "inference_errors", "clock_jumps")
+
+    def __init__(self, engine: Predictor, config: RuntimeConfig = RuntimeConfig(), clock: Clock = monotonic,
+                 logger: Callable[[int, str], None] | None = None) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self._log = logger or (lambda level, text: log.log(level, text))
+        self._lock = threading.RLock()
+        self.counts = {k: 0 for k in self.COUNTERS}
+        self.pairer: ApproxTimePairer[Frame] = ApproxTimePairer(config.queue_size, config.slop, self._on_pair)
+        threshold_ns = int(config.jump_threshold * 1e9)
+        self.jumps = StampJumpDetector(threshold_ns)
+        self.order = OrderGuard(threshold_ns)
+        self.monitor = CameraMonitor(config.modality_timeout, clock)
+        self.queue: NewestSlot[Work] | FifoQueue[Work] = NewestSlot() if config.realtime else FifoQueue()
+        self.last_jump: StampJump | None = None
+        self.last_error: str | None = None
+        self._make_windows()
+        self._latency: deque[float] = deque(maxlen=200)
+        self._model_latency: deque[float] = deque(maxlen=200)
+        self._busy_since: float | None = None
+
+    def _make_windows(self) -> None:
+        w = self.config.stats_window
+        self.window = {k: EventWindow(w, self.clock) for k in ("received", "good_rgb", "good_thermal", "bad", "pairs",
+                                                               "handled", "jumps", "errors", "out_of_order")}
+
+    def reconfigure(self, config: RuntimeConfig) -> None:
+        """Apply the settings that may change while running (window, timeouts, alpha, fallback); the pairing
+        and size settings are fixed at start."""
+        with self._lock:
+            window_changed = config.stats_window != self.config.stats_window
+            self.config = config
+            self.monitor.timeout = config.modality_timeout
+            if window_changed:
+                self._make_windows()
+
+    # ------------------------------------------------------------------ input side
+    def add(self, modality: int, msg: Any) -> None:
+        """One message from a camera. Never raises: whatever is wrong with it is counted and logged."""
+        now = self.clock()
+        with self._lock:
+            self.counts["received_rgb" if modality == RGB else "received_thermal"] += 1
+            self.window["received"].add()
+            try:
+                frame = decode_frame(modality, msg, now, self.config.max_pixels)
+            except FrameError as exc:
+                self.counts["bad_rgb" if modality == RGB else "bad_thermal"] += 1
+                self.window["bad"].add()
+                self.last_error = str(exc)
+                self._log(logging.ERROR, f"bad {MODALITY_NAMES[modality]} frame: {exc}")
+                return
+            if frame.nonfinite:
+                self.counts["nonfinite_thermal"] += 1
+                self._log(logging.WARNING, "thermal frame has NaN/inf pixels; they are treated as 0")
+            self.monitor.seen(modality)
+            self.window["good_rgb" if modality == RGB else "good_thermal"].add()
+            jump = self.jumps.check(modality, frame.stamp_ns, now)
+            if jump is not None:
+                self._on_jump(jump)
+            other = 1 - modality
+            if self.config.blank_missing_modality and self.monitor.failed(other):
+                self.counts["single_modality"] += 1
+                self._hand_over(Work(frame, None, now) if modality == RGB else Work(None, frame, now))
+                return
+            self.pairer.add(modality, frame.stamp_ns, frame)
+
+    def _on_jump(self, jump: StampJump) -> None:
+        self.counts["clock_jumps"] += 1
+        self.window["jumps"].add()
+        self.last_jump = jump
+        threshold = self.jumps.threshold_ns
+        dropped = self.pairer.reset(keep=lambda s: abs(s - jump.to_ns) <= threshold)
+        self._log(logging.WARNING,
+                  f"{MODALITY_NAMES[jump.stream]} stamps jumped {'back' if jump.seconds < 0 else 'forward'} by "
+                  f"{abs(jump.seconds):.3f} s; pairing restarted ({dropped} queued frame(s) of the old time base "
+                  "dropped)")
+
+    def _on_pair(self, rgb: Frame, thermal: Frame) -> None:  # called by the pairer, lock held
+        self.counts["pairs"] += 1
+        self.window["pairs"].add()
+        self._hand_over(Work(rgb, thermal, self.clock()))
+
+    def _hand_over(self, work: Work) -> None:
+        replaced = self.queue.put(work)
+        if replaced is not None:
+            self.counts["dropped"] += 1
+
+    # ------------------------------------------------------------------ worker side
+    def take(self, timeout: float | None = None) -> Work | None:
+        return self.queue.take(timeout)
+
+    def process(self, work: Work, want: Outputs = Outputs()) -> SegmentationOutput | None:
+        """Segment one hand-over. None when it is out of order, unwanted or failed (each counted)."""
+        lead = work.lead
+        with self._lock:
+            if not self.order.accepts(lead.stamp_ns):
+                self.counts["out_of_order"] += 1
+                self.window["out_of_order"].add()
+                self._log(logging.WARNING, "dropping a frame older than the last one segmented")
+                return None
+            if not want.any():
+                self.counts["skipped_no_subscribers"] += 1
+                self.window["handled"].add()
+                self.order.commit(lead.stamp_ns)
+                return None
+            self._busy_since = self.clock()
+        rgb = work.rgb.image if work.rgb is not None else None
+        thermal = work.thermal.image if work.thermal is not None else None
+        try:
+            out = self._segment(rgb, thermal, want)
+        except Exception as exc:  # a frame must never take the worker down
+            with self._lock:
+                self._busy_since = None
+                self.counts["inference_errors"] += 1
+                self.window["errors"].add()
+                self.last_error = f"inference failed: {exc}"
+            self._log(logging.ERROR, f"inference failed: {exc}")
+            return None
+        out.header, out.stamp_ns = lead.header, lead.stamp_ns
+        done = self.clock()
+        with self._lock:
+            self._busy_since = None
+            self.order.commit(lead.stamp_ns)
+            self.counts["processed"] += 1
+            self.window["handled"].add()
+            self._latency.append(done - work.arrival)
+            self._model_latency.append(out.model_seconds)
+        return out
+
+    def _segment(self, rgb: np.ndarray | None, thermal: np.ndarray | None, want: Outputs) -> SegmentationOutput:
+        pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence)
+        labels = pred.labels
+        palette = self.engine.palette
+        out = SegmentationOutput(header=None, stamp_ns=0, labels=labels, rgb=rgb, model_seconds=pred.seconds)
+        if want.color:
+            out.color = colorize(labels, palette)
+        if want.overlay:
+            base = rgb if rgb is not None else self._thermal_as_rgb(thermal, labels.shape)
+            out.overlay = overlay(base, labels, palette, self.config.overlay_alpha)
+        if want.gates:
+            out.gates = pred.gates
+        if want.confidence:
+            out.confidence = pred.confidence
+        return out
+
+    def _thermal_as_rgb(self, thermal: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        import cv2
+
+        assert thermal is not None
+        norm = getattr(getattr(self.engine, "config", None), "thermal_norm", None)
+        t = normalize_thermal(thermal, norm) if norm is not None else normalize_thermal(thermal)
+        if t.shape != tuple(shape):
+            t = cv2.resize(t, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        return np.repeat((t * 255.0 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
+
+    def close(self) -> None:
+        self.queue.close()
+
+    # ------------------------------------------------------------------ health
+    def diagnostics(self) -> Health:
+        """The current level, a one-line reason and every counter. Each WARN cause is judged over the last
+        ``stats_window`` seconds, so the status returns to OK once the cause stops."""
+        with self._lock:
+            cfg, w = self.config, self.window
+            modal = self.monitor.status()
+            problems: list[tuple[int, str]] = []
+            failed = [MODALITY_NAMES[m] for m in (RGB, THERMAL) if self.monitor.failed(m)]
+            if self.monitor.no_input():
+                problems.append((ERROR, "no camera input"))
+            elif failed:
+                problems.append((WARN, f"{failed[0]} camera failed: " + (
+                    "segmenting from the other with it blanked" if cfg.blank_missing_modality else "waiting")))
+            window = f"in the last {cfg.stats_window:g} s"
+            if w["bad"].count():
+                problems.append((WARN, f"{w['bad'].count()} bad frame(s) {window}"))
+            if w["jumps"].count() and self.last_jump is not None:
+                j = self.last_jump
+                problems.append((WARN, f"{MODALITY_NAMES[j.stream]} stamps jumped "
+                                       f"{'back' if j.seconds < 0 else 'forward'} by {abs(j.seconds):.3f} s; "
+                                       "pairing restarted"))
+            if w["errors"].count():
+                problems.append((WARN, f"{w['errors'].count()} inference error(s) {window}"))
+            good = (w["good_rgb"].count(), w["good_thermal"].count())
+            if not failed and all(good) and not w["pairs"].count():
+                problems.append((WARN, f"{sum(good)} good frame(s) {window} but none paired: do the stamps differ "
+                                       f"by more than slop={cfg.slop:g} s?"))
+            elif w["pairs"].count() and not w["handled"].count() and not len(self.queue) and self._busy_since is None:
+                problems.append((WARN, f"{w['pairs'].count()} pair(s) {window} but none segmented"))
+            if not problems:
+                waiting = [n for n in MODALITY_NAMES if modal[n] == "waiting"]
+                if self.monitor.first_any is None:
+                    problems.append((OK, "waiting for camera input"))
+                elif waiting:
+                    problems.append((OK, f"waiting for the {waiting[0]} camera"))
+            level = max((p[0] for p in problems), default=OK)
+            message = "; ".join(p[1] for p in problems) or "running"
+            lat = np.array(self._latency) if self._latency else None
+            mlat = np.array(self._model_latency) if self._model_latency else None
+            stats = self.pairer.stats
+            values = {
+                "rate_hz": f"{w['handled'].rate():.2f}",
+                "input_rate_hz": f"{w['received'].rate():.2f}",
+                "latency_p50_ms": f"{1e3 * np.percentile(lat, 50):.1f}" if lat is not None else "n/a",
+                "latency_p95_ms": f"{1e3 * np.percentile(lat, 95):.1f}" if lat is not None else "n/a",
+                "model_latency_p50_ms": f"{1e3 * np.percentile(mlat, 50):.1f}" if mlat is not None else "n/a",
+                "modality_rgb": modal["rgb"],
+                "modality_thermal": modal["thermal"],
+                **{k: str(v) for k, v in self.counts.items()},
+                "unpaired": str(stats.unpaired),
+                "stepped_back": str(sum(stats.stepped_back)),
+                "last_error": self.last_error or "",
+                "last_clock_jump": (f"{MODALITY_NAMES[self.last_jump.stream]}: {self.last_jump.seconds:+.3f} s"
+                                    if self.last_jump else ""),
+            }
+            return Health(level, message, values)

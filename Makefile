@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# ROS 2 must never multicast off the machine (DEVELOPERS.md network rule): loopback discovery, random domain.
+# ROS 2 must never multicast off the machine: loopback discovery (Jazzy and later read the first variable, Humble
+# the second), random domain.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(1, 100))")
 
 .PHONY: venv demo test test-fast bench clean
@@ -13,12 +15,13 @@ venv: $(STAMP)
 
 # A regular (not editable) install: editable installs skip data_files, and ROS finds launch/config files and the
 # `ros2 run` executable only under <prefix>/share and <prefix>/lib. Any packaged file changing re-installs.
-SOURCES := setup.py setup.cfg package.xml README.md $(shell find rgbt_seg_core rgbt_seg_ros launch config scripts resource -type f -not -name '*.pyc' 2>/dev/null)
+SOURCES := Makefile setup.py setup.cfg package.xml README.md $(shell find rgbt_seg_core rgbt_seg_ros launch config scripts resource -type f -not -name '*.pyc' 2>/dev/null)
 
 $(STAMP): $(SOURCES)
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'rgbt-seg needs Python >= 3.11')"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	rm -rf build  # setuptools' in-tree build folder would ship modules deleted since the last install
 	$(PY) -m pip install --quiet ".[ros,train,test]"
 	touch $(STAMP)
 

@@ -1,34 +1,57 @@
 """rgbt-seg: one ament_python package (``rgbt_seg_ros``) that also ships the ROS-free library ``rgbt_seg_core``.
 
-Works with ``colcon build`` on a ROS 2 install and with ``pip install .`` (ROS from the PyPI wheels, extra
-``[ros]``). The data_files put package.xml, the ament resource marker, launch and config files under
-``share/rgbt_seg_ros`` where ``ros2 launch`` and ``ament_index`` look for them.
+Two ways in, one file:
+* ``colcon build`` (with or without ``--symlink-install``) runs ``setup.py install`` or ``setup.py develop``;
+  setup.cfg sends the console scripts to ``lib/rgbt_seg_ros``, where ``ros2 run`` looks.
+* ``pip install .`` builds a wheel, whose console scripts go to ``bin/``; a small launcher in
+  ``lib/rgbt_seg_ros/segmentation_node`` hands over to ``bin/rgbt-seg-node`` for ``ros2 run``.
+
+colcon's symlink install runs this file from its build folder, so every path here is taken relative to this
+file's real location, never to the working directory.
 """
 
+import sys
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "rgbt_seg_ros"
+HERE = Path(__file__).resolve().parent
+LEGACY_INSTALL = bool({"install", "develop"} & set(sys.argv[1:]))  # colcon (or a manual setup.py install)
+
+
+def files(pattern: str) -> list[str]:
+    return sorted(glob(pattern, root_dir=HERE))
+
+
+data_files = [
+    ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+    (f"share/{PACKAGE}", ["package.xml"]),
+    (f"share/{PACKAGE}/launch", files("launch/*.launch.py")),
+    (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz")),
+]
+console_scripts = [
+    "rgbt-seg = rgbt_seg_core.cli.main:main",
+    "rgbt-seg-node = rgbt_seg_ros.segmentation_node:main",
+]
+if LEGACY_INSTALL:
+    console_scripts.append("segmentation_node = rgbt_seg_ros.segmentation_node:main")
+else:
+    data_files.append((f"lib/{PACKAGE}", ["scripts/segmentation_node"]))
 
 setup(
     name=PACKAGE,
     version="0.1.0",
     description="RGB-thermal semantic segmentation (RSFNet) for robots: training, evaluation and a ROS 2 node",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_packages(include=["rgbt_seg_core", "rgbt_seg_core.*", "rgbt_seg_ros", "rgbt_seg_ros.*"]),
-    data_files=[
-        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
-        (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
-        (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
-        # `ros2 run` looks in <prefix>/lib/<package>; colcon also puts the console scripts there (setup.cfg)
-        (f"lib/{PACKAGE}", ["scripts/segmentation_node"]),
-    ],
+    packages=find_packages(where=str(HERE), include=["rgbt_seg_core", "rgbt_seg_core.*", "rgbt_seg_ros",
+                                                     "rgbt_seg_ros.*"]),
+    package_data={"rgbt_seg_core": ["presets/*.yaml"]},
+    data_files=data_files,
     install_requires=[
         "torch",
         "torchvision",
@@ -49,14 +72,8 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "train": ["tensorboard"],
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", "colcon-common-extensions", "ros-ament-package"],
     },
-    zip_safe=True,
-    entry_points={
-        "console_scripts": [
-            "rgbt-seg = rgbt_seg_core.cli.main:main",
-            "rgbt-seg-node = rgbt_seg_ros.segmentation_node:main",
-            "segmentation_node = rgbt_seg_ros.segmentation_node:main",
-        ],
-    },
+    zip_safe=False,  # the presets are read as files
+    entry_points={"console_scripts": console_scripts},
 )

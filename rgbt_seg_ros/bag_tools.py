@@ -24,8 +24,10 @@ SETTLE_SECONDS = 0.5
 
 
 def _ros_env() -> None:
-    # DDS discovery stays on this machine unless the user chose otherwise (DEVELOPERS.md network rule)
+    # DDS discovery stays on this machine unless the user chose otherwise: Jazzy and later read
+    # ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 
 
@@ -54,11 +56,13 @@ class PlayStats:
 
 def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, loop: bool = False,
          on_publish: Callable[[Any, float], None] | None = None, stop: threading.Event | None = None,
-         progress: Callable[[int], None] | None = None, wait_for_subscribers: float = 0.0) -> PlayStats:
+         progress: Callable[[int], None] | None = None, wait_for_subscribers: float = 0.0,
+         before_publish: Callable[[Any], None] | None = None) -> PlayStats:
     """Publish ``topics`` of ``bag`` from ``node`` with the recorded timing. Returns when done (or on ``stop``).
 
     ``wait_for_subscribers`` > 0: first wait up to that many seconds until every publisher has matched a
     subscription, so no frame is lost to discovery (live evaluation needs every frame to reach the node).
+    ``before_publish(item)`` may block (lockstep); the recorded timing then resumes from where it is.
     """
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CompressedImage, Image
@@ -89,13 +93,17 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
             for item in read_images(bag, topics):
                 if stop is not None and stop.is_set():
                     break
-                if first_bag_time is None:
-                    first_bag_time = item.bag_time_ns
+                if before_publish is not None:
+                    waited = time.monotonic()
+                    before_publish(item)
+                    wall0 += time.monotonic() - waited
+                msg = _to_ros(item)  # converted before its due time, so the publish itself is on time
+                if first_bag_time is None:  # the schedule starts at the first publish, not before the bag opened
+                    first_bag_time, wall0 = item.bag_time_ns, time.monotonic()
                 due = wall0 + (item.bag_time_ns - first_bag_time) * 1e-9 / rate
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                msg = _to_ros(item)
                 sent = time.monotonic()
                 pubs[item.topic].publish(msg)
                 stats.published[item.topic] += 1
@@ -152,8 +160,14 @@ class LiveResult:
 
 def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, node_labels_topic: str,
              num_classes: int, rate: float = 1.0, discovery_timeout: float = 15.0, tail_seconds: float = 3.0,
-             progress: Callable[[int], None] | None = None) -> LiveResult:
-    """Play the bag to a running node and score what it publishes (see module docstring)."""
+             progress: Callable[[int], None] | None = None, lockstep: bool = False,
+             lockstep_timeout: float = 10.0) -> LiveResult:
+    """Play the bag to a running node and score what it publishes (see module docstring).
+
+    ``lockstep``: an RGB frame is published only once the node has labelled every RGB frame sent before it (or
+    ``lockstep_timeout`` seconds passed). The node then never has two pairs waiting, so nothing is dropped for
+    lack of speed on a slow or busy machine, while its pairing and inference are exercised as in real time.
+    """
     _ros_env()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -174,13 +188,14 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     rclpy.init(context=ctx)
     node = rclpy.create_node("rgbt_seg_bag_eval", context=ctx)
     received: dict[int, tuple[np.ndarray, float]] = {}
-    lock = threading.Lock()
+    lock = threading.Condition()
 
     def on_labels(msg: Any) -> None:
         ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         arr = image_to_array(msg)
         with lock:
             received[ns] = (arr, time.monotonic())
+            lock.notify_all()
 
     node.create_subscription(Image, node_labels_topic, on_labels, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
     executor = SingleThreadedExecutor(context=ctx)
@@ -195,7 +210,13 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
 
         def on_publish(item: Any, t: float) -> None:
             if item.topic == rgb_topic:
-                sent[item.stamp_ns] = t
+                with lock:
+                    sent[item.stamp_ns] = t
+
+        def wait_for_previous(item: Any) -> None:
+            if item.topic == rgb_topic:
+                with lock:
+                    lock.wait_for(lambda: all(s in received for s in sent), lockstep_timeout)
 
         # wait until something subscribes to both camera topics and publishes the labels topic
         while time.monotonic() < deadline:
@@ -212,13 +233,10 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
                 f"{node_labels_topic} (start segmentation_node first; same ROS_DOMAIN_ID?)"
             )
         result.play = play(node, bag, [rgb_topic, thermal_topic], rate=rate, on_publish=on_publish,
-                           progress=progress, wait_for_subscribers=discovery_timeout)
-        end = time.monotonic() + tail_seconds
-        while time.monotonic() < end:
-            with lock:
-                if all(s in received for s in sent):
-                    break
-            time.sleep(0.05)
+                           progress=progress, wait_for_subscribers=discovery_timeout,
+                           before_publish=wait_for_previous if lockstep else None)
+        with lock:
+            lock.wait_for(lambda: all(s in received for s in sent), lockstep_timeout if lockstep else tail_seconds)
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -23,8 +23,10 @@ import numpy as np
 
 def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: int, frames: int,
                        all_outputs: bool, device: str = "cpu") -> dict[str, Any]:
-    # ROS must stay on this machine (DEVELOPERS.md network rule); set before rclpy initialises
+    # DDS discovery stays on this machine (Jazzy and later read the first variable, Humble the second); set
+    # before rclpy initialises
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -102,7 +104,8 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
                 e2e.append(arrivals[-1] - t0)
                 # the model alone, on the node's own engine, right after: same process, threads and clock state
                 model_times.append(node.engine.predict(rgb, thermal, want_gates=all_outputs).seconds)
-        inside = statistics.median(a - b for a, b in zip(node._latency, node._model_latency))
+        e2e_in_node, model_in_node = node.runtime.latency_samples()
+        inside = statistics.median(a - b for a, b in zip(e2e_in_node, model_in_node))
         model_name = node.engine.meta.model
     finally:
         for e in executors:

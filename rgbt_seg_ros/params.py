@@ -3,6 +3,7 @@ dataclass. ``config/segment.yaml`` lists the same keys (a test checks they agree
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -31,7 +32,12 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
               read_only=True),
     ParamSpec("qos_depth", 2, "image subscriptions' history depth", (1, 100), read_only=True),
     ParamSpec("queue_size", 10, "approximate-time pairing: messages kept per camera", (1, 1000), read_only=True),
-    ParamSpec("slop", 0.05, "approximate-time pairing: max stamp difference in seconds", (0.0, 10.0), read_only=True),
+    ParamSpec("slop", 0.05, "approximate-time pairing: stamps pair when strictly closer than this (seconds, > 0)",
+              (1e-6, 10.0), read_only=True),
+    ParamSpec("max_pixels", 1920 * 1200, "frames with more pixels (height x width) are rejected before decoding",
+              (1, 100_000_000), read_only=True),
+    ParamSpec("jump_threshold", 2.0, "seconds: a stamp stepping back more than this, or ahead more than this "
+              "beyond the time elapsed, is a clock jump (pairing restarts)", (0.01, 86400.0), read_only=True),
     ParamSpec("thermal_norm", "auto", "thermal to [0,1]: auto (8-bit /255, else fixed if a range is set, else "
               "percentile), fixed, percentile", choices=("auto", "fixed", "percentile")),
     ParamSpec("thermal_range_min", 0.0, "fixed thermal range low end (raw units); used when max > min"),
@@ -44,8 +50,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("modality_timeout", 1.0, "seconds of silence after which a camera counts as failed", (0.0, 3600.0)),
     ParamSpec("blank_missing_modality", True, "when a camera fails, continue from the other with it blanked"),
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.05, 60.0)),
-    ParamSpec("use_message_filters", True, "pair with message_filters when importable (else the built-in pairer)",
-              read_only=True),
+    ParamSpec("stats_window", 5.0, "seconds over which rates and warnings are judged (a warning clears once its "
+              "cause has been absent this long)", (0.5, 600.0)),
 )
 
 
@@ -61,6 +67,8 @@ class NodeParams:
     qos_depth: int
     queue_size: int
     slop: float
+    max_pixels: int
+    jump_threshold: float
     thermal_norm: str
     thermal_range_min: float
     thermal_range_max: float
@@ -72,7 +80,7 @@ class NodeParams:
     modality_timeout: float
     blank_missing_modality: bool
     diagnostics_period: float
-    use_message_filters: bool
+    stats_window: float
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> "NodeParams":
@@ -87,6 +95,8 @@ class NodeParams:
                 v = float(v)
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
                 raise ValueError(f"parameter {f.name}: expected {want.__name__}, got {v!r}")
+            if want is float and not math.isfinite(v):
+                raise ValueError(f"parameter {f.name}: expected a finite number, got {v!r}")
             if spec.range is not None and not spec.range[0] <= v <= spec.range[1]:
                 raise ValueError(f"parameter {f.name}={v!r} out of range [{spec.range[0]}, {spec.range[1]}]")
             if spec.choices is not None and v not in spec.choices:
@@ -99,7 +109,24 @@ class NodeParams:
             raise ValueError("parameter thermal_percentile_low must be below thermal_percentile_high")
         if p.thermal_norm == "fixed" and not p.thermal_range_max > p.thermal_range_min:
             raise ValueError("thermal_norm=fixed needs thermal_range_max > thermal_range_min")
+        if not p.jump_threshold > p.slop:
+            raise ValueError(f"parameter jump_threshold={p.jump_threshold} must exceed slop={p.slop}")
         return p
+
+    def runtime_config(self):
+        from rgbt_seg_core.runtime import RuntimeConfig
+
+        return RuntimeConfig(queue_size=self.queue_size, slop=self.slop, max_pixels=self.max_pixels,
+                             modality_timeout=self.modality_timeout,
+                             blank_missing_modality=self.blank_missing_modality,
+                             jump_threshold=self.jump_threshold, stats_window=self.stats_window,
+                             overlay_alpha=self.overlay_alpha, realtime=True)
+
+    def inference_config(self):
+        from rgbt_seg_core.inference import InferenceConfig
+
+        return InferenceConfig(device=self.device, fp16=self.fp16, thermal_norm=self.thermal_norm_config(),
+                               thermal_offset=(self.thermal_offset_x, self.thermal_offset_y), warmup=self.warmup)
 
     def thermal_norm_config(self):
         from rgbt_seg_core.preprocess import ThermalNorm

@@ -1,4 +1,5 @@
-"""Shared fixtures. ROS discovery is confined to loopback before anything can import rclpy (DEVELOPERS.md)."""
+"""Shared fixtures. ROS discovery is confined to loopback before anything can import rclpy: Jazzy and later
+read ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY; a random domain keeps parallel runs apart."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import random
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_LOCALHOST_ONLY"] = "1"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 
 import pytest  # noqa: E402

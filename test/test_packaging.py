@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from setuptools import find_packages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +32,103 @@ def test_installed_cli_runs_outside_the_source_tree(tmp_path: Path) -> None:
         "import sys\n"
         "from rgbt_seg_core.training.config import train_config_dir\n"
         "print(sorted(p.name for p in train_config_dir().glob('*.yaml')))\n"
+        "print(train_config_dir())\n"
         "from rgbt_seg_core.cli.main import main\n"
         "sys.exit(main(['train', '--help']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "['mfnet.yaml', 'pst900.yaml', 'synthetic.yaml']" in out.stdout  # presets installed under share/
+    assert "['mfnet.yaml', 'pst900.yaml', 'synthetic.yaml']" in out.stdout  # presets shipped as package data
+    assert "site-packages/rgbt_seg_core/presets" in out.stdout
     assert "--resume" in out.stdout
+
+
+# ---------------------------------------------------------------------------------------------------- colcon
+PACKAGED = ["setup.py", "setup.cfg", "package.xml", "README.md", "resource", "launch", "config", "scripts",
+            "rgbt_seg_core", "rgbt_seg_ros"]
+
+
+def _run_node_expecting_fatal(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Starting the node with a missing checkpoint proves the executable runs and imports what it needs."""
+    out = subprocess.run([*cmd, "--ros-args", "-p", "checkpoint:=/nonexistent/model.safetensors"], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=180)
+    text = out.stdout + out.stderr
+    assert out.returncode == 1 and "cannot start" in text and "/nonexistent/model.safetensors" in text, text
+    return text
+
+
+@pytest.mark.parametrize("symlink", [False, True], ids=["install", "symlink-install"])
+def test_colcon_build(tmp_path: Path, symlink: bool) -> None:
+    pytest.importorskip("colcon_core")
+    pytest.importorskip("ament_package")
+    src = tmp_path / "src" / "rgbt_seg"
+    src.mkdir(parents=True)
+    for name in PACKAGED:
+        p = ROOT / name
+        if p.is_dir():
+            shutil.copytree(p, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(p, src / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "colcon", "build", "--event-handlers", "console_direct-"]
+    out = subprocess.run(cmd + (["--symlink-install"] if symlink else []), cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    prefix = tmp_path / "install" / "rgbt_seg_ros"
+    share = prefix / "share" / "rgbt_seg_ros"
+    for rel in ("package.xml", "launch/segment.launch.py", "config/segment.yaml", "config/segment.rviz"):
+        assert (share / rel).is_file(), rel
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "rgbt_seg_ros").is_file()
+    node = prefix / "lib" / "rgbt_seg_ros" / "segmentation_node"
+    assert node.is_file() and os.access(node, os.X_OK)
+    first = node.read_text().splitlines()[0]
+    assert first.startswith("#!") and "env python" not in first  # the console script, with its interpreter
+    # in the built environment (what `source install/setup.bash` gives), from outside any source tree
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    paths = [str(tmp_path / "build" / "rgbt_seg_ros")] if symlink else [str(site)]
+    run_env = {**env, "PYTHONPATH": os.pathsep.join(paths), "AMENT_PREFIX_PATH": str(prefix)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = subprocess.run([sys.executable, "-c", "import rgbt_seg_core, sys\n"
+                            "from rgbt_seg_core.training.config import preset_path\n"
+                            "print(rgbt_seg_core.__file__); print(preset_path('mfnet'))"],
+                           cwd=elsewhere, env=run_env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    module, preset = probe.stdout.split()
+    assert str(tmp_path) in module and Path(preset).is_file(), probe.stdout
+    _run_node_expecting_fatal([str(node)], run_env, elsewhere)
+
+
+def test_pip_launcher_runs_without_an_activated_environment(tmp_path: Path) -> None:
+    launcher = Path(sys.prefix) / "lib" / "rgbt_seg_ros" / "segmentation_node"
+    if not launcher.is_file():
+        pytest.skip("this environment has no pip-installed rgbt_seg_ros (make installs one)")
+    first = launcher.read_text().splitlines()[0]
+    assert first == "#!/bin/sh"
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
+           **{k: v for k, v in os.environ.items() if k.startswith("ROS_")}}
+    _run_node_expecting_fatal([str(launcher)], env, tmp_path)
+
+
+def test_presets_are_package_data_and_a_missing_one_is_an_error(tmp_path: Path, monkeypatch) -> None:
+    from rgbt_seg_core.training import config
+
+    assert config.train_config_dir() == ROOT / "rgbt_seg_core" / "presets" or "site-packages" in str(
+        config.train_config_dir())
+    monkeypatch.setattr(config, "train_config_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="training preset for 'mfnet' missing"):
+        config.resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="x")
+
+
+def test_package_xml_declares_what_the_package_uses() -> None:
+    import re
+    import xml.etree.ElementTree as ET
+
+    deps = {e.text for e in ET.parse(ROOT / "package.xml").getroot() if e.tag.endswith("depend")}
+    used = set()
+    for f in (ROOT / "rgbt_seg_ros").rglob("*.py"):
+        used |= set(re.findall(r"^\s*(?:from|import) (rclpy|rcl_interfaces|sensor_msgs|std_msgs|diagnostic_msgs)\b",
+                               f.read_text(), re.M))
+    used |= {"launch", "launch_ros", "rviz2"}  # launch/segment.launch.py
+    assert used <= deps, f"used but not declared: {sorted(used - deps)}"
+    assert not deps & {"cv_bridge", "message_filters", "python3-safetensors"}, "declared but unused or no rosdep key"

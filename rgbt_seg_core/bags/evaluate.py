@@ -1,8 +1,10 @@
-"""Offline evaluation of a recorded bag with the node's own pairing policy and inference path.
+"""Offline evaluation of a recorded bag with the node's own runtime and inference path.
 
-Messages are fed to :class:`~rgbt_seg_core.pairing.ApproxTimePairer` in bag order (as a node would receive them),
-each pair goes through :class:`~rgbt_seg_core.inference.InferenceEngine`, and where the bag carries ground-truth
-labels (matched to the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag (RGB, labels,
+Messages are fed in bag order to :class:`~rgbt_seg_core.runtime.SegmentationRuntime`, the object the ROS node
+wraps, with the bag's receive time as its clock and every pair kept (no real-time dropping). So frame checks,
+pairing, camera-failure fallback, clock-jump handling and output ordering are exactly the node's; each output
+comes from :class:`~rgbt_seg_core.inference.InferenceEngine`, and where the bag carries ground-truth labels
+(matched to the output's stamp, the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag (RGB, labels,
 overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
 """
 
@@ -10,20 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-from ..imageconv import ImageFormatError, to_rgb
+from ..imageconv import ImageFormatError, decode_image
 from ..inference import InferenceEngine
 from ..metrics import ConfusionMatrix
-from ..pairing import ApproxTimePairer
-from ..preprocess import overlay
+from ..runtime import RGB, THERMAL, FakeClock, Outputs, RuntimeConfig, SegmentationOutput, SegmentationRuntime
 from .from_dataset import BagTopics
-from .io import BagError, ImageBagWriter, decode_image, list_topics, read_images, require_topics
+from .io import BagError, ImageBagWriter, list_topics, read_images, require_topics
 
 __all__ = ["BagEvalResult", "evaluate_bag", "OUTPUT_TOPICS"]
 
@@ -38,10 +39,11 @@ class BagEvalResult:
     bag: str
     received: dict[str, int] = field(default_factory=dict)
     pairs: int = 0
-    evaluated: int = 0  # pairs scored against a label
+    evaluated: int = 0  # outputs scored against a label
     unpaired: int = 0
     unlabelled_pairs: int = 0
     bad_frames: int = 0
+    runtime: dict[str, int] = field(default_factory=dict)  # the node runtime's counters
     model_seconds: list[float] = field(default_factory=list)
     wall_seconds: float = 0.0
     confusion: ConfusionMatrix | None = None
@@ -52,6 +54,8 @@ class BagEvalResult:
         out: dict[str, Any] = {
             "bag": self.bag, "received": self.received, "pairs": self.pairs, "unpaired": self.unpaired,
             "evaluated": self.evaluated, "unlabelled_pairs": self.unlabelled_pairs, "bad_frames": self.bad_frames,
+            "out_of_order": self.runtime.get("out_of_order", 0), "clock_jumps": self.runtime.get("clock_jumps", 0),
+            "single_modality": self.runtime.get("single_modality", 0), "runtime": self.runtime,
             "throughput_fps": self.pairs / self.wall_seconds if self.wall_seconds > 0 else None,
             "model_ms_p50": float(1e3 * np.percentile(m, 50)) if m is not None else None,
             "model_ms_p95": float(1e3 * np.percentile(m, 95)) if m is not None else None,
@@ -103,18 +107,17 @@ def evaluate_bag(
     *,
     topics: BagTopics = BagTopics(),
     use_labels: bool | None = None,
-    queue_size: int = 10,
-    slop: float = 0.05,
+    config: RuntimeConfig = RuntimeConfig(realtime=False),
     out_bag: Path | None = None,
     out_storage: str = "mcap",
     video: Path | None = None,
     video_fps: float = 10.0,
-    overlay_alpha: float = 0.5,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[BagEvalResult, str | None]:
     """Returns the result and the path of the video written (or None).
 
     ``use_labels=None`` scores against ``topics.labels`` when the bag has it; True requires it; False ignores it.
+    ``config`` is the node's runtime configuration; ``realtime`` is forced off so that every pair is segmented.
     """
     bag = Path(bag)
     found = list_topics(bag)
@@ -133,6 +136,10 @@ def evaluate_bag(
     pending_gt: dict[int, np.ndarray] = {}
     writer = ImageBagWriter(out_bag, out_storage) if out_bag is not None else None
     sink = _VideoSink(video, video_fps) if video is not None else None
+    clock = FakeClock()
+    runtime = SegmentationRuntime(engine, replace(config, realtime=False), clock=clock,
+                                  logger=lambda level, text: log.log(level, text))
+    wanted = Outputs(labels=True, overlay=writer is not None or sink is not None, gates=writer is not None)
 
     def score_if_ready(stamp_ns: int) -> None:
         if stamp_ns in pending_pred and stamp_ns in pending_gt:
@@ -145,37 +152,27 @@ def evaluate_bag(
             res.confusion.update(gt, pred)
             res.evaluated += 1
 
-    def on_pair(rgb_item: Any, thm_item: Any) -> None:
-        res.pairs += 1
-        try:
-            rgb = to_rgb(*decode_image(rgb_item.msg))
-            thermal, _ = decode_image(thm_item.msg)
-        except ImageFormatError as exc:
-            res.bad_frames += 1
-            log.error("bad image at %.3f s: %s", rgb_item.stamp, exc)
-            return
-        pred = engine.predict(rgb, thermal, want_gates=writer is not None)
-        res.model_seconds.append(pred.seconds)
+    def emit(out: SegmentationOutput, bag_time_ns: int) -> None:
+        res.model_seconds.append(out.model_seconds)
         if score:
-            pending_pred[rgb_item.stamp_ns] = pred.labels
-            score_if_ready(rgb_item.stamp_ns)
+            pending_pred[out.stamp_ns] = out.labels
+            score_if_ready(out.stamp_ns)
         else:
             res.unlabelled_pairs += 1
-        ov = overlay(rgb, pred.labels, engine.palette, overlay_alpha) if (writer or sink) else None
         if writer is not None:
-            t, stamp, frame = rgb_item.bag_time_ns, rgb_item.stamp, rgb_item.frame_id
-            writer.write_image(OUTPUT_TOPICS["rgb"], rgb, "rgb8", stamp, frame, t)
-            writer.write_image(OUTPUT_TOPICS["labels"], pred.labels, "mono8", stamp, frame, t)
-            writer.write_image(OUTPUT_TOPICS["overlay"], ov, "rgb8", stamp, frame, t)
-            if pred.gates is not None:
-                writer.write_image(OUTPUT_TOPICS["gate_rgb"], pred.gates[0], "32FC1", stamp, frame, t)
-                writer.write_image(OUTPUT_TOPICS["gate_thermal"], pred.gates[1], "32FC1", stamp, frame, t)
-        if sink is not None and ov is not None:
-            sink.add(ov)
+            stamp, frame = out.stamp_ns * 1e-9, str(out.header.frame_id)
+            if out.rgb is not None:
+                writer.write_image(OUTPUT_TOPICS["rgb"], out.rgb, "rgb8", stamp, frame, bag_time_ns)
+            writer.write_image(OUTPUT_TOPICS["labels"], out.labels, "mono8", stamp, frame, bag_time_ns)
+            writer.write_image(OUTPUT_TOPICS["overlay"], out.overlay, "rgb8", stamp, frame, bag_time_ns)
+            if out.gates is not None:
+                writer.write_image(OUTPUT_TOPICS["gate_rgb"], out.gates[0], "32FC1", stamp, frame, bag_time_ns)
+                writer.write_image(OUTPUT_TOPICS["gate_thermal"], out.gates[1], "32FC1", stamp, frame, bag_time_ns)
+        if sink is not None and out.overlay is not None:
+            sink.add(out.overlay)
         if progress:
-            progress(res.pairs)
+            progress(runtime.counts["processed"])
 
-    pairer: ApproxTimePairer[Any] = ApproxTimePairer(queue_size, slop, on_pair)
     t0 = time.perf_counter()
     if writer is not None:
         writer.__enter__()
@@ -191,13 +188,22 @@ def evaluate_bag(
                     continue
                 pending_gt[item.stamp_ns] = gt
                 score_if_ready(item.stamp_ns)
-            else:
-                pairer.add(0 if item.topic == topics.rgb else 1, item.stamp, item)
+                continue
+            clock.set(item.bag_time_ns * 1e-9)
+            runtime.add(RGB if item.topic == topics.rgb else THERMAL, item.msg)
+            while (work := runtime.take(0)) is not None:
+                out = runtime.process(work, wanted)
+                if out is not None:
+                    emit(out, item.bag_time_ns)
     except BagError as exc:
         res.error = str(exc)
     finally:
         res.wall_seconds = time.perf_counter() - t0
-        res.unpaired = pairer.stats.unpaired + sum(pairer.pending())
+        c = runtime.counts
+        res.runtime = dict(c)
+        res.pairs = c["processed"]
+        res.bad_frames += c["bad_rgb"] + c["bad_thermal"]
+        res.unpaired = runtime.pairer.stats.unpaired + sum(runtime.pairer.pending())
         if score:
             res.unlabelled_pairs += len(pending_pred)
         if writer is not None:

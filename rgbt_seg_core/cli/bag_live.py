@@ -32,10 +32,11 @@ def run_live(args: argparse.Namespace, topics: BagTopics, print_summary: Callabl
     with tqdm(desc="bag-eval --live", unit="msg", disable=None) as bar:
         res = tools.run_live(args.bag, rgb_topic=topics.rgb, thermal_topic=topics.thermal, label_topic=topics.labels,
                              node_labels_topic=args.node_labels_topic, num_classes=len(names), rate=args.rate,
+                             lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout,
                              progress=lambda n: bar.update(1))
     lat = np.array(res.latencies) if res.latencies else None
     s: dict[str, Any] = {
-        "bag": args.bag, "mode": "live", "rate": args.rate, "pairs": res.labelled, "evaluated": res.labelled,
+        "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "pairs": res.labelled, "evaluated": res.labelled,
         "unpaired": 0, "bad_frames": 0, "frames": res.frames, "dropped": res.dropped,
         "end_to_end_ms_p50": round(float(1e3 * np.percentile(lat, 50)), 1) if lat is not None else None,
         "end_to_end_ms_p95": round(float(1e3 * np.percentile(lat, 95)), 1) if lat is not None else None,

@@ -13,6 +13,7 @@ from ..bags.from_dataset import BagTopics, dataset_to_bag
 from ..data import DATASETS, build_dataset
 from ..inference import InferenceConfig, InferenceEngine
 from ..preprocess import ThermalNorm
+from ..runtime import RuntimeConfig
 
 DEFAULTS = BagTopics()
 
@@ -40,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "bag-eval",
         help="evaluate a checkpoint on a bag, offline or live against a running node",
-        description="Offline: reads the bag, pairs RGB and thermal with the node's approximate-time policy, runs "
-        "the node's inference path, scores against the label topic when present, and reports throughput. "
+        description="Offline: feeds the bag in recorded order through the node's own runtime (frame checks, "
+        "approximate-time pairing, camera-failure fallback, clock-jump handling) and inference path, keeping "
+        "every pair, scores against the label topic when present, and reports throughput. "
         f"--out-bag writes {', '.join(OUTPUT_TOPICS.values())} for RViz; --video writes an MP4 of overlays. "
         "--live plays the bag to a running segmentation_node and scores its ~/labels instead (needs ROS).",
     )
@@ -53,7 +55,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--label-topic", default=DEFAULTS.labels,
                    help=f"ground-truth labels (default {DEFAULTS.labels}; scored when present)")
     e.add_argument("--queue-size", type=int, default=10, help="pairing queue per camera (node default 10)")
-    e.add_argument("--slop", type=float, default=0.05, help="pairing tolerance in seconds (node default 0.05)")
+    e.add_argument("--slop", type=float, default=0.05,
+                   help="pairing: stamps pair when strictly closer than this, seconds > 0 (node default 0.05)")
+    e.add_argument("--max-pixels", type=int, default=RuntimeConfig.max_pixels,
+                   help=f"reject larger frames, as the node does (node default {RuntimeConfig.max_pixels})")
+    e.add_argument("--jump-threshold", type=float, default=RuntimeConfig.jump_threshold,
+                   help=f"seconds; a larger stamp jump restarts pairing (node default {RuntimeConfig.jump_threshold})")
     e.add_argument("--thermal-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="fixed range for 16-bit thermal (default: per-frame percentiles)")
     e.add_argument("--device", default="auto")
@@ -63,6 +70,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", metavar="OUT", help="write the summary and metrics as JSON")
     e.add_argument("--live", action="store_true", help="play the bag to a running node and score its output")
     e.add_argument("--rate", type=float, default=1.0, help="--live: playback rate (default 1.0)")
+    e.add_argument("--lockstep", action="store_true",
+                   help="--live: publish an RGB frame only once the node has labelled the previous one (or "
+                   "--lockstep-timeout passed): scores the node without real-time drops, on any machine")
+    e.add_argument("--lockstep-timeout", type=float, default=10.0, help="--live --lockstep: seconds to wait")
     e.add_argument("--node-labels-topic", default="/segmentation_node/labels", help="--live: the node's labels")
     e.set_defaults(run=run_bag_eval)
     from .bag_live import add_play_parser
@@ -85,7 +96,7 @@ def run_from_dataset(args: argparse.Namespace) -> int:
 def _print_summary(s: dict, class_names: list[str]) -> None:
     rows = [("pairs processed", s["pairs"]), ("pairs scored", s["evaluated"]), ("unpaired frames", s["unpaired"]),
             ("bad frames", s["bad_frames"])]
-    for k in ("dropped", "end_to_end_ms_p50", "end_to_end_ms_p95"):
+    for k in ("out_of_order", "clock_jumps", "single_modality", "dropped", "end_to_end_ms_p50", "end_to_end_ms_p95"):
         if k in s:
             rows.append((k.replace("_", " "), s[k]))
     if s.get("throughput_fps") is not None:
@@ -113,12 +124,17 @@ def run_bag_eval(args: argparse.Namespace) -> int:
 
         return run_live(args, topics, _print_summary)
     norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
+    try:
+        config = RuntimeConfig(queue_size=args.queue_size, slop=args.slop, max_pixels=args.max_pixels,
+                               jump_threshold=args.jump_threshold, realtime=False)
+    except ValueError as exc:
+        raise SystemExit(f"rgbt-seg bag-eval: {exc}") from exc
     engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, thermal_norm=norm, warmup=0))
     explicit_labels = args.label_topic != DEFAULTS.labels
     with tqdm(desc="bag-eval", unit="pair", disable=None) as bar:
         res, video = evaluate_bag(
             args.bag, engine, topics=topics, use_labels=True if explicit_labels else None,
-            queue_size=args.queue_size, slop=args.slop,
+            config=config,
             out_bag=Path(args.out_bag) if args.out_bag else None, out_storage=args.out_storage,
             video=Path(args.video) if args.video else None, progress=lambda n: bar.update(1))
     s = res.summary(engine.class_names)

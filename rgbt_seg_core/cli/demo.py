@@ -1,6 +1,6 @@
 """``rgbt-seg demo``: the whole pipeline on the embedded synthetic data set, in minutes on a CPU.
 
-synthesise -> train the demo preset (config/train/synthetic.yaml) -> export the deploy form (verified) ->
+synthesise -> train the demo preset (rgbt_seg_core/presets/synthetic.yaml) -> export the deploy form (verified) ->
 evaluate on the synthetic test split -> metrics table, report PNGs and overlay images. A second run reuses the
 data set and the trained model when they are complete, so it only re-exports and re-evaluates.
 """
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="synthesise, train, export and evaluate on the synthetic data set",
         description="Runs the main job end to end on the embedded synthetic data set with the demo preset "
-        f"({DEMO_MODEL}, config/train/synthetic.yaml, {DEMO_SIZE[0]}x{DEMO_SIZE[1]} frames). Writes DIR/data, "
+        f"({DEMO_MODEL}, rgbt_seg_core/presets/synthetic.yaml, {DEMO_SIZE[0]}x{DEMO_SIZE[1]} frames). Writes DIR/data, "
         "DIR/run, DIR/model_deploy.safetensors, DIR/report and DIR/predictions.",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")

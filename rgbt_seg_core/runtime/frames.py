@@ -61,6 +61,9 @@ def decode_frame(modality: int, msg: Any, arrival: float, max_pixels: int) -> Fr
         raise FrameError(f"{name}: unreadable height/width ({exc})") from exc
     if size is not None and size[0] * size[1] > max_pixels:
         raise FrameError(f"{name}: {size[1]}x{size[0]} = {size[0] * size[1]} pixels is above max_pixels={max_pixels}")
+    allowed = RGB_ENCODINGS if modality == RGB else THERMAL_ENCODINGS
+    if size is not None and str(msg.encoding) not in allowed:  # before decoding: name this camera's encodings
+        raise FrameError(f"{name}: encoding {str(msg.encoding)!r} not supported (use one of {', '.join(allowed)})")
     try:
         arr, encoding = decode_image(msg)
     except ImageFormatError as exc:

@@ -25,11 +25,12 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..pairing import ApproxTimePairer
+from ..pairing import ApproxTimePairer, slop_to_ns
 from ..preprocess import colorize, normalize_thermal, overlay
 from .camera_monitor import MODALITY_NAMES, CameraMonitor
 from .clock import Clock, monotonic
 from .frames import RGB, THERMAL, Frame, FrameError, decode_frame
+from .log_throttle import LogThrottle
 from .queues import FifoQueue, NewestSlot
 from .stamps import OrderGuard, StampJump, StampJumpDetector
 from .window import EventWindow
@@ -55,6 +56,14 @@ class RuntimeConfig:
     realtime: bool = True  # newest-pair slot (live) instead of a FIFO of every pair (offline)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.queue_size, int) or self.queue_size < 1:
+            raise ValueError(f"queue_size must be an integer >= 1, got {self.queue_size!r}")
+        if slop_to_ns(self.slop) <= 0:
+            raise ValueError(f"slop must be > 0 seconds (at least 1 ns), got {self.slop!r}")
+        if not self.stats_window > 0 or not self.modality_timeout >= 0:
+            raise ValueError("stats_window must be > 0 and modality_timeout >= 0 seconds")
+        if not 0.0 <= self.overlay_alpha <= 1.0:
+            raise ValueError(f"overlay_alpha must lie in [0, 1], got {self.overlay_alpha!r}")
         if not self.jump_threshold > self.slop:
             raise ValueError(f"jump_threshold ({self.jump_threshold} s) must exceed slop ({self.slop} s)")
         if self.max_pixels < 1:
@@ -126,11 +135,14 @@ class SegmentationRuntime:
                 "inference_errors", "clock_jumps")
 
     def __init__(self, engine: Predictor, config: RuntimeConfig = RuntimeConfig(), clock: Clock = monotonic,
-                 logger: Callable[[int, str], None] | None = None) -> None:
+                 logger: Callable[[int, str], None] | None = None, log_period: float = 5.0) -> None:
+        """``logger(level, text)`` receives :mod:`logging` levels; each kind of problem is throttled to one line
+        per ``log_period`` seconds of ``clock``."""
         self.engine = engine
         self.config = config
         self.clock = clock
-        self._log = logger or (lambda level, text: log.log(level, text))
+        self._logger = logger or (lambda level, text: log.log(level, text))
+        self._throttle = LogThrottle(log_period, clock)
         self._lock = threading.RLock()
         self.counts = {k: 0 for k in self.COUNTERS}
         self.pairer: ApproxTimePairer[Frame] = ApproxTimePairer(config.queue_size, config.slop, self._on_pair)
@@ -145,6 +157,11 @@ class SegmentationRuntime:
         self._latency: deque[float] = deque(maxlen=200)
         self._model_latency: deque[float] = deque(maxlen=200)
         self._busy_since: float | None = None
+
+    def _log(self, level: int, key: str, text: str) -> None:
+        line = self._throttle.admit(key, text)
+        if line is not None:
+            self._logger(level, line)
 
     def _make_windows(self) -> None:
         w = self.config.stats_window
@@ -174,11 +191,11 @@ class SegmentationRuntime:
                 self.counts["bad_rgb" if modality == RGB else "bad_thermal"] += 1
                 self.window["bad"].add()
                 self.last_error = str(exc)
-                self._log(logging.ERROR, f"bad {MODALITY_NAMES[modality]} frame: {exc}")
+                self._log(logging.ERROR, f"bad_{modality}", f"bad {MODALITY_NAMES[modality]} frame: {exc}")
                 return
             if frame.nonfinite:
                 self.counts["nonfinite_thermal"] += 1
-                self._log(logging.WARNING, "thermal frame has NaN/inf pixels; they are treated as 0")
+                self._log(logging.WARNING, "nonfinite", "thermal frame has NaN/inf pixels; they are treated as 0")
             self.monitor.seen(modality)
             self.window["good_rgb" if modality == RGB else "good_thermal"].add()
             jump = self.jumps.check(modality, frame.stamp_ns, now)
@@ -197,7 +214,7 @@ class SegmentationRuntime:
         self.last_jump = jump
         threshold = self.jumps.threshold_ns
         dropped = self.pairer.reset(keep=lambda s: abs(s - jump.to_ns) <= threshold)
-        self._log(logging.WARNING,
+        self._log(logging.WARNING, f"jump_{jump.stream}",
                   f"{MODALITY_NAMES[jump.stream]} stamps jumped {'back' if jump.seconds < 0 else 'forward'} by "
                   f"{abs(jump.seconds):.3f} s; pairing restarted ({dropped} queued frame(s) of the old time base "
                   "dropped)")
@@ -223,7 +240,7 @@ class SegmentationRuntime:
             if not self.order.accepts(lead.stamp_ns):
                 self.counts["out_of_order"] += 1
                 self.window["out_of_order"].add()
-                self._log(logging.WARNING, "dropping a frame older than the last one segmented")
+                self._log(logging.WARNING, "order", "dropping a frame older than the last one segmented")
                 return None
             if not want.any():
                 self.counts["skipped_no_subscribers"] += 1
@@ -241,7 +258,7 @@ class SegmentationRuntime:
                 self.counts["inference_errors"] += 1
                 self.window["errors"].add()
                 self.last_error = f"inference failed: {exc}"
-            self._log(logging.ERROR, f"inference failed: {exc}")
+            self._log(logging.ERROR, "inference", f"inference failed: {exc}")
             return None
         out.header, out.stamp_ns = lead.header, lead.stamp_ns
         done = self.clock()
@@ -279,6 +296,11 @@ class SegmentationRuntime:
         if t.shape != tuple(shape):
             t = cv2.resize(t, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         return np.repeat((t * 255.0 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
+
+    def latency_samples(self) -> tuple[list[float], list[float]]:
+        """The last (up to 200) outputs' seconds from the last input frame to the output, and in the model."""
+        with self._lock:
+            return list(self._latency), list(self._model_latency)
 
     def close(self) -> None:
         self.queue.close()

@@ -1,20 +1,19 @@
 """Training configuration: one dataclass whose fields are the YAML keys and the ``--set key=value`` names.
 
-Precedence, lowest first: dataclass defaults < ``config/train/<dataset>.yaml`` (its top level, then its
+Precedence, lowest first: dataclass defaults < ``rgbt_seg_core/presets/<dataset>.yaml`` (its top level, then its
 ``by_model.<model>`` section: the paper's Table I) < ``--config FILE`` (same format) < ``--set key=value`` <
 explicit command-line flags. Unknown keys are errors that name the key and the file.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["TrainConfig", "resolve_train_config", "train_config_dir"]
+__all__ = ["TrainConfig", "resolve_train_config", "train_config_dir", "preset_path"]
 
 
 @dataclass
@@ -84,11 +83,20 @@ class TrainConfig:
 
 
 def train_config_dir() -> Path:
-    """``config/train`` in a source checkout or editable install, else the ROS share directory."""
-    here = Path(__file__).resolve().parents[2] / "config" / "train"
-    if here.is_dir():
-        return here
-    return Path(sys.prefix) / "share" / "rgbt_seg_ros" / "config" / "train"
+    """The training presets, shipped as package data of ``rgbt_seg_core`` so that every install (pip, colcon,
+    editable, any prefix) finds them next to the code that reads them."""
+    return Path(__file__).resolve().parents[1] / "presets"
+
+
+def preset_path(dataset: str) -> Path:
+    """The preset of a known data set; a missing one means a broken install, never silent defaults."""
+    from ..data import DATASETS
+
+    path = train_config_dir() / f"{dataset}.yaml"
+    if dataset in DATASETS and not path.is_file():
+        raise FileNotFoundError(f"training preset for {dataset!r} missing: expected {path} (a broken install? "
+                                "reinstall rgbt-seg)")
+    return path
 
 
 def _apply(cfg: TrainConfig, values: dict[str, Any], source: str) -> None:
@@ -126,7 +134,7 @@ def resolve_train_config(
     *, dataset: str, model: str, config_file: str | None = None, sets: list[str] = (), **flags: Any
 ) -> TrainConfig:
     cfg = TrainConfig(dataset=dataset, model=model)
-    preset = train_config_dir() / f"{dataset}.yaml"
+    preset = preset_path(dataset)
     if preset.is_file():
         _layer(cfg, _read_yaml(preset), str(preset))
     if config_file:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rgbt_seg_ros.params import PARAM_SPECS, NodeParams
 
@@ -56,10 +58,53 @@ def test_launch_description_declares_its_arguments() -> None:
     spec.loader.exec_module(mod)
     ld = mod.generate_launch_description()
     declared = {e.name for e in ld.entities if isinstance(e, DeclareLaunchArgument)}
-    assert declared == {"checkpoint", "rgb_topic", "thermal_topic", "device", "params_file", "namespace", "use_rviz"}
+    assert declared == set(LAUNCH_ARGUMENTS)
+
+
+LAUNCH_ARGUMENTS = ("checkpoint", "rgb_topic", "thermal_topic", "device", "params_file", "namespace", "use_sim_time",
+                    "use_rviz")
 
 
 def test_launch_file_names_every_argument_even_without_launch() -> None:
     text = (ROOT / "launch" / "segment.launch.py").read_text()
-    for name in ("checkpoint", "rgb_topic", "thermal_topic", "device", "params_file", "namespace", "use_rviz"):
+    for name in LAUNCH_ARGUMENTS:
         assert f'("{name}",' in text
+
+
+def test_launch_arguments_override_the_params_file_only_when_given() -> None:
+    from rgbt_seg_ros.launch_support import node_parameters
+
+    assert node_parameters("/p.yaml") == ["/p.yaml", {"use_sim_time": False}]  # the file's device stands
+    assert node_parameters("/p.yaml", checkpoint=" m.safetensors ", device="cuda:1", use_sim_time="true") == [
+        "/p.yaml", {"use_sim_time": True, "checkpoint": "m.safetensors", "device": "cuda:1"}]
+    with pytest.raises(ValueError, match="use_sim_time"):
+        node_parameters("/p.yaml", use_sim_time="maybe")
+
+
+@pytest.mark.parametrize("namespace, prefix", [("", ""), ("/", ""), ("robot1", "/robot1"), ("/a/b/", "/a/b")])
+def test_rviz_topics_follow_the_namespace(namespace: str, prefix: str) -> None:
+    from rgbt_seg_ros.launch_support import rviz_config_for_namespace
+
+    text = (ROOT / "config" / "segment.rviz").read_text()
+    topics = [line.split("Value:")[1].strip() for line in rviz_config_for_namespace(text, namespace).splitlines()
+              if "Value: /" in line]
+    assert topics == [f"{prefix}/segmentation_node/{t}" for t in ("overlay", "color", "gate/rgb", "gate/thermal")]
+    data = yaml.safe_load(rviz_config_for_namespace(text, namespace))
+    assert data["Visualization Manager"]["Displays"][0]["Topic"]["Value"] == f"{prefix}/segmentation_node/overlay"
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.dictionaries(st.sampled_from([s.name for s in PARAM_SPECS]),
+                              st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))))
+def test_any_parameter_values_give_params_or_a_named_error(values: dict) -> None:
+    """Parameters come from users: any value either validates or raises ValueError naming a parameter."""
+    values = {"checkpoint": "m.safetensors", **values}
+    try:
+        p = NodeParams.from_values(values)
+    except ValueError as exc:
+        assert "parameter" in str(exc) or "thermal_norm" in str(exc), exc
+        return
+    p.runtime_config()
+    p.inference_config()
+    assert p.slop > 0 and p.jump_threshold > p.slop and p.max_pixels >= 1

@@ -55,45 +55,84 @@ def test_pairs_outside_slop_are_not_used(harness: Harness) -> None:
                       5.0)
 
 
+def _labelled(h: Harness, stamp: float) -> bool:
+    sec, nsec = int(stamp), int(round((stamp - int(stamp)) * 1e9))
+    return any((m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nsec) for m in list(h.received["labels"]))
+
+
+def _status(h: Harness):
+    return h.received["diagnostics"][-1].status[0] if h.received["diagnostics"] else None
+
+
 def test_bad_input_is_counted_and_good_frames_follow(harness: Harness) -> None:
     rgb, thermal = _pair(2)
     bad_enc = make_image(rgb, "rgb8", 300.0)
     bad_enc.encoding = "yuv422"
-    short = make_image(rgb, "rgb8", 301.0)
+    short = make_image(rgb, "rgb8", 300.1)
     short.data = bytes(short.data)[:100]  # data shorter than step x height
-    bad_step = make_image(rgb, "rgb8", 302.0)
+    bad_step = make_image(rgb, "rgb8", 300.2)
     bad_step.step = 10  # smaller than width x 3
-    # one at a time: the newest-pair policy may replace a waiting pair, so each must be counted before the next
-    for n, (bad, stamp) in enumerate([(bad_enc, 300.0), (short, 301.0), (bad_step, 302.0)], start=1):
+    # every bad frame is counted on arrival, whatever the newest-pair slot does later
+    for bad in (bad_enc, short, bad_step):
         harness.pub_rgb.publish(bad)
-        harness.pub_thermal.publish(make_image(thermal, "mono8", stamp))
-        assert spin_until(lambda n=n: int(harness.diag().get("bad_rgb", 0)) >= n, 10.0), f"bad frame {n}"
-    nan = np.full((H, W), np.nan, np.float32)
-    harness.publish_pair(rgb, nan, 303.0, thermal_encoding="32FC1")
-    assert spin_until(lambda: int(harness.diag().get("bad_thermal", 0)) >= 1, 10.0)
+    assert spin_until(lambda: harness.diag().get("bad_rgb") == "3", 10.0)
+    harness.publish_pair(rgb, np.full((H, W), np.nan, np.float32), 300.3, thermal_encoding="32FC1")
+    harness.publish_pair(rgb, np.full((H, W), 3e38, np.float32), 300.4, thermal_encoding="32FC1")
+    assert spin_until(lambda: harness.diag().get("bad_thermal") == "2", 10.0)
     some_nan = thermal.astype(np.float32)
     some_nan[:5] = np.nan
-    harness.publish_pair(rgb, some_nan, 304.0, thermal_encoding="32FC1")
-    assert spin_until(lambda: int(harness.diag().get("nonfinite_thermal", 0)) >= 1, 10.0)
-    n = len(harness.received["labels"])
-    harness.publish_pair(rgb, (thermal.astype(np.uint16) * 200), 305.0, thermal_encoding="mono16")
-    assert spin_until(lambda: len(harness.received["labels"]) > n, 10.0)
-    # an older pair after a newer one is dropped, not published out of order
-    k = len(harness.received["labels"])
-    harness.publish_pair(rgb, thermal, 250.0)
-    assert spin_until(lambda: int(harness.diag().get("out_of_order", 0)) >= 1, 10.0)
-    assert len(harness.received["labels"]) == k
-    assert harness._threads[0].is_alive()  # the node is still spinning
-    harness.publish_pair(rgb, thermal, 306.0)
-    assert spin_until(lambda: len(harness.received["labels"]) > k, 10.0)
-    assert int(harness.diag()["bad_rgb"]) == 3
+    harness.publish_pair(rgb, some_nan, 300.5, thermal_encoding="32FC1")
+    assert spin_until(lambda: _labelled(harness, 300.5), 10.0)
+    assert int(harness.diag().get("nonfinite_thermal", 0)) >= 1 or spin_until(
+        lambda: harness.diag().get("nonfinite_thermal") == "1", 5.0)
+    harness.publish_pair(rgb, (thermal.astype(np.uint16) * 200), 300.6, thermal_encoding="mono16")
+    assert spin_until(lambda: _labelled(harness, 300.6), 10.0)
+    # an older pair (a step back within the jump threshold) is dropped, not published out of order
+    harness.publish_pair(rgb, thermal, 300.0)
+    assert spin_until(lambda: harness.diag().get("out_of_order") == "1", 10.0)
+    harness.publish_pair(rgb, thermal, 300.7)
+    assert spin_until(lambda: _labelled(harness, 300.7), 10.0)
+    assert not _labelled(harness, 300.0) and harness.diag()["bad_rgb"] == "3"
+
+
+def test_survives_hostile_stamps_and_returns_to_ok(tiny_checkpoint) -> None:
+    """Lost partners, a step back, a duplicate and a far-future pair, then good pairs: the node labels the good
+    pairs, reports the jump, and its diagnostics return to OK."""
+    h = Harness(tiny_checkpoint, stats_window=1.0, queue_size=3, jump_threshold=2.0)
+    try:
+        rgb, thermal = _pair(4)
+
+        def pair_and_wait(stamp: float) -> None:
+            h.publish_pair(rgb, thermal, stamp)
+            assert spin_until(lambda: _labelled(h, stamp), 10.0), f"pair at {stamp} not labelled"
+
+        pair_and_wait(500.0)
+        for k in range(4):  # RGB frames whose thermal partners were lost (a full queue of 3, then one more)
+            h.pub_rgb.publish(make_image(rgb, "rgb8", 500.1 + 0.1 * k))
+        h.publish_pair(rgb, thermal, 500.05)  # older than the queue's stamps: the RGB evicts itself at once
+        h.publish_pair(rgb, thermal, 500.6)
+        h.pub_thermal.publish(make_image(thermal, "mono8", 500.6))  # duplicate stamp
+        assert spin_until(lambda: _labelled(h, 500.6), 10.0)
+        h.publish_pair(rgb, thermal, 500.5)  # a step back: out of order, dropped...
+        assert spin_until(lambda: h.diag().get("out_of_order") == "1", 10.0)
+        pair_and_wait(500.0 + 86400.0)  # ...and a camera-clock glitch a day ahead: a valid pair, labelled
+        for k in range(5):  # back to normal time: every good pair is labelled again
+            pair_and_wait(500.7 + 0.1 * k)
+        assert spin_until(lambda: int(h.diag().get("clock_jumps", 0)) >= 2, 5.0)
+        assert h._threads[0].is_alive()
+        assert any("jumped" in m.status[0].message for m in list(h.received["diagnostics"]))
+        # the causes stop: back to OK within the 1 s window (cameras stay "ok" for modality_timeout=30 s)
+        assert spin_until(lambda: _status(h) is not None and _status(h).level == _status(h).OK, 10.0), \
+            _status(h).message
+    finally:
+        h.close()
 
 
 def test_camera_silent_then_back(tiny_checkpoint) -> None:
     import threading
     import time
 
-    h = Harness(tiny_checkpoint, modality_timeout=0.3)
+    h = Harness(tiny_checkpoint, modality_timeout=1.0, stats_window=1.0)
     stop = threading.Event()
     rgb, thermal = _pair(3)
     t = [400.0]
@@ -136,6 +175,8 @@ def test_camera_silent_then_back(tiny_checkpoint) -> None:
 def test_invalid_parameters_and_checkpoint_fail_at_start(tiny_checkpoint, tmp_path) -> None:
     with pytest.raises(Exception, match="overlay_alpha"):
         Harness(tiny_checkpoint, overlay_alpha=2.0)
+    with pytest.raises(Exception, match="slop"):
+        Harness(tiny_checkpoint, slop=0.0)
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"garbage" * 10)
     with pytest.raises(Exception, match="bad.safetensors"):
@@ -147,5 +188,29 @@ def test_runtime_parameter_validation(harness: Harness) -> None:
 
     res = harness.node.set_parameters([Parameter("overlay_alpha", value=0.8)])
     assert res[0].successful and harness.node.params.overlay_alpha == 0.8
+    assert harness.node.runtime.config.overlay_alpha == 0.8
     res = harness.node.set_parameters([Parameter("thermal_percentile_low", value=99.5)])
     assert not res[0].successful and "percentile" in res[0].reason
+    res = harness.node.set_parameters([Parameter("slop", value=0.2)])
+    assert not res[0].successful  # read-only after start
+
+
+def test_diagnostics_period_applies_at_run_time(harness: Harness) -> None:
+    from rclpy.parameter import Parameter
+
+    assert harness.node._diag_timer.timer_period_ns == 200_000_000
+    res = harness.node.set_parameters([Parameter("diagnostics_period", value=0.05)])
+    assert res[0].successful and harness.node._diag_timer.timer_period_ns == 50_000_000
+    n = len(harness.received["diagnostics"])
+    assert spin_until(lambda: len(harness.received["diagnostics"]) >= n + 5, 10.0)
+
+
+def test_max_pixels_rejects_large_frames_with_a_clear_reason(tiny_checkpoint) -> None:
+    h = Harness(tiny_checkpoint, max_pixels=H * W - 1)
+    try:
+        rgb, thermal = _pair(5)
+        h.publish_pair(rgb, thermal, 600.0)
+        assert spin_until(lambda: h.diag().get("bad_rgb") == "1" and h.diag().get("bad_thermal") == "1", 10.0)
+        assert "above max_pixels=3071" in h.diag()["last_error"]
+    finally:
+        h.close()

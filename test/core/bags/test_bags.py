@@ -18,6 +18,7 @@ from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+from rgbt_seg_core.runtime import RuntimeConfig
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +75,9 @@ def test_pairs_outside_slop_are_unpaired(setup: dict[str, Path]) -> None:
     bag = setup["dir"] / "late_thermal"
     dataset_to_bag(ds, bag, fps=5, thermal_delay_ms=80)
     engine = InferenceEngine(setup["ckpt"], InferenceConfig(device="cpu", warmup=0))
-    res, _ = evaluate_bag(bag, engine, slop=0.05)
+    res, _ = evaluate_bag(bag, engine, config=RuntimeConfig(slop=0.05))
     assert res.pairs == 0 and res.unpaired == 12 and res.evaluated == 0
-    res, _ = evaluate_bag(bag, engine, slop=0.1)
+    res, _ = evaluate_bag(bag, engine, config=RuntimeConfig(slop=0.1))
     assert res.pairs == 6 and res.evaluated == 6
 
 
@@ -130,3 +131,25 @@ def test_missing_bag_and_garbage(setup: dict[str, Path], tmp_path: Path) -> None
     (tmp_path / "junk" / "metadata.yaml").write_text("not: a bag")
     with pytest.raises(BagError, match="cannot open"):
         list_topics(tmp_path / "junk")
+
+
+def test_stamps_stepping_back_and_jumping(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """A bag whose stamps step back (within and beyond the jump threshold) and hold a bad frame: bag-eval runs
+    to the end with the node's runtime, drops the out-of-order pair, recovers from the jump, scores the rest."""
+    ds = build_dataset("synthetic", setup["data"], "test")
+    samples = [ds.load(n) for n in ds.names]
+    stamps = [100.0, 100.1, 100.2, 100.15, 50.0, 50.1, 50.2]  # 100.15: out of order; 50.0: a clock jump back
+    bag = setup["dir"] / "stepping"
+    with ImageBagWriter(bag, "mcap") as w:
+        for i, t in enumerate(stamps):
+            s = samples[i % len(samples)]
+            bag_time = int((1000 + i * 0.1) * 1e9)  # received in this order
+            w.write_image("/rgb/image", s.rgb, "rgb8", t, "rgb", bag_time)
+            w.write_image("/thermal/image", s.thermal, "mono8", t + 0.01, "thm", bag_time + 10_000_000)
+            w.write_image("/labels/ground_truth", s.label, "mono8", t, "rgb", bag_time)
+        w.write_image("/rgb/image", np.zeros((5, 5), np.float32), "32FC1", 50.3, "rgb", int(1000.8e9))  # bad
+    assert main(["bag-eval", str(bag), "--checkpoint", str(setup["ckpt"]), "--device", "cpu", "--json",
+                 str(setup["dir"] / "stepping.json")]) == 0
+    s = json.loads((setup["dir"] / "stepping.json").read_text())
+    assert s["out_of_order"] == 1 and s["clock_jumps"] == 2 and s["bad_frames"] == 1
+    assert s["evaluated"] == 6 and s["pairs"] == 6 and s["error"] is None

@@ -182,12 +182,16 @@ class SegmentationRuntime:
     def add(self, modality: int, msg: Any) -> None:
         """One message from a camera. Never raises: whatever is wrong with it is counted and logged."""
         now = self.clock()
+        error: FrameError | None = None
+        try:  # outside the lock: decoding copies pixels
+            frame = decode_frame(modality, msg, now, self.config.max_pixels)
+        except FrameError as exc:
+            error = exc
         with self._lock:
             self.counts["received_rgb" if modality == RGB else "received_thermal"] += 1
             self.window["received"].add()
-            try:
-                frame = decode_frame(modality, msg, now, self.config.max_pixels)
-            except FrameError as exc:
+            if error is not None:
+                exc = error
                 self.counts["bad_rgb" if modality == RGB else "bad_thermal"] += 1
                 self.window["bad"].add()
                 self.last_error = str(exc)

@@ -47,6 +47,22 @@ def test_synced_pair_produces_every_output_with_rgb_header(harness: Harness, tin
     assert np.array_equal(image_to_array(harness.received["labels"][0]), engine.predict(rgb, thermal).labels)
 
 
+def test_thermal_first_after_a_long_idle_start_still_gives_the_rgb_header(tiny_checkpoint) -> None:
+    h = Harness(tiny_checkpoint, modality_timeout=3.0)
+    try:
+        # the node has waited longer than modality_timeout for any camera: it says so...
+        assert spin_until(lambda: _status(h) is not None and _status(h).level == _status(h).ERROR, 20.0)
+        rgb, thermal = _pair(6)
+        # ...and a thermal frame arriving just before its RGB partner must not make RGB count as failed
+        h.pub_thermal.publish(make_image(thermal, "mono8", 700.0, "thermal_optical"))
+        h.pub_rgb.publish(make_image(rgb, "rgb8", 700.0, "rgb_optical"))
+        assert spin_until(lambda: h.received["labels"], 10.0)
+        first = h.received["labels"][0]
+        assert first.header.frame_id == "rgb_optical" and h.diag().get("single_modality", "0") == "0"
+    finally:
+        h.close()
+
+
 def test_pairs_outside_slop_are_not_used(harness: Harness) -> None:
     rgb, thermal = _pair(1)
     harness.publish_pair(rgb, thermal, 200.0, thermal_stamp=200.5)

@@ -57,7 +57,6 @@ setup(
         "torchvision",
         "numpy",
         "opencv-contrib-python-headless",
-        "safetensors",
         "pyyaml",
         "tqdm",
         "rosbags",
@@ -72,7 +71,7 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "train": ["tensorboard"],
-        "test": ["pytest", "hypothesis", "colcon-common-extensions", "ros-ament-package"],
+        "test": ["pytest", "hypothesis", "safetensors", "colcon-common-extensions", "ros-ament-package"],
     },
     zip_safe=False,  # the presets are read as files
     entry_points={"console_scripts": console_scripts},

@@ -1,12 +1,20 @@
 """Checkpoints: safetensors weights plus a JSON header that says how to rebuild and use the model.
 
-Why safetensors: loading never unpickles, so a checkpoint from a colleague or the internet cannot run code.
-The JSON header (safetensors metadata key ``rgbt_seg``) carries the model name and options, class names,
-palette, input normalisation, training metadata and the deploy flag, so the evaluator and the ROS node read
-them instead of re-declaring them. A SHA-256 over the tensors detects a file modified after it was written.
+A checkpoint is outside input: from a colleague, a download, a half-finished copy. So loading never unpickles
+(safetensors holds raw tensors only), and nothing in a file is acted on before it has been checked:
 
-Files are written atomically (temporary file in the same folder, fsync, rename): an interrupted save never
-leaves a half-written checkpoint under the final name.
+1. The safetensors container is parsed with hard limits (:mod:`rgbt_seg_core.safetensors_io`).
+2. The header (metadata key ``rgbt_seg``: model name and options, class names, palette, training metadata,
+   deploy flag) is checked against its schema and bounds.
+3. One SHA-256 over the header *and* every tensor (``rgbt_seg_sha256``) must match: an edited class list or
+   deploy flag is refused like edited weights.
+4. The model is built on PyTorch's ``meta`` device (no memory) and every tensor's name, shape and dtype is
+   compared with the file. Only then is the real model built, so memory never exceeds the real model's size,
+   whatever the options claim. A header's ``pretrained`` option is never acted on.
+
+Every problem is a :class:`CheckpointError` that names the file. Files are written atomically (temporary file
+in the same folder, fsync, rename): an interrupted save never leaves a half-written checkpoint under the final
+name.
 """
 
 from __future__ import annotations
@@ -17,37 +25,36 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
 
 from .classes import default_classes
+from .safetensors_io import (Header, SafetensorsError, TensorInfo, iter_bytes, parse_json, read_header,
+                             read_tensor, write_file)
 
 __all__ = [
     "CheckpointError",
     "CheckpointMeta",
-    "DEFAULT_NORMALIZATION",
     "save_checkpoint",
     "load_checkpoint",
     "read_meta",
     "load_weights_into",
-    "tensors_digest",
     "atomic_write_bytes",
+    "remove_stale_temporaries",
 ]
 
 FORMAT = "rgbt-seg-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "rgbt_seg"
+DIGEST_KEY = "rgbt_seg_sha256"
 EXTRA_PREFIX = "extra."
-
-# SPEC §3: pixels are scaled to [0, 1], no mean/std. 16-bit thermal is mapped by the consumer (node, loaders).
-DEFAULT_NORMALIZATION: dict[str, Any] = {"rgb_scale": 1.0 / 255.0, "thermal_scale": 1.0 / 255.0, "mean": None, "std": None}
-
+MAX_CLASSES = 256  # labels are published as mono8
+MAX_NAME_CHARS = 128
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and what is wrong with it."""
-
 
 @dataclass
 class CheckpointMeta:
@@ -55,7 +62,6 @@ class CheckpointMeta:
     options: dict[str, Any]
     class_names: list[str]
     palette: list[list[int]]
-    normalization: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
     training: dict[str, Any] = field(default_factory=dict)
     deploy: bool = False
 
@@ -63,34 +69,28 @@ class CheckpointMeta:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def to_json(self, digest: str) -> str:
+    def to_json(self) -> str:
         return json.dumps(
-            {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "model": self.model,
-                "options": self.options,
-                "class_names": self.class_names,
-                "palette": self.palette,
-                "normalization": self.normalization,
-                "training": self.training,
-                "deploy": self.deploy,
-                "tensors_sha256": digest,
-            },
+            {"format": FORMAT, "version": FORMAT_VERSION, "model": self.model, "options": self.options,
+             "class_names": self.class_names, "palette": self.palette, "training": self.training,
+             "deploy": self.deploy},
             sort_keys=True,
         )
 
-
-def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over names, dtypes, shapes and raw bytes, in name order."""
+def _digest(meta_json: str, tensors: list[tuple[str, torch.dtype, tuple[int, ...], Any]]) -> str:
+    """SHA-256 over the header text, then each tensor's name, dtype, shape and bytes, in name order. Each item's
+    last element is an iterable of byte blocks."""
     h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(f"{FORMAT}/{FORMAT_VERSION}\n".encode())
+    h.update(meta_json.encode("utf-8", "surrogatepass"))
+    for name, dtype, shape, blocks in sorted(tensors, key=lambda t: t[0]):
+        h.update(f"\n{name}|{str(dtype).removeprefix('torch.')}|{list(shape)}|".encode("utf-8", "surrogatepass"))
+        for block in blocks:
+            h.update(block)
     return h.hexdigest()
 
+def _tensor_blocks(t: torch.Tensor) -> list[bytes | memoryview]:
+    return [memoryview(t.reshape(-1).view(torch.uint8).numpy())] if t.numel() else []
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
@@ -107,6 +107,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
 
+def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:
+    """Remove the temporary files an interrupted atomic write of ``folder/name`` left behind."""
+    gone = []
+    for p in Path(folder).glob(f".{name}.*.tmp"):
+        try:
+            p.unlink()
+            gone.append(p)
+        except OSError:
+            pass
+    return gone
 
 def _model_name(model: nn.Module) -> str:
     name = getattr(model, "model_name", None)
@@ -114,14 +124,12 @@ def _model_name(model: nn.Module) -> str:
         raise ValueError("save_checkpoint: model has no registered name; build it with rgbt_seg_core.build_model")
     return str(name)
 
-
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
     *,
     class_names: list[str] | tuple[str, ...] | None = None,
     palette: list[list[int]] | tuple[tuple[int, int, int], ...] | None = None,
-    normalization: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> CheckpointMeta:
@@ -131,8 +139,6 @@ def save_checkpoint(
     ``extra_tensors`` (optimizer buffers, RNG states) are stored under an ``extra.`` prefix in the same file,
     so a resumable checkpoint is written in one atomic step and stays usable for evaluation.
     """
-    from safetensors.torch import save
-
     config = getattr(model, "config", None)
     if config is None:
         raise ValueError("save_checkpoint: model has no config; build it with rgbt_seg_core.build_model")
@@ -150,108 +156,136 @@ def save_checkpoint(
     options.pop("num_classes")
     for key in ("rgb_encoder", "thermal_encoder"):
         options.pop(key)  # implied by the model name
-    meta = CheckpointMeta(
-        model=_model_name(model),
-        options=options,
-        class_names=names,
-        palette=pal,
-        normalization=dict(normalization or DEFAULT_NORMALIZATION),
-        training=dict(training or {}),
-        deploy=bool(getattr(model, "deployed", False)),
-    )
+    meta = CheckpointMeta(model=_model_name(model), options=options, class_names=names, palette=pal,
+                          training=dict(training or {}), deploy=bool(getattr(model, "deployed", False)))
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     for k, v in (extra_tensors or {}).items():
         tensors[EXTRA_PREFIX + k] = v.detach().contiguous().cpu()
-    blob = save(tensors, metadata={META_KEY: meta.to_json(tensors_digest(tensors))})
-    atomic_write_bytes(Path(path), blob)
+    meta_json = meta.to_json()
+    digest = _digest(meta_json, [(k, t.dtype, tuple(t.shape), _tensor_blocks(t)) for k, t in tensors.items()])
+    write_file(Path(path), tensors, {META_KEY: meta_json, DIGEST_KEY: digest})
     return meta
 
+def _validate_meta(path: Path, d: object) -> CheckpointMeta:
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: checkpoint header {why}")
 
-def _parse_meta(path: Path, raw: dict[str, str] | None) -> tuple[CheckpointMeta, str]:
-    if not raw or META_KEY not in raw:
-        raise CheckpointError(f"{path}: not an rgbt-seg checkpoint (safetensors file without '{META_KEY}' metadata)")
-    try:
-        d = json.loads(raw[META_KEY])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: checkpoint header is not valid JSON ({exc})") from exc
+    if not isinstance(d, dict):
+        raise bad(f"is a JSON {type(d).__name__}, expected an object")
     if d.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {d.get('format')!r}")
-    if d.get("version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {d.get('version')!r}; this rgbt-seg reads version {FORMAT_VERSION}"
-        )
-    missing = [k for k in ("model", "options", "class_names", "palette", "tensors_sha256") if k not in d]
+    version = d.get("version")
+    if version != FORMAT_VERSION:
+        hint = " (written by an earlier rgbt-seg whose checksum did not cover the header; re-train or re-export " \
+               "it with that version's weights)" if version == 1 else ""
+        raise CheckpointError(f"{path}: checkpoint format version {version!r}; this rgbt-seg reads version "
+                              f"{FORMAT_VERSION}{hint}")
+    missing = [k for k in ("model", "options", "class_names", "palette", "deploy") if k not in d]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint header lacks {', '.join(missing)}")
-    meta = CheckpointMeta(
-        model=d["model"],
-        options=dict(d["options"]),
-        class_names=list(d["class_names"]),
-        palette=[list(c) for c in d["palette"]],
-        normalization=dict(d.get("normalization") or DEFAULT_NORMALIZATION),
-        training=dict(d.get("training") or {}),
-        deploy=bool(d.get("deploy", False)),
-    )
-    if len(meta.palette) != len(meta.class_names):
-        raise CheckpointError(f"{path}: {len(meta.class_names)} class names but {len(meta.palette)} palette entries")
-    return meta, str(d["tensors_sha256"])
+        raise bad(f"lacks {', '.join(missing)}")
+    unknown = sorted(set(d) - {"format", "version", "model", "options", "class_names", "palette", "training",
+                               "deploy"})
+    if unknown:
+        raise bad(f"has unknown fields {', '.join(map(repr, unknown))}")
+    model, options, names, palette = d["model"], d["options"], d["class_names"], d["palette"]
+    training, deploy = d.get("training", {}), d["deploy"]
+    if not isinstance(model, str) or len(model) > MAX_NAME_CHARS:
+        raise bad(f"model must be a model name, got {model!r:.80}")
+    if not isinstance(options, dict):
+        raise bad(f"options must be an object, got {type(options).__name__}")
+    for k, v in options.items():
+        ok = isinstance(v, (bool, int, float, str)) or (isinstance(v, list) and len(v) <= 16 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v))
+        if not ok or len(k) > MAX_NAME_CHARS:
+            raise bad(f"option {k!r:.80} has a value of an unsupported kind ({type(v).__name__})")
+    if (not isinstance(names, list) or not 2 <= len(names) <= MAX_CLASSES
+            or not all(isinstance(n, str) and 0 < len(n) <= MAX_NAME_CHARS for n in names)):
+        raise bad(f"class_names must be a list of 2..{MAX_CLASSES} non-empty names")
+    if (not isinstance(palette, list) or len(palette) != len(names) or not all(
+            isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and not isinstance(v, bool) and
+                                                        0 <= v <= 255 for v in c) for c in palette)):
+        raise bad(f"palette must hold one [r, g, b] (0..255) per class ({len(names)} classes)")
+    if not isinstance(training, dict):
+        raise bad(f"training must be an object, got {type(training).__name__}")
+    if not isinstance(deploy, bool):
+        raise bad(f"deploy must be true or false, got {deploy!r:.80}")
+    return CheckpointMeta(model, dict(options), list(names), [list(c) for c in palette], dict(training), deploy)
 
+@dataclass
+class _Opened:
+    path: Path
+    meta: CheckpointMeta
+    header: Header
 
-def _open(path: str | Path) -> tuple[Path, CheckpointMeta, str, dict[str, torch.Tensor]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load
+def _open(path: str | Path, f: BinaryIO) -> _Opened:
+    path = Path(path)
+    try:
+        header = read_header(f, path.stat().st_size)
+    except SafetensorsError as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); truncated or corrupt?") from exc
+    if META_KEY not in header.metadata or DIGEST_KEY not in header.metadata:
+        if META_KEY in header.metadata:  # format 1 kept its checksum inside the header
+            try:
+                version = parse_json(header.metadata[META_KEY], "header").get("version")  # type: ignore[union-attr]
+            except (SafetensorsError, AttributeError):
+                version = None
+            _validate_meta(path, {"format": FORMAT, "version": version})
+        raise CheckpointError(f"{path}: not an rgbt-seg checkpoint (safetensors file without '{META_KEY}' metadata)")
+    meta_json = header.metadata[META_KEY]
+    try:
+        d = parse_json(meta_json, "the checkpoint header")
+    except SafetensorsError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    meta = _validate_meta(path, d)
+    try:
+        digest = _digest(meta_json, [(i.name, i.dtype, i.shape, iter_bytes(f, i)) for i in header.tensors.values()])
+    except SafetensorsError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    if digest != header.metadata[DIGEST_KEY]:
+        raise CheckpointError(f"{path}: header or tensor data do not match the checksum (modified or corrupt)")
+    return _Opened(path, meta, header)
 
+def _file(path: str | Path) -> BinaryIO:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    data = path.read_bytes()
     try:
-        tensors = load(data)
-        meta_raw = _read_raw_metadata(data)
-    except (SafetensorError, ValueError, OSError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file; truncated or corrupt? ({exc})") from exc
-    meta, digest = _parse_meta(path, meta_raw)
-    if tensors_digest(tensors) != digest:
-        raise CheckpointError(f"{path}: tensor data does not match the checksum in its header (modified or corrupt)")
-    return path, meta, digest, tensors
-
-
-def _read_raw_metadata(data: bytes) -> dict[str, str] | None:
-    if len(data) < 8:
-        raise ValueError("file shorter than the safetensors header length field")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8:
-        raise ValueError("header length points past the end of the file")
-    header = json.loads(data[8 : 8 + n])
-    meta = header.get("__metadata__")
-    return dict(meta) if meta else None
-
+        return open(path, "rb")
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc})") from exc
 
 def read_meta(path: str | Path) -> CheckpointMeta:
     """The header of a checkpoint, after verifying the whole file."""
-    return _open(path)[1]
+    with _file(path) as f:
+        return _open(path, f).meta
 
-
-def _build_from_meta(path: Path, meta: CheckpointMeta) -> nn.Module:
+def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.Module:
     from .models import build_model, list_models
 
     if meta.model not in list_models():
         raise CheckpointError(f"{path}: unknown model {meta.model!r} (this rgbt-seg has {', '.join(list_models())})")
+    options = {k: v for k, v in meta.options.items() if k != "pretrained"}  # never download or probe from a file
     try:
-        model = build_model(meta.model, num_classes=meta.num_classes, **meta.options)
-    except (TypeError, ValueError) as exc:
+        with torch.device(device):
+            model = build_model(meta.model, num_classes=meta.num_classes, pretrained=False, **options)
+            if meta.deploy:
+                model.reparameterize()  # type: ignore[operator]
+    except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path}: the model options in its header are invalid: {exc}") from exc
-    if meta.deploy:
-        model.reparameterize()  # type: ignore[operator]
+    except RuntimeError as exc:
+        if str(device) != "meta":  # after the meta-device check a real build cannot fail on options: don't mask
+            raise
+        raise CheckpointError(f"{path}: the model options in its header are invalid: {exc}") from exc
     return model
 
-
-def _load_state(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def _check_tensors(path: Path, model: nn.Module, tensors: dict[str, TensorInfo]) -> None:
+    """Names, shapes and dtypes of the file against the model (on the meta device: nothing allocated)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
-    if missing or unexpected or wrong:
+    wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tensors[k].shape)
+    dtypes = sorted(k for k in set(expected) & set(tensors) if expected[k].dtype != tensors[k].dtype)
+    if missing or unexpected or wrong or dtypes:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
@@ -259,12 +293,23 @@ def _load_state(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) 
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if wrong:
             k = wrong[0]
-            parts.append(
-                f"{len(wrong)} with wrong shape (e.g. {k}: file {tuple(tensors[k].shape)}, model {tuple(expected[k].shape)})"
-            )
+            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: file {tensors[k].shape}, model "
+                         f"{tuple(expected[k].shape)})")
+        if dtypes:
+            k = dtypes[0]
+            parts.append(f"{len(dtypes)} with wrong dtype (e.g. {k}: file {tensors[k].dtype}, model "
+                         f"{expected[k].dtype})")
         raise CheckpointError(f"{path}: weights do not fit the model: " + "; ".join(parts))
-    model.load_state_dict(tensors, strict=True)
 
+def _fill(path: Path, f: BinaryIO, model: nn.Module, tensors: dict[str, TensorInfo]) -> None:
+    """Copy the file's tensors into the model one at a time (peak memory: the model plus one tensor)."""
+    state = model.state_dict(keep_vars=True)
+    with torch.no_grad():
+        for name, target in state.items():
+            try:
+                target.copy_(read_tensor(f, tensors[name]))
+            except SafetensorsError as exc:
+                raise CheckpointError(f"{path}: {exc}") from exc
 
 @dataclass
 class LoadedCheckpoint:
@@ -273,27 +318,35 @@ class LoadedCheckpoint:
     path: Path
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
-
-def _split_extra(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    model = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
-    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
-    return model, extra
-
+def _split(tensors: dict[str, TensorInfo]) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    weights = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
+    extra = {k[len(EXTRA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+    return weights, extra
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Verify a checkpoint, rebuild its model from the header and load the weights (eval mode)."""
-    p, meta, _, tensors = _open(path)
-    weights, extra = _split_extra(tensors)
-    model = _build_from_meta(p, meta)
-    _load_state(p, model, weights)
-    return LoadedCheckpoint(model.to(map_location).eval(), meta, p, extra)
-
+    with _file(path) as f:
+        opened = _open(path, f)
+        p, meta = opened.path, opened.meta
+        weights, extra = _split(opened.header.tensors)
+        _check_tensors(p, _build(p, meta, "meta"), weights)
+        model = _build(p, meta, "cpu")
+        _fill(p, f, model, weights)
+        try:
+            extra_tensors = {k: read_tensor(f, info) for k, info in extra.items()}
+        except SafetensorsError as exc:
+            raise CheckpointError(f"{p}: {exc}") from exc
+    return LoadedCheckpoint(model.to(map_location).eval(), meta, p, extra_tensors)
 
 def load_weights_into(model: nn.Module, path: str | Path) -> CheckpointMeta:
     """Initialise an already built model from a checkpoint of the same architecture (fine-tuning start)."""
-    p, meta, _, tensors = _open(path)
-    if meta.deploy != bool(getattr(model, "deployed", False)):
-        form = "deploy" if meta.deploy else "training"
-        raise CheckpointError(f"{p}: holds a {form}-form model; the target model is in the other form")
-    _load_state(p, model, _split_extra(tensors)[0])
+    with _file(path) as f:
+        opened = _open(path, f)
+        p, meta = opened.path, opened.meta
+        if meta.deploy != bool(getattr(model, "deployed", False)):
+            form = "deploy" if meta.deploy else "training"
+            raise CheckpointError(f"{p}: holds a {form}-form model; the target model is in the other form")
+        weights, _ = _split(opened.header.tensors)
+        _check_tensors(p, model, weights)
+        _fill(p, f, model, weights)
     return meta

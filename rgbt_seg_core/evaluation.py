@@ -1,6 +1,8 @@
-"""Running a model over a split and scoring it (SPEC §5), with optional saved predictions.
+"""Running a model over a split and scoring it in the RTFNet convention of the paper's tables, with optional
+saved predictions.
 
-The evaluator feeds full frames (no resizing) in batches of equally sized images and accumulates one
+The evaluator feeds full frames (no resizing) in batches of equally sized images through
+:meth:`InferenceEngine.predict_batch` (the preprocessing and precision of every other tool) and accumulates one
 confusion matrix for the split plus one per subset (MFNet: day and night by the name's D/N suffix).
 """
 
@@ -13,27 +15,16 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 from .data.base import RGBTDataset
 from .data.mfnet import MFNetDataset
 from .data.training import EvalSet
+from .inference import InferenceEngine
 from .metrics import ConfusionMatrix, SegmentationScores
-from .preprocess import ThermalNorm, colorize, overlay
+from .preprocess import colorize, overlay
 
-__all__ = ["EvalResult", "evaluate", "predict_labels"]
-
-
-@torch.inference_mode()
-def predict_labels(model: nn.Module, rgb: torch.Tensor, thermal: torch.Tensor, *, amp: bool = False) -> torch.Tensor:
-    """Class ids B x H x W (uint8) for batched inputs already on the model's device."""
-    if amp and rgb.is_cuda:
-        with torch.autocast("cuda", dtype=torch.float16):
-            logits = model(rgb, thermal)
-    else:
-        logits = model(rgb, thermal)
-    return logits.argmax(dim=1).to(torch.uint8)
+__all__ = ["EvalResult", "evaluate"]
 
 
 @dataclass
@@ -53,36 +44,33 @@ class EvalResult:
 
 
 def evaluate(
-    model: nn.Module,
+    engine: InferenceEngine,
     dataset: RGBTDataset,
     *,
-    device: torch.device | str = "cpu",
     batch_size: int = 1,
     num_workers: int = 0,
-    thermal_norm: ThermalNorm = ThermalNorm(),
-    amp: bool = False,
     save_predictions: Path | None = None,
-    palette: list[list[int]] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
-    device = torch.device(device)
-    model = model.to(device).eval()
     n = dataset.num_classes
+    if engine.meta.num_classes != n:
+        raise ValueError(f"the model predicts {engine.meta.num_classes} classes but {dataset.dataset_name} has {n}")
     result = EvalResult(dataset.dataset_name, dataset.split, dataset.class_names, ConfusionMatrix(n))
     day_night = isinstance(dataset, MFNetDataset)
     if day_night:
         result.subsets = {"day": ConfusionMatrix(n), "night": ConfusionMatrix(n)}
-    palette = palette or [list(c) for c in dataset.palette]
+    palette = engine.palette
     if save_predictions is not None:
         for sub in ("labels", "color", "overlay"):
             (save_predictions / sub).mkdir(parents=True, exist_ok=True)
     loader = DataLoader(
-        EvalSet(dataset, thermal_norm), batch_size=batch_size, num_workers=num_workers,
+        EvalSet(dataset, engine.config.thermal_norm, engine.config.thermal_offset), batch_size=batch_size,
+        num_workers=num_workers,
         generator=torch.Generator(),  # leave the global RNG alone (training resumes must stay exact)
     )
     done = 0
     for batch in loader:
-        pred = predict_labels(model, batch["rgb"].to(device), batch["thermal"].to(device), amp=amp).cpu().numpy()
+        pred = engine.predict_batch(batch["rgb"], batch["thermal"]).cpu().numpy()
         target = batch["label"].numpy()
         for k in range(pred.shape[0]):
             idx = int(batch["index"][k])

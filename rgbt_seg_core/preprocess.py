@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ThermalNorm", "normalize_thermal", "to_input_tensors", "colorize", "overlay"]
+__all__ = ["ThermalNorm", "normalize_thermal", "thermal_problem", "prepare_inputs", "to_input_tensors", "colorize",
+           "overlay", "THERMAL_ABS_LIMIT"]
+
+# Far above any thermal unit in use (raw counts, kelvin, degrees, millikelvin), far below float32's 3.4e38: a
+# frame beyond it holds sentinels or garbage, and differences of its values overflow in normalisation.
+THERMAL_ABS_LIMIT = 1e30
 
 
 @dataclass(frozen=True)
@@ -68,15 +73,77 @@ def normalize_thermal(thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()) ->
     return np.clip(np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
+def thermal_problem(thermal: np.ndarray) -> tuple[str | None, bool]:
+    """The NaN rule, in one place: (reason the frame is unusable or None, whether some pixels are non-finite).
+
+    Unusable: no finite pixel, or finite values beyond :data:`THERMAL_ABS_LIMIT`. Usable with a flag: some
+    NaN/inf pixels (normalisation sets them to 0). Integer frames are always usable.
+    """
+    if thermal.dtype.kind != "f":
+        return None, False
+    finite = np.isfinite(thermal)
+    if not finite.any():
+        return "no finite pixel", True
+    nonfinite = not finite.all()
+    peak = float(np.abs(thermal[finite]).max()) if nonfinite else float(np.abs(thermal).max())
+    if peak > THERMAL_ABS_LIMIT:
+        return f"values up to {peak:.3g} (limit {THERMAL_ABS_LIMIT:.0e}); sentinel or garbage data", nonfinite
+    return None, nonfinite
+
+
+def prepare_inputs(
+    rgb: np.ndarray | None, thermal: np.ndarray | None, norm: ThermalNorm = ThermalNorm(),
+    offset: tuple[int, int] = (0, 0),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw camera arrays -> 3 x H x W and 1 x H x W float32 tensors in [0, 1] at the RGB frame's size.
+
+    The one preprocessing of every tool (node, bag-eval, eval, predict): RGB / 255; thermal normalised at its
+    own resolution *first* (so percentiles and ranges see the raw values), then resized to the RGB frame
+    (bilinear), then moved by ``offset`` (dx, dy) pixels. A missing modality is zeros at the other's size.
+    """
+    import cv2
+
+    if rgb is None and thermal is None:
+        raise ValueError("at least one of rgb and thermal is required")
+    if rgb is not None and (rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8):
+        raise ValueError(f"rgb must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
+    if thermal is not None and thermal.ndim != 2:
+        raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
+    h, w = rgb.shape[:2] if rgb is not None else thermal.shape  # type: ignore[union-attr]
+    if rgb is not None:
+        r = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    else:
+        r = torch.zeros(3, h, w)
+    if thermal is not None:
+        t = normalize_thermal(thermal, norm)
+        if t.shape != (h, w):
+            t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
+        t = _shift(t, *offset)
+        tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float32)).unsqueeze(0)
+    else:
+        tt = torch.zeros(1, h, w)
+    return r, tt
+
+
+def _shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    if dx == 0 and dy == 0:
+        return img
+    out = np.zeros_like(img)
+    h, w = img.shape[:2]
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = img[ys, xs]
+    return out
+
+
 def to_input_tensors(
     rgb: np.ndarray, thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 H x W x 3 RGB and H x W thermal -> 1 x 3 x H x W and 1 x 1 x H x W float tensors in [0, 1]."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"rgb must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
-    r = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0).unsqueeze(0)
-    t = torch.from_numpy(normalize_thermal(thermal, norm)).unsqueeze(0).unsqueeze(0)
-    return r, t
+    r, t = prepare_inputs(rgb, thermal, norm)
+    return r.unsqueeze(0), t.unsqueeze(0)
 
 
 def colorize(label: np.ndarray, palette: list[list[int]] | tuple[tuple[int, int, int], ...]) -> np.ndarray:

@@ -132,3 +132,8 @@ def test_package_xml_declares_what_the_package_uses() -> None:
     used |= {"launch", "launch_ros", "rviz2"}  # launch/segment.launch.py
     assert used <= deps, f"used but not declared: {sorted(used - deps)}"
     assert not deps & {"cv_bridge", "message_filters", "python3-safetensors"}, "declared but unused or no rosdep key"
+    import ast
+
+    setup = ast.parse((ROOT / "setup.py").read_text())
+    requires = next(n.value for n in ast.walk(setup) if isinstance(n, ast.keyword) and n.arg == "install_requires")
+    assert "safetensors" not in ast.literal_eval(requires)  # read and written by rgbt_seg_core.safetensors_io

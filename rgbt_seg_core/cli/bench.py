@@ -96,10 +96,10 @@ ABLATIONS: dict[str, dict] = {
 def run_ablation(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..checkpoint import load_checkpoint
     from ..data import build_dataset
     from ..data.synthetic import SynthConfig, write_synthetic_dataset
     from ..evaluation import evaluate
+    from ..inference import InferenceConfig, InferenceEngine
     from ..training.config import resolve_train_config
     from ..training.trainer import Trainer
     from .demo import DEMO_FRAMES, DEMO_MODEL, DEMO_SIZE
@@ -119,7 +119,7 @@ def run_ablation(args: argparse.Namespace) -> int:
                 sets=[f"model_options.{k}={v}" for k, v in ABLATIONS[name].items()],
             )
             Trainer(cfg).run()
-        scores = evaluate(load_checkpoint(last).model, test).scores()
+        scores = evaluate(InferenceEngine(last, InferenceConfig(warmup=0)), test).scores()
         rows[name] = {"mIoU": scores.miou, "mAcc": scores.macc}
     ref = rows.get("rsf", {}).get("mIoU")
     for r in rows.values():

@@ -1,4 +1,5 @@
-"""``rgbt-seg eval``: SPEC §5 metrics of a checkpoint on a split, as tables, JSON and charts."""
+"""``rgbt-seg eval``: the metrics of the paper's tables (RTFNet convention) for a checkpoint on a split, as
+tables, JSON and charts."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..checkpoint import load_checkpoint
 from ..data import DATASETS, build_dataset
 from ..evaluation import evaluate
-from ..inference import resolve_device
+from ..inference import InferenceConfig, InferenceEngine
 from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
 
 
@@ -37,26 +37,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint, map_location=device)
-    # score the network as it is deployed (the ROS node and bag-eval re-parameterise too), so all three agree
-    ckpt.model.reparameterize()
+    # the deploy form through the inference engine: the ROS node, bag-eval and predict run exactly this path
+    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, warmup=0))
     opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
     ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
-    if ds.num_classes != ckpt.meta.num_classes:
+    if ds.num_classes != engine.meta.num_classes:
         raise ValueError(
-            f"{args.checkpoint} predicts {ckpt.meta.num_classes} classes but {args.dataset} has {ds.num_classes}"
+            f"{args.checkpoint} predicts {engine.meta.num_classes} classes but {args.dataset} has {ds.num_classes}"
         )
     ds.validate()
     with tqdm(total=len(ds), desc="eval", unit="img", disable=None) as bar:
-        res = evaluate(ckpt.model, ds, device=device, batch_size=args.batch_size, amp=device.type == "cuda",
+        res = evaluate(engine, ds, batch_size=args.batch_size,
                        save_predictions=Path(args.save_predictions) if args.save_predictions else None,
-                       palette=ckpt.meta.palette, progress=lambda n: bar.update(1))
+                       progress=lambda n: bar.update(1))
     scores, subsets = res.scores(), res.subset_scores()
-    title = f"{ckpt.meta.model} (deploy form)"
+    title = f"{engine.meta.model} (deploy form)"
     md = markdown_report(title, scores, subsets)
     print(md)
-    meta = {"checkpoint": str(args.checkpoint), "model": ckpt.meta.model, "dataset": args.dataset,
+    meta = {"checkpoint": str(args.checkpoint), "model": engine.meta.model, "dataset": args.dataset,
             "split": args.split, "images": res.images}
     js = json_report(meta, scores, subsets, res.confusion.matrix)
     if args.json:
@@ -68,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
         (out / "report.md").write_text(f"# {title} on {args.dataset}:{args.split}\n\n{md}")
         (out / "metrics.json").write_text(js)
         confusion_png(out / "confusion.png", res.confusion.matrix, scores.class_names)
-        iou_bar_png(out / "iou.png", scores, ckpt.meta.palette)
+        iou_bar_png(out / "iou.png", scores, engine.meta.palette)
         print(f"report written to {out}")
     return 0

@@ -36,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     train_model = src.model.eval()
     deploy_model = copy.deepcopy(train_model).reparameterize()
     save_checkpoint(args.out, deploy_model, class_names=src.meta.class_names, palette=src.meta.palette,
-                    normalization=src.meta.normalization,
                     training={**{k: v for k, v in src.meta.training.items() if k != "state"},
                               "exported_from": str(args.checkpoint)})
     print(f"deploy checkpoint written to {args.out}")

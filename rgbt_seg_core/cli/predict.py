@@ -8,19 +8,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..evaluation import predict_labels
-from ..inference import resolve_device
-from ..preprocess import ThermalNorm, colorize, overlay, to_input_tensors
+from ..inference import InferenceConfig, InferenceEngine, UnusableFrame
+from ..preprocess import ThermalNorm, colorize, overlay
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="segment one RGB + thermal pair",
-        description="Writes <stem>_labels.png (class ids), <stem>_color.png and <stem>_overlay.png. Thermal may be "
-        "8-bit or 16-bit; 16-bit uses --thermal-range or per-frame percentiles. A thermal image of another size is "
-        "resized to the RGB image.",
+        description="Writes <stem>_labels.png (class ids), <stem>_color.png and <stem>_overlay.png, through the "
+        "inference path of the ROS node and every other tool. Thermal may be 8-bit, 16-bit or 32-bit float (TIFF); "
+        "16-bit and float use --thermal-range or per-frame percentiles; NaN/inf pixels count as 0 (a frame with no "
+        "finite pixel is refused). A thermal image of another size is normalised, then resized to the RGB image.",
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--rgb", required=True, help="colour image (any format OpenCV reads)")
@@ -43,28 +42,29 @@ def _read(path: str, flags: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint, map_location=device)
+    norm = ThermalNorm(mode="fixed" if args.thermal_range else "auto",
+                       range=tuple(args.thermal_range) if args.thermal_range else None)
     bgr = _read(args.rgb, cv2.IMREAD_COLOR)
     thermal = _read(args.thermal, cv2.IMREAD_UNCHANGED)
     if thermal.ndim == 3:
         thermal = thermal[:, :, 0] if thermal.shape[2] in (3, 4) else thermal.squeeze(2)
-    if thermal.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"{args.thermal}: thermal must be 8- or 16-bit, got {thermal.dtype}")
+    if thermal.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"{args.thermal}: thermal must be 8-bit, 16-bit or 32-bit float, got {thermal.dtype}")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if thermal.shape != rgb.shape[:2]:
-        thermal = cv2.resize(thermal, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
-    norm = ThermalNorm(mode="fixed" if args.thermal_range else "auto",
-                       range=tuple(args.thermal_range) if args.thermal_range else None)
-    r, t = to_input_tensors(rgb, thermal, norm)
-    label = predict_labels(ckpt.model, r.to(device), t.to(device), amp=device.type == "cuda")[0].cpu().numpy()
+    # the node's path: thermal normalised at its own size, then resized to the RGB frame (inside the engine)
+    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, thermal_norm=norm, warmup=0))
+    try:
+        label = engine.predict(rgb, thermal).labels
+    except UnusableFrame as exc:
+        raise ValueError(f"{args.thermal}: {exc}") from exc
+    meta = engine.meta
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.rgb).stem
     cv2.imwrite(str(out / f"{stem}_labels.png"), label)
-    cv2.imwrite(str(out / f"{stem}_color.png"), colorize(label, ckpt.meta.palette)[:, :, ::-1])
-    cv2.imwrite(str(out / f"{stem}_overlay.png"), overlay(rgb, label, ckpt.meta.palette, args.alpha)[:, :, ::-1])
-    counts = np.bincount(label.reshape(-1), minlength=ckpt.meta.num_classes)
-    present = ", ".join(f"{ckpt.meta.class_names[i]} {100 * c / label.size:.1f}%" for i, c in enumerate(counts) if c)
+    cv2.imwrite(str(out / f"{stem}_color.png"), colorize(label, meta.palette)[:, :, ::-1])
+    cv2.imwrite(str(out / f"{stem}_overlay.png"), overlay(rgb, label, meta.palette, args.alpha)[:, :, ::-1])
+    counts = np.bincount(label.reshape(-1), minlength=meta.num_classes)
+    present = ", ".join(f"{meta.class_names[i]} {100 * c / label.size:.1f}%" for i, c in enumerate(counts) if c)
     print(f"{stem}: {present}; written to {out}")
     return 0

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..preprocess import ThermalNorm, normalize_thermal
+from ..preprocess import ThermalNorm, prepare_inputs
 from .base import RGBTDataset, Sample
 
 __all__ = ["IGNORE_INDEX", "TrainingSet", "EvalSet", "augment"]
@@ -70,12 +70,10 @@ def augment(
     return np.ascontiguousarray(rgb), np.ascontiguousarray(thermal), np.ascontiguousarray(label)
 
 
-def _tensors(s_rgb: np.ndarray, s_thermal: np.ndarray, label: np.ndarray, norm: ThermalNorm) -> dict[str, torch.Tensor]:
-    return {
-        "rgb": torch.from_numpy(np.ascontiguousarray(s_rgb)).permute(2, 0, 1).float().div_(255.0),
-        "thermal": torch.from_numpy(normalize_thermal(s_thermal, norm)).unsqueeze(0),
-        "label": torch.from_numpy(label.astype(np.int64)),
-    }
+def _tensors(s_rgb: np.ndarray, s_thermal: np.ndarray, label: np.ndarray, norm: ThermalNorm,
+             offset: tuple[int, int] = (0, 0)) -> dict[str, torch.Tensor]:
+    rgb, thermal = prepare_inputs(s_rgb, s_thermal, norm, offset)  # the inference engine's preprocessing
+    return {"rgb": rgb, "thermal": thermal, "label": torch.from_numpy(label.astype(np.int64))}
 
 
 class TrainingSet(Dataset):
@@ -121,15 +119,17 @@ class TrainingSet(Dataset):
 class EvalSet(Dataset):
     """Full frames, no augmentation; keeps the name so predictions can be saved and split by day/night."""
 
-    def __init__(self, base: RGBTDataset, thermal_norm: ThermalNorm = ThermalNorm()) -> None:
+    def __init__(self, base: RGBTDataset, thermal_norm: ThermalNorm = ThermalNorm(),
+                 thermal_offset: tuple[int, int] = (0, 0)) -> None:
         self.base = base
         self.thermal_norm = thermal_norm
+        self.thermal_offset = thermal_offset
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         s = self.base[index]
-        out = _tensors(s.rgb, s.thermal, s.label, self.thermal_norm)
+        out = _tensors(s.rgb, s.thermal, s.label, self.thermal_norm, self.thermal_offset)
         out["index"] = torch.tensor(index)
         return out

@@ -119,9 +119,14 @@ def _imagenet_state_dict(spec: EncoderSpec, pretrained: str | Path) -> dict[str,
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {path}")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from ..safetensors_io import SafetensorsError, read_header, read_tensor
 
-        return load_file(str(path))
+        with open(path, "rb") as f:
+            try:
+                header = read_header(f, path.stat().st_size)
+                return {name: read_tensor(f, info) for name, info in header.tensors.items()}
+            except SafetensorsError as exc:
+                raise ValueError(f"{path}: {exc}") from exc
     # weights_only: never unpickle arbitrary objects from a downloaded file
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     if not isinstance(state, dict):

@@ -6,8 +6,8 @@ a sensor_msgs/Image or CompressedImage, so rclpy messages and rosbags-deserialis
 
 Checks, in order: a header stamp; the declared size against ``max_pixels`` (before any pixel is read, so an
 oversized frame costs no memory); the encoding, step and data length (:mod:`rgbt_seg_core.imageconv`); for
-thermal, at least one finite pixel and no value of magnitude above :data:`THERMAL_ABS_LIMIT`. A thermal frame
-with some non-finite pixels is usable (they become 0 in normalisation) and is flagged, not rejected.
+thermal, the NaN rule of :func:`rgbt_seg_core.preprocess.thermal_problem` (the inference engine applies the same
+one): no finite pixel or values beyond ±1e30 reject the frame; some non-finite pixels are set to 0 and flagged.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from typing import Any
 import numpy as np
 
 from ..imageconv import RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, decode_image, image_size, to_rgb
+from ..preprocess import THERMAL_ABS_LIMIT, thermal_problem
 
 __all__ = ["Frame", "FrameError", "decode_frame", "stamp_ns_of", "THERMAL_ABS_LIMIT", "RGB", "THERMAL"]
 
 RGB, THERMAL = 0, 1
-
-# Far above any thermal unit in use (raw counts, kelvin, degrees, millikelvin), far below float32's 3.4e38: a
-# frame beyond it holds sentinels or garbage, and differences of its values overflow in normalisation.
-THERMAL_ABS_LIMIT = 1e30
 
 
 class FrameError(ValueError):
@@ -76,13 +73,7 @@ def decode_frame(modality: int, msg: Any, arrival: float, max_pixels: int) -> Fr
         return Frame(modality, stamp, msg.header, to_rgb(arr, encoding), arrival)
     if encoding not in THERMAL_ENCODINGS:
         raise FrameError(f"thermal: encoding {encoding!r} not supported (use one of {', '.join(THERMAL_ENCODINGS)})")
-    nonfinite = False
-    if arr.dtype.kind == "f":
-        finite = np.isfinite(arr)
-        if not finite.any():
-            raise FrameError("thermal: no finite pixel")
-        nonfinite = not finite.all()
-        peak = float(np.abs(arr[finite]).max()) if nonfinite else float(np.abs(arr).max())
-        if peak > THERMAL_ABS_LIMIT:
-            raise FrameError(f"thermal: values up to {peak:.3g} (limit {THERMAL_ABS_LIMIT:.0e}); sentinel or garbage data")
+    problem, nonfinite = thermal_problem(arr)
+    if problem is not None:
+        raise FrameError(f"thermal: {problem}")
     return Frame(modality, stamp, msg.header, arr, arrival, nonfinite)

@@ -32,12 +32,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
 from ..data import build_dataset
 from ..data.base import RGBTDataset
 from ..data.cache import split_statistics
 from ..data.training import IGNORE_INDEX, TrainingSet
 from ..evaluation import evaluate
+from ..inference import InferenceConfig, InferenceEngine
 from ..losses import RSFLoss, class_weights
 from ..models import build_model
 from .config import TrainConfig
@@ -107,6 +108,12 @@ class Trainer:
                 log.info("checking %s", ds.describe())
                 ds.validate()  # the whole set, before any time is spent training
         return train, val
+
+    def _engine(self, model: nn.Module) -> InferenceEngine:
+        """Validation goes through the inference engine (same preprocessing and precision as every tool), on the
+        training form as it is."""
+        meta = CheckpointMeta(self.cfg.model, {}, list(self.class_names), [list(c) for c in self.palette])
+        return InferenceEngine.from_model(model, meta, InferenceConfig(device=str(self.device), fp16=self.amp))
 
     def _build_model(self, num_classes: int) -> nn.Module:
         cfg = self.cfg
@@ -282,7 +289,7 @@ class Trainer:
             # epoch end: validate, then checkpoint
             miou = None
             if val_ds is not None and ((epoch + 1) % cfg.val_every == 0 or iteration >= total_iters):
-                res = evaluate(model, val_ds, device=self.device, amp=self.amp)
+                res = evaluate(self._engine(model), val_ds)
                 miou = res.scores().miou
                 if writer is not None:
                     writer.add_scalar("val/mIoU", miou, iteration)

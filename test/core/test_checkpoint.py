@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from helpers import randomize_batchnorms
 from rgbt_seg_core import build_model
@@ -35,7 +34,6 @@ def test_round_trip_training_form(trained) -> None:
     assert meta.model == "rsfnet50_18" and meta.options["kernel_size"] == 3 and not meta.deploy
     assert meta.class_names[1] == "fire_extinguisher" and len(meta.palette) == 5
     assert meta.training == {"epoch": 3, "dataset": "pst900"}
-    assert meta.normalization["rgb_scale"] == pytest.approx(1 / 255)
     with torch.no_grad():
         assert torch.equal(model(*_inputs()), loaded.model(*_inputs()))
 
@@ -79,8 +77,10 @@ def test_random_bytes_and_plain_safetensors_are_rejected(tmp_path: Path) -> None
     junk.write_bytes(b"\x00\x01" * 500)
     with pytest.raises(CheckpointError, match="junk.safetensors"):
         load_checkpoint(junk)
+    from rgbt_seg_core.safetensors_io import write_file
+
     plain = tmp_path / "plain.safetensors"
-    save_file({"w": torch.zeros(2)}, str(plain))
+    write_file(plain, {"w": torch.zeros(2)}, {})
     with pytest.raises(CheckpointError, match="not an rgbt-seg checkpoint"):
         load_checkpoint(plain)
 
@@ -90,17 +90,27 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nothere.safetensors")
 
 
-def _rewrite_header(path: Path, out: Path, **changes) -> None:
-    """Edit the JSON header while keeping the tensors (and their checksum) intact."""
-    data = path.read_bytes()
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + n])
-    meta = json.loads(header["__metadata__"]["rgbt_seg"])
-    meta.update(changes)
-    header["__metadata__"]["rgbt_seg"] = json.dumps(meta)
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    out.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n :])
+def _rewrite_header(path: Path, out: Path, resign: bool = True, **changes) -> None:
+    """Edit the header, keeping the tensors; ``resign`` recomputes the checksum, as a forger who knows the format
+    would (the checksum detects damage and careless edits; it is not a signature)."""
+    forge(path, out, lambda meta: meta.update(changes), resign=resign)
+
+
+def forge(path: Path, out: Path, edit, resign: bool = True, tensors: dict | None = None) -> None:
+    from rgbt_seg_core import checkpoint as ck
+    from rgbt_seg_core.safetensors_io import read_header, read_tensor, write_file
+
+    with open(path, "rb") as f:
+        header = read_header(f, path.stat().st_size)
+        if tensors is None:
+            tensors = {k: read_tensor(f, i) for k, i in header.tensors.items()}
+    meta = json.loads(header.metadata["rgbt_seg"])
+    edited = edit(meta)
+    meta_json = edited if isinstance(edited, str) else json.dumps(meta)
+    digest = header.metadata["rgbt_seg_sha256"]
+    if resign:
+        digest = ck._digest(meta_json, [(k, t.dtype, tuple(t.shape), ck._tensor_blocks(t)) for k, t in tensors.items()])
+    write_file(out, tensors, {"rgbt_seg": meta_json, "rgbt_seg_sha256": digest})
 
 
 def test_mismatched_architecture_names_the_keys(trained, tmp_path: Path) -> None:
@@ -123,11 +133,89 @@ def test_invalid_header_values_are_rejected(trained, tmp_path: Path) -> None:
         "version": ({"version": 99}, "version"),
         "palette": ({"palette": [[0, 0, 0]]}, "palette"),
     }
+    cases.update({
+        "class_names_int": ({"class_names": 7}, "class_names must be a list"),
+        "deploy_str": ({"deploy": "yes"}, "deploy must be true or false"),
+        "extra_field": ({"normalization": {}}, "unknown fields 'normalization'"),
+        "palette_range": ({"palette": [[0, 0, 300]] * 5}, "palette"),
+        "option_kind": ({"options": {"kernel_size": {"a": 1}}}, "unsupported kind"),
+    })
     for name, (change, match) in cases.items():
         bad = tmp_path / f"{name}.safetensors"
         _rewrite_header(path, bad, **change)
-        with pytest.raises(CheckpointError, match=match):
+        with pytest.raises(CheckpointError, match=match) as err:
             load_checkpoint(bad)
+        assert bad.name in str(err.value)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[1, 2]", "is a JSON list"), ('"a string"', "is a JSON str"), ("[" * 100_000 + "]" * 100_000, "nests deeper"),
+    ("{not json", "not valid JSON"),
+])
+def test_header_json_of_the_wrong_shape(trained, tmp_path: Path, text: str, match: str) -> None:
+    _, path = trained
+    bad = tmp_path / "shape.safetensors"
+    forge(path, bad, lambda meta: text)
+    with pytest.raises(CheckpointError, match=match) as err:
+        load_checkpoint(bad)
+    assert "shape.safetensors" in str(err.value)
+
+
+def test_an_edited_header_fails_the_checksum(trained, tmp_path: Path) -> None:
+    _, path = trained
+    for change in ({"class_names": ["a", "b", "c", "d", "e"]}, {"deploy": True}, {"training": {}}):
+        bad = tmp_path / "edited.safetensors"
+        _rewrite_header(path, bad, resign=False, **change)
+        with pytest.raises(CheckpointError, match="do not match the checksum"):
+            load_checkpoint(bad)
+
+
+def test_pretrained_in_a_header_is_never_acted_on(trained, tmp_path: Path, monkeypatch) -> None:
+    model, path = trained
+    import rgbt_seg_core.models.encoders as enc
+
+    def refuse(*a, **k):
+        raise AssertionError("a checkpoint header made the loader fetch weights")
+
+    monkeypatch.setattr(enc, "_imagenet_state_dict", refuse)
+    for value in ("imagenet", str(tmp_path), True):
+        bad = tmp_path / "pre.safetensors"
+        _rewrite_header(path, bad, options={**read_meta(path).options, "pretrained": value})
+        with torch.no_grad():
+            assert torch.equal(model(*_inputs()), load_checkpoint(bad).model(*_inputs()))
+
+
+def test_dtypes_are_checked_not_cast(trained, tmp_path: Path) -> None:
+    from rgbt_seg_core.safetensors_io import read_header, read_tensor
+
+    _, path = trained
+    with open(path, "rb") as f:
+        header = read_header(f, path.stat().st_size)
+        tensors = {k: read_tensor(f, i) for k, i in header.tensors.items()}
+    name = next(k for k, t in tensors.items() if t.dtype == torch.float32)
+    tensors[name] = tensors[name].double()
+    bad = tmp_path / "f64.safetensors"
+    forge(path, bad, lambda meta: None, tensors=tensors)
+    with pytest.raises(CheckpointError, match="wrong dtype"):
+        load_checkpoint(bad)
+
+
+def test_files_interoperate_with_the_safetensors_package(trained, tmp_path: Path) -> None:
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    from rgbt_seg_core.safetensors_io import read_header, read_tensor
+
+    model, path = trained
+    theirs = safetensors_torch.load_file(str(path))
+    assert set(theirs) == set(model.state_dict()) and all(torch.equal(theirs[k], v) for k, v in
+                                                           model.state_dict().items())
+    other = tmp_path / "theirs.safetensors"
+    ref = {"a": torch.arange(6, dtype=torch.float16).reshape(2, 3), "b": torch.tensor([True, False]),
+           "c": torch.zeros(0, 4, dtype=torch.bfloat16), "d": torch.arange(5, dtype=torch.int64)}
+    safetensors_torch.save_file(ref, str(other), metadata={"k": "v"})
+    with open(other, "rb") as f:
+        header = read_header(f, other.stat().st_size)
+        assert header.metadata == {"k": "v"}
+        assert all(torch.equal(read_tensor(f, header.tensors[k]), v) for k, v in ref.items())
 
 
 def test_form_mismatch_on_load_weights_into(trained) -> None:

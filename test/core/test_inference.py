@@ -10,7 +10,8 @@ import torch
 
 from rgbt_seg_core import build_model
 from rgbt_seg_core.checkpoint import save_checkpoint
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine, _shift
+from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+from rgbt_seg_core.preprocess import _shift
 from rgbt_seg_core.preprocess import ThermalNorm
 
 

@@ -230,3 +230,25 @@ def test_max_pixels_rejects_large_frames_with_a_clear_reason(tiny_checkpoint) ->
         assert "above max_pixels=3071" in h.diag()["last_error"]
     finally:
         h.close()
+
+
+def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
+    """Half-size 16-bit and NaN thermal through the node give the labels of `predict` (which equals the engine,
+    test/core/test_one_inference_path.py), from a model whose labels vary across the frame."""
+    from varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+
+    ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")
+    h = Harness(ckpt)
+    try:
+        rgb, thermal8 = _pair(7)
+        engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+        for k, (thermal, enc) in enumerate(awkward_thermal(thermal8).values()):
+            stamp = 800.0 + k
+            h.publish_pair(rgb, thermal, stamp, thermal_encoding=enc)
+            assert spin_until(lambda: _labelled(h, stamp), 10.0)
+            msg = next(m for m in h.received["labels"] if m.header.stamp.sec == int(stamp))
+            expected = engine.predict(rgb, thermal).labels
+            assert_varied(expected)
+            assert np.array_equal(image_to_array(msg), expected), enc
+    finally:
+        h.close()

@@ -1,0 +1,38 @@
+"""A small model whose labels vary across the frame, for tests that compare labels between tools: a random
+RSFNet predicts one class everywhere, so such a comparison could never fail. Zeroing the classifier's biases
+lets the (random) features decide, pixel by pixel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rgbt_seg_core import build_model
+from rgbt_seg_core.checkpoint import save_checkpoint
+
+
+def save_varied_checkpoint(path: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = build_model("rsfnet50_18", fusion_channels=[16, 16, 32, 32], reduced_dim=16).eval()
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Conv2d) and module.out_channels == model.config.num_classes:
+                module.bias.zero_()
+    save_checkpoint(path, model)  # training form: every tool must re-parameterise alike
+    return path
+
+
+def assert_varied(labels: np.ndarray) -> None:
+    counts = np.bincount(labels.reshape(-1), minlength=2)
+    assert (counts > 0).sum() >= 3 and counts.max() < 0.8 * labels.size, f"labels do not vary: {counts}"
+
+
+def awkward_thermal(thermal8: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
+    """The frames the tools once disagreed on: half-size 16-bit thermal, and float thermal with NaN pixels."""
+    half16 = (thermal8.astype(np.uint16) * 257 + 40)[::2, ::2].copy()
+    nan32 = thermal8.astype(np.float32) * 0.4 + 270.0  # kelvin-like
+    nan32[:6] = np.nan
+    nan32[10:14, 20:30] = np.inf
+    return {"half16": (half16, "mono16"), "nan32": (nan32, "32FC1")}

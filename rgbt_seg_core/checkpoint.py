@@ -266,7 +266,8 @@ def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.M
         raise CheckpointError(f"{path}: unknown model {meta.model!r} (this rgbt-seg has {', '.join(list_models())})")
     options = {k: v for k, v in meta.options.items() if k != "pretrained"}  # never download or probe from a file
     try:
-        with torch.device(device):
+        # random initialisation is overwritten by the file: keep the caller's RNG untouched (exact resumes)
+        with torch.random.fork_rng(devices=[]), torch.device(device):
             model = build_model(meta.model, num_classes=meta.num_classes, pretrained=False, **options)
             if meta.deploy:
                 model.reparameterize()  # type: ignore[operator]

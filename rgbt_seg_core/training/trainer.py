@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..data import build_dataset
 from ..data.base import RGBTDataset
 from ..data.cache import split_statistics
@@ -147,6 +147,26 @@ class Trainer:
         return state
 
     # ------------------------------------------------------------------ checkpoints
+    def _restore_best(self, state: dict[str, Any]) -> None:
+        """``best`` must load whenever ``last`` says there is one. If it is missing or unreadable (a copy lost it,
+        or an older rgbt-seg wrote last before best) and the best epoch is the one ``last`` holds, re-create it
+        from ``last``'s weights; otherwise say so, since those weights are gone."""
+        if state.get("best") is None:
+            return
+        path = self.run_dir / "best.safetensors"
+        try:
+            load_checkpoint(path)
+            return
+        except (FileNotFoundError, CheckpointError) as exc:
+            problem = str(exc)
+        if state.get("best_epoch") is not None and state["best_epoch"] == state["epoch"] and state["batch"] == 0:
+            loaded = load_checkpoint(self.run_dir / "last.safetensors")
+            training = {k: v for k, v in loaded.meta.training.items() if k != "state"}
+            save_checkpoint(path, loaded.model, class_names=loaded.meta.class_names, palette=loaded.meta.palette,
+                            training=training)
+            log.warning("re-created %s from last.safetensors (%s)", path, problem)
+        else:
+            log.warning("%s cannot be restored (%s); the next improvement writes it again", path, problem)
     def _save(self, name: str, model: nn.Module, optimizer: torch.optim.Optimizer | None, state: dict[str, Any],
               meta: dict[str, Any]) -> Path:
         path = self.run_dir / name
@@ -178,6 +198,9 @@ class Trainer:
         cfg = self.cfg
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("last.safetensors", "best.safetensors"):  # left by a run killed mid-write
+                for stale in remove_stale_temporaries(self.run_dir, name):
+                    log.info("removed %s, left by an interrupted write", stale)
             if not resume and (self.run_dir / "last.safetensors").exists():
                 raise FileExistsError(
                     f"{self.run_dir} already holds a run (last.safetensors); pass --resume to continue it or "
@@ -208,7 +231,7 @@ class Trainer:
             total_iters = min(total_iters, cfg.max_iters)
         epochs = math.ceil(total_iters / batches_per_epoch)
 
-        start_epoch, start_batch, iteration, best = 0, 0, 0, None
+        start_epoch, start_batch, iteration, best, best_epoch = 0, 0, 0, None, None
         if resume:
             state = self._resume_state(model, optimizer)
             assert state is not None
@@ -218,6 +241,9 @@ class Trainer:
                     f"gives {total_iters}; resume with the same epochs/max_iters/batch_size"
                 )
             start_epoch, start_batch, iteration, best = state["epoch"], state["batch"], state["iteration"], state["best"]
+            best_epoch = state.get("best_epoch")
+            if self.is_main:
+                self._restore_best(state)
 
         train_model: nn.Module = model
         if self.world > 1:
@@ -283,7 +309,8 @@ class Trainer:
                 if self.is_main:
                     self._save("last.safetensors", model, optimizer,
                                {"epoch": next_epoch, "batch": next_batch, "iteration": iteration,
-                                "total_iters": total_iters, "best": best}, {**meta, "epoch": next_epoch})
+                                "total_iters": total_iters, "best": best, "best_epoch": best_epoch},
+                               {**meta, "epoch": next_epoch})
                     log.info("stopped after %d iterations; continue with --resume", iteration)
                 break
             # epoch end: validate, then checkpoint
@@ -300,13 +327,16 @@ class Trainer:
                 improved = miou is not None and (best is None or miou > best)
                 if improved:
                     best = miou
+                    best_epoch = epoch + 1
                 epoch_meta = {**meta, "epoch": epoch + 1, "iteration": iteration, "val_miou": miou}
-                if (epoch + 1) % cfg.save_every == 0 or iteration >= total_iters:
-                    self._save("last.safetensors", model, optimizer,
-                               {"epoch": epoch + 1, "batch": 0, "iteration": iteration, "total_iters": total_iters,
-                                "best": best}, epoch_meta)
+                # best first, then last: `last` is the commit point, so whenever it says a best exists, that best
+                # is on disk (a kill between the two leaves the previous last, and resuming redoes this epoch)
                 if improved:
                     self._save("best.safetensors", model, None, {}, epoch_meta)
+                if (epoch + 1) % cfg.save_every == 0 or iteration >= total_iters or improved:
+                    self._save("last.safetensors", model, optimizer,
+                               {"epoch": epoch + 1, "batch": 0, "iteration": iteration, "total_iters": total_iters,
+                                "best": best, "best_epoch": best_epoch}, epoch_meta)
             if self.world > 1:
                 dist.barrier()
             if iteration >= total_iters:

@@ -242,3 +242,10 @@ def test_failed_save_leaves_existing_file_intact(trained, tmp_path: Path) -> Non
         save_checkpoint(target, model, class_names=["only", "three", "names"])
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.safetensors"]  # no temporary left behind
+
+
+def test_loading_leaves_the_global_rng_alone(trained) -> None:
+    _, path = trained
+    before = torch.get_rng_state()
+    load_checkpoint(path)
+    assert torch.equal(before, torch.get_rng_state())  # a resumed run restores its RNG, then may load more

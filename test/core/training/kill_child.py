@@ -1,0 +1,37 @@
+"""Run by test_kill_resume.py: trains with the given configuration in a child process and, optionally, kills
+itself (os._exit) at the Nth checkpoint write, just before or just after the file is renamed into place.
+``record`` prints the sequence of checkpoint writes of an uninterrupted run. Not collected by pytest."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from rgbt_seg_core import safetensors_io
+from rgbt_seg_core.training.config import TrainConfig
+from rgbt_seg_core.training.trainer import Trainer
+
+cfg = TrainConfig(**json.loads(sys.argv[1]))
+mode = sys.argv[2]  # record | kill
+index = int(sys.argv[3]) if mode == "kill" else -1
+phase = sys.argv[4] if mode == "kill" else ""
+writes: list[str] = []
+real_replace = os.replace
+
+
+def replace(src, dst):
+    name = os.path.basename(dst)
+    if name in ("last.safetensors", "best.safetensors"):
+        writes.append(name)
+        if len(writes) - 1 == index:
+            if phase == "before":
+                os._exit(9)  # the temporary file is written and synced, the rename never happens
+            real_replace(src, dst)
+            os._exit(9)
+    real_replace(src, dst)
+
+
+safetensors_io.os.replace = replace  # the module's own os: patch only its rename
+Trainer(cfg).run()
+print(json.dumps(writes))

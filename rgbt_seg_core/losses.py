@@ -1,8 +1,12 @@
-"""Training losses (RSFNet §III-F, SPEC §3).
+"""Training losses (RSFNet §III-F).
 
-    L = CE_w(main) + CE_w(aux8) + CE_w(aux16) + lambda * (SmoothL1(p^_rgb, p_rgb) + SmoothL1(p^_thm, p_thm))
+    L = CE_w(main) + CE_w(aux8) + CE_w(aux16) + lambda * R
 
-with class weights w_c = 1 / ln(1.05 + p_c) from the training split's pixel frequencies and lambda = 0.3.
+with class weights w_c = 1 / ln(1.05 + p_c) from the training split's pixel frequencies and lambda = 0.3. The
+confidence regression R is the paper's SmoothL1(p^_rgb, p_rgb) + SmoothL1(p^_thm, p_thm) by default
+(``confidence_target="confidence"``); the authors' published code instead regresses the normalised gates,
+SmoothL1(g_rgb, p_rgb) + SmoothL1(1 - g_rgb, p_thm) with g_rgb = p^_rgb / (p^_rgb + p^_thm + eps)
+(``confidence_target="gate"``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models.fusion import gate_weights
 from .models.rsfnet import TrainOutput
 
 __all__ = ["class_frequencies", "class_weights", "RSFLoss"]
@@ -51,8 +56,12 @@ class RSFLoss(nn.Module):
         reg_weight: float = 0.3,
         aux_weight: float = 1.0,
         ignore_index: int = -100,
+        confidence_target: str = "confidence",
     ) -> None:
         super().__init__()
+        if confidence_target not in ("confidence", "gate"):
+            raise ValueError(f"confidence_target must be 'confidence' or 'gate', got {confidence_target!r}")
+        self.confidence_target = confidence_target
         self.register_buffer("weights", weights.float() if weights is not None else None)
         self.reg_weight = reg_weight
         self.aux_weight = aux_weight
@@ -78,6 +87,11 @@ class RSFLoss(nn.Module):
             if pseudo is None:
                 raise ValueError("RSFLoss: the model predicts confidences, so pseudo-labels are required")
             conf = output.confidence
+            if self.confidence_target == "gate":
+                if not torch.isfinite(conf).all():
+                    raise ValueError("confidence_target=gate needs both modalities' confidences")
+                g_rgb = gate_weights(conf[:, 0], conf[:, 1], "normalized")[0]
+                conf = torch.stack([g_rgb, 1 - g_rgb], dim=1)
             present = torch.isfinite(conf)  # an absent modality (single-encoder variants) has NaN
             reg = F.smooth_l1_loss(
                 torch.where(present, conf, torch.zeros_like(conf)),

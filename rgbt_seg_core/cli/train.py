@@ -6,7 +6,7 @@ import argparse
 
 from ..data import DATASETS
 from ..models import list_models
-from ..training.config import resolve_train_config, train_config_dir
+from ..training.config import list_presets, resolve_train_config, train_config_dir
 from ..training.trainer import Trainer
 
 
@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="rsfnet50_18", choices=list_models(), metavar="NAME",
                    help="model name (default rsfnet50_18): " + ", ".join(list_models()))
     p.add_argument("--out", required=True, help="run folder for checkpoints, logs and config.json")
+    p.add_argument("--preset", help="preset name (default: the data set's, the paper's recipe; mfnet_authors: the "
+                   "authors' published recipe); presets: " + ", ".join(list_presets()))
     p.add_argument("--config", help="YAML file of training options (keys: see docs/training.md)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one option, e.g. --set epochs=50 --set model_options.kernel_size=3")
@@ -39,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = resolve_train_config(
-        dataset=args.dataset, model=args.model, config_file=args.config, sets=args.set,
+        dataset=args.dataset, model=args.model, config_file=args.config, sets=args.set, preset=args.preset,
         data_root=args.data_root, out=args.out, max_iters=args.max_iters, epochs=args.epochs,
         batch_size=args.batch_size, device=args.device, seed=args.seed,
     )

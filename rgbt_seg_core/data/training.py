@@ -40,11 +40,17 @@ def augment(
     crop: tuple[int, int] | None,
     flip: bool = True,
     max_rotation: float = 10.0,
+    blur_prob: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Horizontal flip, rotation in [-max_rotation, max_rotation] degrees, random crop (SPEC §3).
+    """Horizontal flip, rotation in [-max_rotation, max_rotation] degrees, random crop (RSFNet §IV-B), and with
+    probability ``blur_prob`` a Gaussian blur of both images (sigma 0.1..2 px; the authors' training script blurs).
 
     Rotation and padding fill labels with :data:`IGNORE_INDEX` and images with 0.
     """
+    if blur_prob > 0 and rng.random() < blur_prob:  # drawn only when enabled: the paper's recipe stays unchanged
+        sigma = float(rng.uniform(0.1, 2.0))
+        rgb = cv2.GaussianBlur(np.ascontiguousarray(rgb), (0, 0), sigma)
+        thermal = cv2.GaussianBlur(np.ascontiguousarray(thermal), (0, 0), sigma)
     if flip and rng.random() < 0.5:
         rgb, thermal, label = rgb[:, ::-1], thermal[:, ::-1], label[:, ::-1]
     if max_rotation > 0:
@@ -85,9 +91,11 @@ class TrainingSet(Dataset):
         pseudo: dict[str, tuple[float, float]] | None = None,
         flip: bool = True,
         max_rotation: float = 10.0,
+        blur_prob: float = 0.0,
         seed: int = 0,
         thermal_norm: ThermalNorm = ThermalNorm(),
     ) -> None:
+        self.blur_prob = blur_prob
         self.base = base
         self.crop = crop
         self.pseudo = pseudo
@@ -107,7 +115,8 @@ class TrainingSet(Dataset):
         s: Sample = self.base[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         rgb, thermal, label = augment(
-            s.rgb, s.thermal, s.label, rng, crop=self.crop, flip=self.flip, max_rotation=self.max_rotation
+            s.rgb, s.thermal, s.label, rng, crop=self.crop, flip=self.flip, max_rotation=self.max_rotation,
+            blur_prob=self.blur_prob,
         )
         out = _tensors(rgb, thermal, label, self.thermal_norm)
         p = self.pseudo.get(s.name, (math.nan, math.nan)) if self.pseudo is not None else (math.nan, math.nan)

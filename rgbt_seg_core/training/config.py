@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TrainConfig", "resolve_train_config", "train_config_dir", "preset_path"]
+__all__ = ["TrainConfig", "resolve_train_config", "train_config_dir", "preset_path", "list_presets"]
 
 
 @dataclass
@@ -38,7 +38,12 @@ class TrainConfig:
     reg_weight: float = 0.3
     aux_weight: float = 1.0
     class_weight_c: float = 1.05
-    pseudo_restrict_to_boxes: bool = False
+    # recipe options: the paper's method by default; rgbt_seg_core/presets/mfnet_authors.yaml sets the authors'
+    # published code's choices (docs/training.md has the source of each)
+    pseudo_labels: dict[str, Any] = field(default_factory=lambda: {"restrict_to_boxes": False})
+    confidence_target: str = "confidence"  # "confidence": regress p^ (paper Eq. 10); "gate": the normalised gates
+    encoder_lr_mult: float = 1.0  # encoders train at lr x this; new layers at lr
+    blur_prob: float = 0.0  # probability of a Gaussian blur of both images (sigma 0.1..2 px)
     train_split: str = "train"
     val_split: str | None = "val"
     val_every: int = 1
@@ -71,6 +76,15 @@ class TrainConfig:
             raise ValueError("lr must be > 0 and momentum, weight_decay, poly_power >= 0")
         if not 0 <= self.max_rotation <= 180:
             raise bad("max_rotation", "must lie in [0, 180] degrees")
+        if not isinstance(self.pseudo_labels, dict) or set(self.pseudo_labels) - {"restrict_to_boxes"} or \
+                not isinstance(self.pseudo_labels.get("restrict_to_boxes", False), bool):
+            raise bad("pseudo_labels", "takes only restrict_to_boxes: true|false")
+        if self.confidence_target not in ("confidence", "gate"):
+            raise bad("confidence_target", "must be 'confidence' (the paper) or 'gate' (the authors' code)")
+        if not (isinstance(self.encoder_lr_mult, (int, float)) and 0 < self.encoder_lr_mult <= 10):
+            raise bad("encoder_lr_mult", "must lie in (0, 10]")
+        if not (isinstance(self.blur_prob, (int, float)) and 0 <= self.blur_prob <= 1):
+            raise bad("blur_prob", "must lie in [0, 1]")
         if self.thermal not in ("8bit", "raw"):
             raise bad("thermal", "must be '8bit' or 'raw'")
         if self.num_workers < 0 or self.threads < 0:
@@ -106,8 +120,10 @@ def _apply(cfg: TrainConfig, values: dict[str, Any], source: str) -> None:
             continue
         if key not in names:
             raise ValueError(f"{source}: unknown training option {key!r}")
-        if key == "model_options":
-            merged = dict(cfg.model_options)
+        if key in ("model_options", "pseudo_labels"):
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{source}: {key} must be a mapping, got {value!r}")
+            merged = dict(getattr(cfg, key))
             merged.update(value or {})
             value = merged
         setattr(cfg, key, value)
@@ -130,13 +146,29 @@ def _layer(cfg: TrainConfig, data: dict[str, Any], source: str) -> None:
         _apply(cfg, by_model[cfg.model], f"{source} (by_model.{cfg.model})")
 
 
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in train_config_dir().glob("*.yaml"))
+
+
 def resolve_train_config(
-    *, dataset: str, model: str, config_file: str | None = None, sets: list[str] = (), **flags: Any
+    *, dataset: str, model: str, config_file: str | None = None, sets: list[str] = (), preset: str | None = None,
+    **flags: Any
 ) -> TrainConfig:
+    """``preset``: a preset name (default: the data set's own, e.g. ``mfnet``; ``mfnet_authors`` for the authors'
+    published recipe); it must be written for ``dataset``."""
     cfg = TrainConfig(dataset=dataset, model=model)
-    preset = preset_path(dataset)
-    if preset.is_file():
-        _layer(cfg, _read_yaml(preset), str(preset))
+    if preset is None:
+        path = preset_path(dataset)
+    else:
+        path = train_config_dir() / f"{preset}.yaml"
+        if not path.is_file():
+            raise FileNotFoundError(f"--preset {preset!r} not found; presets: {', '.join(list_presets())}")
+    if path.is_file():
+        data = _read_yaml(path)
+        for_dataset = data.pop("for_dataset", dataset)
+        if for_dataset != dataset:
+            raise ValueError(f"--preset {preset} is for the {for_dataset} data set, not {dataset}")
+        _layer(cfg, data, str(path))
     if config_file:
         path = Path(config_file)
         if not path.is_file():
@@ -149,11 +181,11 @@ def resolve_train_config(
             raise ValueError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         value = yaml.safe_load(raw) if raw else None
-        if "." in key:  # model_options.kernel_size=3
+        if "." in key:  # model_options.kernel_size=3, pseudo_labels.restrict_to_boxes=true
             head, sub = key.split(".", 1)
-            if head != "model_options":
-                raise ValueError(f"--set {key}: only model_options.<name> takes a dotted key")
-            _apply(cfg, {"model_options": {sub: value}}, f"--set {item}")
+            if head not in ("model_options", "pseudo_labels"):
+                raise ValueError(f"--set {key}: only model_options.<name> and pseudo_labels.<name> take a dotted key")
+            _apply(cfg, {head: {sub: value}}, f"--set {item}")
         else:
             _apply(cfg, {key: value}, f"--set {item}")
     _apply(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")

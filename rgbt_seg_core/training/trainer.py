@@ -64,6 +64,17 @@ class TrainResult:
     stopped_early: bool
 
 
+def _param_groups(model: nn.Module, encoder_lr_mult: float) -> list[dict[str, Any]]:
+    """One group at the base lr; with ``encoder_lr_mult`` != 1 the encoders get their own group at lr x mult
+    (the authors' code fine-tunes the ImageNet encoders at 0.001 and trains new layers at 0.01)."""
+    if encoder_lr_mult == 1.0:
+        return [{"params": list(model.parameters()), "lr_mult": 1.0}]
+    enc, new = [], []
+    for name, p in model.named_parameters():
+        (enc if name.startswith(("rgb_encoder.", "thermal_encoder.")) else new).append(p)
+    return [{"params": new, "lr_mult": 1.0}, {"params": enc, "lr_mult": float(encoder_lr_mult)}]
+
+
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -133,7 +144,7 @@ class Trainer:
             raise CheckpointError(f"{path}: trained {loaded.meta.model}, but this run asks for {self.cfg.model}")
         model.load_state_dict(loaded.model.state_dict())
         opt_state = optimizer.state_dict()
-        for i, _ in enumerate(opt_state["param_groups"][0]["params"]):
+        for i in (i for g in opt_state["param_groups"] for i in g["params"]):  # indices run across groups
             key = f"optim.momentum.{i}"
             if key in loaded.extra:
                 opt_state["state"][i] = {"momentum_buffer": loaded.extra[key].to(self.device)}
@@ -173,7 +184,7 @@ class Trainer:
         extra: dict[str, torch.Tensor] = {}
         training = dict(meta)
         if optimizer is not None:
-            for i, p in enumerate(optimizer.param_groups[0]["params"]):
+            for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
                 buf = optimizer.state.get(p, {}).get("momentum_buffer")
                 if buf is not None:
                     extra[f"optim.momentum.{i}"] = buf
@@ -211,17 +222,18 @@ class Trainer:
         stats = split_statistics(
             train_ds,
             cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None,
-            restrict_to_boxes=cfg.pseudo_restrict_to_boxes,
+            restrict_to_boxes=bool(cfg.pseudo_labels.get("restrict_to_boxes", False)),
         )
         weights = class_weights(stats.class_frequencies, cfg.class_weight_c).to(self.device)
         model = self._build_model(train_ds.num_classes)
-        criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight, ignore_index=IGNORE_INDEX)
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+        criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight, ignore_index=IGNORE_INDEX,
+                            confidence_target=cfg.confidence_target)
+        optimizer = torch.optim.SGD(_param_groups(model, cfg.encoder_lr_mult), lr=cfg.lr, momentum=cfg.momentum,
                                     weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
 
         train_set = TrainingSet(train_ds, crop=tuple(cfg.crop) if cfg.crop else None, pseudo=stats.pseudo,
-                                flip=cfg.flip, max_rotation=cfg.max_rotation, seed=cfg.seed)
+                                flip=cfg.flip, max_rotation=cfg.max_rotation, blur_prob=cfg.blur_prob, seed=cfg.seed)
         per_rank = len(train_ds) // self.world if self.world > 1 else len(train_ds)
         if per_rank < 1:
             raise ValueError(f"{train_ds.describe()} has fewer images than processes ({self.world})")
@@ -275,7 +287,7 @@ class Trainer:
             for batch in loader:
                 lr = poly_lr(cfg.lr, iteration, total_iters, cfg.poly_power)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = lr * g["lr_mult"]
                 rgb, thermal = batch["rgb"].to(self.device), batch["thermal"].to(self.device)
                 label = batch["label"].to(self.device)
                 ctx = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()

@@ -1,4 +1,4 @@
-"""Class names and colour palettes of the supported data sets (SPEC §4).
+"""Class names and colour palettes of the supported data sets (MFNet and PST900 as released).
 
 Checkpoints carry these so the evaluator and the ROS node never re-declare them (STYLE: torchvision weights
 metadata).

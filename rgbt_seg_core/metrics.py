@@ -1,4 +1,4 @@
-"""Segmentation metrics in the RTFNet convention used by the paper's tables (SPEC §5).
+"""Segmentation metrics in the RTFNet convention used by the paper's tables.
 
 One confusion matrix over the whole split (rows: ground truth, columns: prediction). Per class
 Acc_c = TP / row_c and IoU_c = TP / (row_c + col_c - TP); mAcc and mIoU average over **all** classes, the

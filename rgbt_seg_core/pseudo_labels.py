@@ -1,4 +1,4 @@
-"""Pseudo-label generation, PLG (RSFNet §III-C, SPEC §2): how well each modality's saliency finds the objects.
+"""Pseudo-label generation, PLG (RSFNet §III-C): how well each modality's saliency finds the objects.
 
 For each modality: fine-grained static saliency (Montabone & Soto, OpenCV contrib) -> uint8 map -> Otsu
 binarisation -> IoU with the ground-truth foreground (label != 0). The IoU is the regression target of that
@@ -55,7 +55,7 @@ def otsu_mask(sal: np.ndarray) -> np.ndarray:
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boolean masks; 0 when the union is empty (SPEC §2)."""
+    """IoU of two boolean masks; 0 when the union is empty."""
     if a.shape != b.shape:
         raise ValueError(f"mask_iou: shapes differ, {a.shape} vs {b.shape}")
     union = np.logical_or(a, b).sum()

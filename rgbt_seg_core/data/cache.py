@@ -1,4 +1,4 @@
-"""Per-split statistics computed once and cached: pseudo-labels (SPEC §2) and class pixel frequencies.
+"""Per-split statistics computed once and cached: pseudo-labels (RSFNet §III-C) and class pixel frequencies.
 
 Both need a full pass over the training split (saliency is the slow part), so they are stored in a JSON file
 keyed by a fingerprint of the split: data set name, absolute root, split, every file's size and modification

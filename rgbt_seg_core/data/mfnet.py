@@ -1,4 +1,4 @@
-"""MFNet in RTFNet's public release layout (SPEC §4), also written by ``rgbt-seg synth``.
+"""MFNet in RTFNet's public release layout, also written by ``rgbt-seg synth``.
 
     ROOT/images/<name>.png   4-channel 8-bit PNG, channels R, G, B, thermal
     ROOT/labels/<name>.png   uint8 class ids 0..8

@@ -1,4 +1,4 @@
-"""PST900 in its public release layout (SPEC §4).
+"""PST900 in its public release layout.
 
     ROOT/{train,test}/rgb/<name>.png          uint8 3-channel
     ROOT/{train,test}/thermal/<name>.png      uint8 (default)

@@ -1,4 +1,4 @@
-"""Two-stream decoder (RSFNet §III-E, SPEC §1 "Decoder"; the multi-scale fusion block follows DPANet).
+"""Two-stream decoder (RSFNet §III-E; the multi-scale fusion block follows DPANet).
 
 Each stream runs three :class:`FusionUpBlock` s from stride 32 to stride 4. A block takes the stage feature
 ("left", higher resolution) and the previous block's output ("down"), predicts a mask from each with a 3x3 conv,

@@ -1,4 +1,4 @@
-"""Backbone encoders returning four stage features at strides 4, 8, 16, 32 (SPEC §1 "Asymmetric encoders").
+"""Backbone encoders returning four stage features at strides 4, 8, 16, 32 (RSFNet §III-B, asymmetric encoders).
 
 Contract (in the manner of segmentation_models.pytorch): ``encoder(x)`` returns a list ``[F1, F2, F3, F4]``;
 ``encoder.stage_channels`` and ``encoder.stage_strides`` describe them and a test checks both against a real

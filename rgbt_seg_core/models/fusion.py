@@ -1,4 +1,4 @@
-"""Cross-modal fusion: recalibration, confidence heads, and the RSF module (RSFNet §III-C/D, SPEC §1).
+"""Cross-modal fusion: recalibration, confidence heads, and the RSF module (RSFNet §III-C/D).
 
 Per stage s and modality m the network computes
 

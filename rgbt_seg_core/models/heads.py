@@ -1,4 +1,4 @@
-"""Segmentation heads (SPEC §1 "Head"): 3x3 conv (128) + BN + ReLU + Dropout(0.1) + 1x1 conv to classes.
+"""Segmentation heads (RSFNet §III-E): 3x3 conv (128) + BN + ReLU + Dropout(0.1) + 1x1 conv to classes.
 
 The same form serves the main head (stride 4) and the two deep-supervision heads (strides 8 and 16) that exist
 only while training; the caller resizes the logits to the input size.

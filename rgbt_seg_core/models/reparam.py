@@ -1,4 +1,4 @@
-"""Structural re-parameterisation (RSFNet §III-D, SPEC §1; after RepVGG / Diverse Branch Block).
+"""Structural re-parameterisation (RSFNet §III-D; after RepVGG / Diverse Branch Block).
 
 The RSF module's KxK convolution is trained as four parallel branches and deployed as one KxK convolution.
 This module keeps the *pure* kernel transforms apart from the block that uses them, so each transform can be

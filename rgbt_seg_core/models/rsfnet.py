@@ -1,4 +1,4 @@
-"""RSFNet: Residual Spatial Fusion Network for RGB-thermal segmentation (RSFNet paper §III, SPEC §1).
+"""RSFNet: Residual Spatial Fusion Network for RGB-thermal segmentation (RSFNet paper §III).
 
 Encoder (asymmetric pair) -> per-stage recalibration -> per-stage fusion (RSF, or the sum/concat ablations)
 -> two-stream decoder -> head on the sum of the streams' stride-4 outputs -> logits at input size.

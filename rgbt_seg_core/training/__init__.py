@@ -1,1 +1,1 @@
-"""Training: configuration (dataclass <-> YAML <-> --set) and the loop (SPEC §3)."""
+"""Training: configuration (dataclass <-> YAML <-> --set) and the loop (RSFNet §III-F, §IV-B)."""

@@ -1,4 +1,4 @@
-"""The training loop (SPEC §3): SGD with poly decay, weighted CE + deep supervision + PLG regression.
+"""The training loop (RSFNet §III-F, §IV-B): SGD with poly decay, weighted CE + deep supervision + PLG regression.
 
 Checkpoints in RUN_DIR:
   * ``last.safetensors``: written atomically at every epoch end (and when stopping early); also carries the

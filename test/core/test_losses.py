@@ -1,4 +1,4 @@
-"""Losses (SPEC §3): class weights, the combined RSF loss and its handling of absent modalities."""
+"""Losses (RSFNet §III-F): class weights, the combined RSF loss and its handling of absent modalities."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Metrics agree with brute-force per-pixel counting (SPEC §5), absent classes included."""
+"""Metrics agree with brute-force per-pixel counting, absent classes included."""
 
 from __future__ import annotations
 

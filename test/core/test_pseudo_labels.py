@@ -1,4 +1,4 @@
-"""Pseudo-label generation (SPEC §2): Otsu + IoU on constructed maps give known values."""
+"""Pseudo-label generation (RSFNet §III-C): Otsu + IoU on constructed maps give known values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Re-parameterisation transforms and the KxK block: exact equivalence (SPEC §1 tolerances)."""
+"""Re-parameterisation transforms and the KxK block: exact equivalence (float tolerances)."""
 
 from __future__ import annotations
 

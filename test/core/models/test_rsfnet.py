@@ -66,7 +66,7 @@ def test_encoders_declare_their_stages(name: str) -> None:
         assert [(64 // f.shape[2], 96 // f.shape[3]) for f in feats] == [(s, s) for s in enc.stage_strides]
 
 
-# SPEC §1 "Faithfulness targets": inference-model parameters (M) and MACs (G) at 480x640
+# The paper's Table XII: inference-model parameters (M) and MACs (G) at 480x640
 PARAMS = {"rsfnet50_18": 44.53, "rsfnet50_34": 54.64, "rsfnet50_50": 57.71, "rsfnet101_34": 73.63,
           "rsfnet101_101": 95.70}
 MACS = {"rsfnet50_18": 64.69, "rsfnet101_34": 98.82}

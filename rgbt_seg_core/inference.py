@@ -4,9 +4,11 @@
 the deploy form) plus an :class:`InferenceConfig` (device, precision, thermal normalisation, registration
 offset). It has a single-frame call (:meth:`~InferenceEngine.predict`, raw camera arrays in) and a batch call
 (:meth:`~InferenceEngine.predict_batch`, tensors from :func:`~rgbt_seg_core.preprocess.prepare_inputs`, the same
-preprocessing), and it owns the thermal NaN rule (:func:`~rgbt_seg_core.preprocess.thermal_problem`). On CUDA
-with ``fp16`` the model runs under autocast, the one reduced-precision mechanism everywhere. So the same frame
-gives the same labels in every tool, bit for bit on the same device.
+preprocessing), and it owns the thermal NaN rule (:func:`~rgbt_seg_core.preprocess.thermal_problem`). Reduced
+precision (:mod:`rgbt_seg_core.precision`: ``auto`` is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)
+runs under autocast, the one mechanism everywhere, with channels-last memory layout where precision is reduced
+(oneDNN and tensor cores are fastest in it). So the same frame gives the same labels in every tool, bit for bit on
+the same device and precision.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import CheckpointMeta, LoadedCheckpoint, load_checkpoint
+from .precision import autocast, precision_name, resolve_precision
 from .preprocess import ThermalNorm, prepare_inputs, thermal_problem
 
 __all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "resolve_device", "UnusableFrame"]
@@ -47,7 +50,8 @@ class UnusableFrame(ValueError):
 @dataclass(frozen=True)
 class InferenceConfig:
     device: str = "auto"
-    fp16: bool = True  # autocast to float16 on CUDA; CPU runs float32
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see rgbt_seg_core.precision)
+    channels_last: bool | None = None  # None: where precision is reduced
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
     thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
     warmup: int = 1
@@ -79,13 +83,22 @@ class InferenceEngine:
     def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig) -> None:
         self.config = config
         self.device = resolve_device(config.device)
+        self.dtype = resolve_precision(config.precision, self.device)
+        self.channels_last = config.channels_last if config.channels_last is not None else self.dtype != torch.float32
         self.meta = meta
         self.model = model.to(self.device).eval()
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.modalities = getattr(getattr(model, "config", None), "modalities", "rgbt")
 
     @property
+    def precision(self) -> str:
+        """The precision actually used (``auto`` resolved)."""
+        return precision_name(self.dtype)
+
+    @property
     def half(self) -> bool:
-        return self.config.fp16 and self.device.type == "cuda"
+        return self.dtype == torch.float16
 
     @property
     def class_names(self) -> list[str]:
@@ -96,9 +109,10 @@ class InferenceEngine:
         return self.meta.palette
 
     def _precision(self) -> contextlib.AbstractContextManager[Any]:
-        if self.half:
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        return autocast(self.device, self.dtype)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def warmup(self, height: int = 480, width: int = 640) -> None:
         rgb = np.zeros((height, width, 3), np.uint8)
@@ -113,7 +127,7 @@ class InferenceEngine:
             if problem is not None:
                 raise UnusableFrame(f"thermal: {problem}")
         r, t = prepare_inputs(rgb, thermal, self.config.thermal_norm, self.config.thermal_offset)
-        return r.unsqueeze(0).to(self.device), t.unsqueeze(0).to(self.device)
+        return self._layout(r.unsqueeze(0).to(self.device)), self._layout(t.unsqueeze(0).to(self.device))
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False) -> Prediction:
@@ -141,5 +155,5 @@ class InferenceEngine:
         """Class ids B x H x W (uint8, on the device) for B x 3 x H x W and B x 1 x H x W tensors made by
         :func:`~rgbt_seg_core.preprocess.prepare_inputs` (the single-frame path's preprocessing)."""
         with self._precision():
-            logits = self.model(rgb.to(self.device), thermal.to(self.device))
+            logits = self.model(self._layout(rgb.to(self.device)), self._layout(thermal.to(self.device)))
         return logits.argmax(dim=1).to(torch.uint8)

@@ -74,7 +74,7 @@ class SegmentationNode(Node):
         self._diag_timer = self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
             f"segmentation_node ready: {self.engine.meta.model} ({len(self.engine.class_names)} classes) on "
-            f"{self.engine.device}{' fp16' if self.engine.half else ''}"
+            f"{self.engine.device} {self.engine.precision}"
         )
 
     @property
@@ -171,7 +171,7 @@ class SegmentationNode(Node):
         status.hardware_id = str(self.engine.device)
         status.level = bytes([health.level]) if isinstance(DiagnosticStatus.OK, bytes) else health.level
         status.message = health.message
-        values = {**health.values, "device": str(self.engine.device) + (" fp16" if self.engine.half else ""),
+        values = {**health.values, "device": f"{self.engine.device} {self.engine.precision}",
                   "model": self.engine.meta.model}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         arr = DiagnosticArray()

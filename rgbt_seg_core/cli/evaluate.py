@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from ..data import DATASETS, build_dataset
 from ..evaluation import evaluate
+from ..precision import PRECISIONS
 from ..inference import InferenceConfig, InferenceEngine
 from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
 
@@ -28,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="split to score (default test)")
     p.add_argument("--thermal", choices=("8bit", "raw"), default="8bit", help="pst900: 8-bit or 16-bit thermal")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda[:N]")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
     p.add_argument("--report-dir", metavar="DIR",
@@ -38,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the deploy form through the inference engine: the ROS node, bag-eval and predict run exactly this path
-    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, warmup=0))
+    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, precision=args.precision, warmup=0))
     opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
     ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
     if ds.num_classes != engine.meta.num_classes:
@@ -51,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
                        save_predictions=Path(args.save_predictions) if args.save_predictions else None,
                        progress=lambda n: bar.update(1))
     scores, subsets = res.scores(), res.subset_scores()
-    title = f"{engine.meta.model} (deploy form)"
+    title = f"{engine.meta.model} (deploy form, {engine.precision})"
     md = markdown_report(title, scores, subsets)
     print(md)
-    meta = {"checkpoint": str(args.checkpoint), "model": engine.meta.model, "dataset": args.dataset,
+    meta = {"checkpoint": str(args.checkpoint), "model": engine.meta.model, "precision": engine.precision,
+            "dataset": args.dataset,
             "split": args.split, "images": res.images}
     js = json_report(meta, scores, subsets, res.confusion.matrix)
     if args.json:

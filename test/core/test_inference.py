@@ -1,4 +1,4 @@
-"""The shared inference path: preprocessing choices, blanking, registration offset, CUDA fp16."""
+"""The shared inference path: preprocessing choices, blanking, registration offset, precisions."""
 
 from __future__ import annotations
 
@@ -77,11 +77,11 @@ def test_bad_checkpoint_and_device(ckpt: Path, tmp_path: Path) -> None:
 
 @pytest.mark.gpu
 def test_cuda_fp16_labels_are_reproducible(ckpt: Path) -> None:
-    engine = InferenceEngine(ckpt, InferenceConfig(device="cuda", fp16=True, warmup=1))
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision="fp16", warmup=1))
     assert engine.half
     rgb, thermal = _pair(480, 640)
     a = engine.predict(rgb, thermal).labels
     b = engine.predict(rgb, thermal).labels
     assert np.array_equal(a, b)
-    cpu = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0)).predict(rgb, thermal).labels
+    cpu = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0)).predict(rgb, thermal).labels
     assert (a == cpu).mean() > 0.99  # fp16 vs fp32: only pixels on decision boundaries may differ

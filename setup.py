@@ -71,6 +71,7 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "train": ["tensorboard"],
+        "onnx": ["onnx", "onnxruntime", "onnxscript"],
         "test": ["pytest", "hypothesis", "safetensors", "colcon-common-extensions", "ros-ament-package"],
     },
     zip_safe=False,  # the presets are read as files

@@ -318,6 +318,7 @@ class LoadedCheckpoint:
     meta: CheckpointMeta
     path: Path
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    sha256: str = ""  # the file's checksum over header and tensors
 
 def _split(tensors: dict[str, TensorInfo]) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
     weights = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
@@ -337,7 +338,8 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             extra_tensors = {k: read_tensor(f, info) for k, info in extra.items()}
         except SafetensorsError as exc:
             raise CheckpointError(f"{p}: {exc}") from exc
-    return LoadedCheckpoint(model.to(map_location).eval(), meta, p, extra_tensors)
+    return LoadedCheckpoint(model.to(map_location).eval(), meta, p, extra_tensors,
+                            opened.header.metadata[DIGEST_KEY])
 
 def load_weights_into(model: nn.Module, path: str | Path) -> CheckpointMeta:
     """Initialise an already built model from a checkpoint of the same architecture (fine-tuning start)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from .checkpoint import CheckpointMeta, LoadedCheckpoint, load_checkpoint
 from .precision import autocast, precision_name, resolve_precision
 from .preprocess import ThermalNorm, prepare_inputs, thermal_problem
 
-__all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "resolve_device", "UnusableFrame"]
+__all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "resolve_device", "UnusableFrame", "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class UnusableFrame(ValueError):
 class InferenceConfig:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see rgbt_seg_core.precision)
+    backend: str = "torch"  # torch | onnxruntime
+    onnx: str = ""  # backend onnxruntime: the ONNX file; empty: exported once to the cache, keyed by checksum
     channels_last: bool | None = None  # None: where precision is reduced
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
     thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
@@ -64,13 +67,48 @@ class Prediction(NamedTuple):
     seconds: float  # model time (preprocessing to labels on the host)
 
 
+BACKENDS = ("torch", "onnxruntime")
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("RGBT_SEG_CACHE", Path.home() / ".cache" / "rgbt_seg"))
+
+
 class InferenceEngine:
     def __init__(self, checkpoint: str | Path | LoadedCheckpoint, config: InferenceConfig = InferenceConfig()) -> None:
+        if config.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
         loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
         model = loaded.model
         if not loaded.meta.deploy:
             model.reparameterize()  # type: ignore[operator]
         self._setup(model, loaded.meta, config)
+        if config.backend == "onnxruntime":
+            self._setup_onnxruntime(loaded)
+
+    def _setup_onnxruntime(self, loaded: LoadedCheckpoint) -> None:
+        """ONNX Runtime runs the ONNX form of this checkpoint (fp32); the torch model stays for nothing else."""
+        from .export_onnx import OPSET, checkpoint_metadata, export_onnx, onnx_metadata, require
+
+        ort = require("onnxruntime", "onnx")
+        if self.config.precision not in ("auto", "fp32"):
+            raise ValueError(f"backend onnxruntime runs fp32; precision {self.config.precision} needs backend torch")
+        self.dtype, self.channels_last = torch.float32, False
+        path = Path(self.config.onnx) if self.config.onnx else \
+            _cache_dir() / "onnx" / f"{loaded.sha256[:24]}_opset{OPSET}.onnx"
+        if not path.is_file():
+            if self.config.onnx:
+                raise FileNotFoundError(f"ONNX file not found: {path}")
+            log.info("exporting %s to %s for ONNX Runtime (once)", loaded.path, path)
+            export_onnx(self.model.float().cpu().to(memory_format=torch.contiguous_format), path,
+                        metadata=checkpoint_metadata(loaded.meta, loaded.sha256))
+        owner = onnx_metadata(path).get("rgbt_seg.checkpoint_sha256")
+        if owner != loaded.sha256:
+            raise ValueError(f"{path} was exported from another checkpoint than {loaded.path} (re-export it)")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.device.type == "cuda" \
+            else ["CPUExecutionProvider"]
+        self._session = ort.InferenceSession(str(path), providers=providers)  # type: ignore[attr-defined]
+        self.onnx_path = path
 
     @classmethod
     def from_model(cls, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()
@@ -81,6 +119,7 @@ class InferenceEngine:
         return engine
 
     def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig) -> None:
+        self._session: Any = None
         self.config = config
         self.device = resolve_device(config.device)
         self.dtype = resolve_precision(config.precision, self.device)
@@ -136,6 +175,9 @@ class InferenceEngine:
         t0 = time.perf_counter()
         r, t = self.tensors(rgb, thermal)
         h, w = r.shape[2:]
+        if self._session is not None:  # ONNX Runtime: labels only (the graph's one output is the logits)
+            labels = self._run_onnx(r, t)[0].cpu().numpy()
+            return Prediction(labels, None, None, time.perf_counter() - t0)
         with self._precision():
             if want_gates:
                 out = self.model.forward_with_gates(r, t)  # type: ignore[operator]
@@ -154,6 +196,13 @@ class InferenceEngine:
     def predict_batch(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         """Class ids B x H x W (uint8, on the device) for B x 3 x H x W and B x 1 x H x W tensors made by
         :func:`~rgbt_seg_core.preprocess.prepare_inputs` (the single-frame path's preprocessing)."""
+        if self._session is not None:
+            return torch.cat([self._run_onnx(rgb[i:i + 1], thermal[i:i + 1]) for i in range(rgb.shape[0])])
         with self._precision():
             logits = self.model(self._layout(rgb.to(self.device)), self._layout(thermal.to(self.device)))
         return logits.argmax(dim=1).to(torch.uint8)
+
+    def _run_onnx(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        logits = self._session.run(["logits"], {"rgb": np.ascontiguousarray(rgb.float().cpu().numpy()),
+                                                "thermal": np.ascontiguousarray(thermal.float().cpu().numpy())})[0]
+        return torch.from_numpy(logits).argmax(dim=1).to(torch.uint8)

@@ -26,6 +26,10 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "inference device: auto (CUDA if available), cpu, cuda, cuda:N", read_only=True),
     ParamSpec("precision", "auto", "auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16",
               choices=("auto", "fp32", "bf16", "fp16"), read_only=True),
+    ParamSpec("backend", "torch", "inference backend: torch, or onnxruntime (fp32; needs the [onnx] extra)",
+              choices=("torch", "onnxruntime"), read_only=True),
+    ParamSpec("onnx", "", "backend onnxruntime: ONNX file from `rgbt-seg export --format onnx`; empty: exported once "
+              "into ~/.cache/rgbt_seg", read_only=True),
     ParamSpec("warmup", 2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True),
     ParamSpec("warmup_height", 480, "warm-up frame height", (32, 8192), read_only=True),
     ParamSpec("warmup_width", 640, "warm-up frame width", (32, 8192), read_only=True),
@@ -61,6 +65,8 @@ class NodeParams:
     checkpoint: str
     device: str
     precision: str
+    backend: str
+    onnx: str
     warmup: int
     warmup_height: int
     warmup_width: int
@@ -126,7 +132,8 @@ class NodeParams:
     def inference_config(self):
         from rgbt_seg_core.inference import InferenceConfig
 
-        return InferenceConfig(device=self.device, precision=self.precision, thermal_norm=self.thermal_norm_config(),
+        return InferenceConfig(device=self.device, precision=self.precision, backend=self.backend, onnx=self.onnx,
+                               thermal_norm=self.thermal_norm_config(),
                                thermal_offset=(self.thermal_offset_x, self.thermal_offset_y), warmup=self.warmup)
 
     def thermal_norm_config(self):

@@ -4,8 +4,8 @@ Messages are fed in bag order to :class:`~rgbt_seg_core.runtime.SegmentationRunt
 wraps, with the bag's receive time as its clock and every pair kept (no real-time dropping). So frame checks,
 pairing, camera-failure fallback, clock-jump handling and output ordering are exactly the node's; each output
 comes from :class:`~rgbt_seg_core.inference.InferenceEngine`, and where the bag carries ground-truth labels
-(matched to the output's stamp, the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag (RGB, labels,
-overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
+(matched to the output's stamp, the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag
+(RGB, labels, overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ def run_live(args: argparse.Namespace, topics: BagTopics, print_summary: Callabl
                              progress=lambda n: bar.update(1))
     lat = np.array(res.latencies) if res.latencies else None
     s: dict[str, Any] = {
-        "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "pairs": res.labelled, "evaluated": res.labelled,
+        "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "pairs": res.labelled,
+        "evaluated": res.labelled,
         "unpaired": 0, "bad_frames": 0, "frames": res.frames, "dropped": res.dropped,
         "end_to_end_ms_p50": round(float(1e3 * np.percentile(lat, 50)), 1) if lat is not None else None,
         "end_to_end_ms_p95": round(float(1e3 * np.percentile(lat, 95)), 1) if lat is not None else None,

@@ -12,7 +12,7 @@ from ..bags.evaluate import OUTPUT_TOPICS, evaluate_bag
 from ..bags.from_dataset import BagTopics, dataset_to_bag
 from ..data import DATASETS, build_dataset
 from ..precision import PRECISIONS
-from ..inference import InferenceConfig, InferenceEngine
+from ..inference import BACKENDS, InferenceConfig, InferenceEngine
 from ..preprocess import ThermalNorm
 from ..runtime import RuntimeConfig
 
@@ -67,6 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
+    e.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="torch (default), or onnxruntime (fp32; exports the checkpoint to ONNX once, into the cache)")
     e.add_argument("--out-bag", help="write labels/overlay/gates here (a new bag folder)")
     e.add_argument("--out-storage", choices=("mcap", "sqlite3"), default="mcap")
     e.add_argument("--video", help="write an MP4 of overlays here (PNG frames if no MP4 encoder)")
@@ -132,7 +134,8 @@ def run_bag_eval(args: argparse.Namespace) -> int:
                                jump_threshold=args.jump_threshold, realtime=False)
     except ValueError as exc:
         raise SystemExit(f"rgbt-seg bag-eval: {exc}") from exc
-    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, precision=args.precision, thermal_norm=norm, warmup=0))
+    engine = InferenceEngine(args.checkpoint, InferenceConfig(
+        device=args.device, precision=args.precision, backend=args.backend, thermal_norm=norm, warmup=0))
     explicit_labels = args.label_topic != DEFAULTS.labels
     with tqdm(desc="bag-eval", unit="pair", disable=None) as bar:
         res, video = evaluate_bag(

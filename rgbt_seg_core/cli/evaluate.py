@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ..data import DATASETS, build_dataset
 from ..evaluation import evaluate
 from ..precision import PRECISIONS
-from ..inference import InferenceConfig, InferenceEngine
+from ..inference import BACKENDS, InferenceConfig, InferenceEngine
 from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
 
 
@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda[:N]")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
+    p.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="torch (default), or onnxruntime (fp32; exports the checkpoint to ONNX once, into the cache)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
     p.add_argument("--report-dir", metavar="DIR",
@@ -41,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the deploy form through the inference engine: the ROS node, bag-eval and predict run exactly this path
-    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, precision=args.precision, warmup=0))
+    engine = InferenceEngine(args.checkpoint, InferenceConfig(
+        device=args.device, precision=args.precision, backend=args.backend, warmup=0))
     opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
     ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
     if ds.num_classes != engine.meta.num_classes:

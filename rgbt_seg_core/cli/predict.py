@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..precision import PRECISIONS
-from ..inference import InferenceConfig, InferenceEngine, UnusableFrame
+from ..inference import BACKENDS, InferenceConfig, InferenceEngine, UnusableFrame
 from ..preprocess import ThermalNorm, colorize, overlay
 
 
@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
+    p.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="torch (default), or onnxruntime (fp32; exports the checkpoint to ONNX once, into the cache)")
     p.set_defaults(run=run)
 
 
@@ -55,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.thermal}: thermal must be 8-bit, 16-bit or 32-bit float, got {thermal.dtype}")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     # the node's path: thermal normalised at its own size, then resized to the RGB frame (inside the engine)
-    engine = InferenceEngine(args.checkpoint, InferenceConfig(device=args.device, precision=args.precision,
-                                                              thermal_norm=norm, warmup=0))
+    engine = InferenceEngine(args.checkpoint, InferenceConfig(
+        device=args.device, precision=args.precision, backend=args.backend, thermal_norm=norm, warmup=0))
     try:
         label = engine.predict(rgb, thermal).labels
     except UnusableFrame as exc:

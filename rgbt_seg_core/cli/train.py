@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model",
         description="Train with the paper's protocol for the data set and model (RSFNet Table I and §IV-B; the "
-        "preset rgbt_seg_core/presets/<dataset>.yaml). Options layer as: preset < --config < --set < flags. Checkpoints: RUN_DIR/last.safetensors "
+        "preset rgbt_seg_core/presets/<dataset>.yaml). Options layer as: preset < --config < --set < flags. "
+        "Checkpoints: RUN_DIR/last.safetensors "
         "(every epoch, resumable) and RUN_DIR/best.safetensors (best validation mIoU). Multi-GPU: launch with "
         "torchrun --nproc-per-node N $(which rgbt-seg) train ...",
     )

@@ -1,0 +1,107 @@
+"""ONNX export of the deploy form, for ONNX Runtime (and, from the ONNX file, TensorRT and OpenVINO).
+
+The graph takes the engine's preprocessed inputs, so every backend shares the one preprocessing
+(:func:`rgbt_seg_core.preprocess.prepare_inputs`):
+
+* ``rgb``: float32 1 x 3 x H x W in [0, 1]; ``thermal``: float32 1 x 1 x H x W in [0, 1];
+* ``logits``: float32 1 x C x H x W.
+
+Opset 18, exported with PyTorch's ``torch.export``-based exporter. H and W are dynamic (32..4096) unless a fixed
+size is asked for; batch is 1. Class names, palette and the source checkpoint's checksum are stored in the
+model's metadata, so a backend can check that an ONNX file belongs to its checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["OPSET", "export_onnx", "onnx_metadata", "verify_onnx", "require"]
+
+OPSET = 18
+MIN_SIDE, MAX_SIDE = 32, 4096
+
+
+def require(module: str, extra: str) -> object:
+    """Import an optional dependency, or say exactly what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise RuntimeError(f"this needs the optional package {module!r}: pip install '.[{extra}]' (or pip install "
+                           f"{module})") from exc
+
+
+def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 640, dynamic: bool = True,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Write ``model`` (deploy form, eval mode) to ``out`` atomically."""
+    require("onnx", "onnx")
+    require("onnxscript", "onnx")
+    import onnx
+
+    model = model.eval()
+    rgb, thermal = torch.rand(1, 3, height, width), torch.rand(1, 1, height, width)
+    shapes = None
+    if dynamic:
+        h = torch.export.Dim("H", min=MIN_SIDE, max=MAX_SIDE)
+        w = torch.export.Dim("W", min=MIN_SIDE, max=MAX_SIDE)
+        shapes = ({2: h, 3: w}, {2: h, 3: w})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter narrates each step
+            warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+            program = torch.onnx.export(model, (rgb, thermal), input_names=["rgb", "thermal"],
+                                        output_names=["logits"], opset_version=OPSET, dynamo=True,
+                                        dynamic_shapes=shapes, verbose=False)
+        proto = program.model_proto
+        for k, v in (metadata or {}).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.save_model(proto, tmp)
+        onnx.checker.check_model(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    onnx = require("onnx", "onnx")
+    proto = onnx.load(str(path), load_external_data=False)  # type: ignore[attr-defined]
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def verify_onnx(path: Path, model: nn.Module, sizes: list[tuple[int, int]], seed: int = 0) -> tuple[float, float]:
+    """Largest absolute and relative logit difference between ONNX Runtime and torch (fp32) over ``sizes``."""
+    ort = require("onnxruntime", "onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+    g = torch.Generator().manual_seed(seed)
+    worst_abs = worst_rel = 0.0
+    with torch.inference_mode():
+        for h, w in sizes:
+            rgb, thermal = torch.rand(1, 3, h, w, generator=g), torch.rand(1, 1, h, w, generator=g)
+            ref = model(rgb, thermal).numpy()
+            got = session.run(["logits"], {"rgb": rgb.numpy(), "thermal": thermal.numpy()})[0]
+            diff = float(np.abs(got - ref).max())
+            worst_abs = max(worst_abs, diff)
+            worst_rel = max(worst_rel, diff / max(1e-12, float(np.abs(ref).max())))
+    return worst_abs, worst_rel
+
+
+def checkpoint_metadata(meta, digest: str) -> dict[str, str]:
+    return {"rgbt_seg.model": meta.model, "rgbt_seg.class_names": json.dumps(meta.class_names),
+            "rgbt_seg.palette": json.dumps(meta.palette), "rgbt_seg.checkpoint_sha256": digest}

@@ -1,0 +1,82 @@
+"""ONNX export and the ONNX Runtime backend: round trip within 1e-3 relative at several (odd) sizes, the same
+labels as torch fp32, the checkpoint/ONNX pairing checked, and clear errors for a missing package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rgbt_seg_core.checkpoint import load_checkpoint
+from rgbt_seg_core.cli.main import main
+from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+from varied_model import assert_varied, save_varied_checkpoint
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    d = tmp_path_factory.mktemp("onnx")
+    ckpt = save_varied_checkpoint(d / "v.safetensors")
+    onnx_path = d / "v.onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(onnx_path), "--format", "onnx", "--verify",
+                 "--verify-size", "64", "80"]) == 0
+    return {"dir": d, "ckpt": ckpt, "onnx": onnx_path}
+
+
+def test_round_trip_within_1e_3_at_several_sizes(exported: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    import onnx
+
+    from rgbt_seg_core.export_onnx import verify_onnx
+
+    model = load_checkpoint(exported["ckpt"]).model.reparameterize()
+    diff, rel = verify_onnx(exported["onnx"], model, [(64, 80), (67, 83), (96, 160)])
+    assert rel <= 1e-3, (diff, rel)
+    graph = onnx.load(str(exported["onnx"])).graph
+    assert [i.name for i in graph.input] == ["rgb", "thermal"] and [o.name for o in graph.output] == ["logits"]
+    dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims[:2] == [1, 3] and all(isinstance(x, str) for x in dims[2:])  # H, W dynamic
+
+
+def test_onnxruntime_backend_gives_torch_fp32_labels(exported: dict) -> None:
+    rng = np.random.default_rng(5)
+    rgb, thermal = rng.integers(0, 256, (72, 96, 3), dtype=np.uint8), rng.integers(0, 256, (72, 96), dtype=np.uint8)
+    ref = InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    ort = InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
+                                                            onnx=str(exported["onnx"]), warmup=0))
+    a, b = ref.predict(rgb, thermal).labels, ort.predict(rgb, thermal).labels
+    assert_varied(a)
+    assert (a == b).mean() >= 0.999 and ort.precision == "fp32"
+    with pytest.raises(ValueError, match="needs backend torch"):
+        InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime", precision="bf16",
+                                                          onnx=str(exported["onnx"])))
+
+
+def test_onnx_file_must_belong_to_the_checkpoint(exported: dict, tmp_path: Path) -> None:
+    other = save_varied_checkpoint(tmp_path / "other.safetensors", seed=1)
+    with pytest.raises(ValueError, match="exported from another checkpoint"):
+        InferenceEngine(other, InferenceConfig(device="cpu", backend="onnxruntime", onnx=str(exported["onnx"])))
+
+
+def test_missing_optional_package_is_a_clear_error(exported: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ort(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    monkeypatch.setattr("importlib.import_module", lambda name: no_ort(name))
+    with pytest.raises(RuntimeError, match=r"optional package 'onnxruntime': pip install '\.\[onnx\]'"):
+        InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
+                                                          onnx=str(exported["onnx"])))
+    with pytest.raises(ValueError, match="backend must be one of torch, onnxruntime"):
+        InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="tensorflow"))
+    assert torch.__name__ == "torch"

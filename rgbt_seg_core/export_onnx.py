@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -60,6 +61,10 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    quiet = [logging.getLogger(n) for n in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.WARNING)  # the graph optimiser logs every initialiser it merges
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter narrates each step
             warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
@@ -76,6 +81,9 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
     return out
 
 

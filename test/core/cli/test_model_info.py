@@ -33,3 +33,17 @@ def test_bad_size_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_option_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["model-info", "rsfnet50_18", "--kernel-size", "4"]) == 2
     assert "kernel_size" in capsys.readouterr().err
+
+
+def test_bench_latency_prints_every_variant_against_fp32(tmp_path, capsys) -> None:
+    import json
+
+    from rgbt_seg_core.cli.main import main
+
+    assert main(["bench", "latency", "--size", "48", "64", "--rounds", "1", "--warmup", "0", "--backends", "torch",
+                 "--json", str(tmp_path / "lat.json")]) == 0
+    out = capsys.readouterr().out
+    assert "torch fp32" in out and "torch bf16" in out and "vs fp32" in out
+    rows = json.loads((tmp_path / "lat.json").read_text())["rows"]
+    assert rows[0]["variant"] == "torch fp32" and rows[0]["ratio_to_fp32_eager"] == 1.0
+    assert all(0 <= r["label_agreement"] <= 1 and r["median_ms"] > 0 for r in rows)

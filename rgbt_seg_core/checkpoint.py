@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +28,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
+from .atomic import atomic_write_bytes, remove_stale_temporaries
 from .classes import default_classes
 from .safetensors_io import (Header, SafetensorsError, TensorInfo, iter_bytes, parse_json, read_header,
                              read_tensor, write_file)
@@ -91,32 +90,6 @@ def _digest(meta_json: str, tensors: list[tuple[str, torch.dtype, tuple[int, ...
 
 def _tensor_blocks(t: torch.Tensor) -> list[bytes | memoryview]:
     return [memoryview(t.reshape(-1).view(torch.uint8).numpy())] if t.numel() else []
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:
-    """Remove the temporary files an interrupted atomic write of ``folder/name`` left behind."""
-    gone = []
-    for p in Path(folder).glob(f".{name}.*.tmp"):
-        try:
-            p.unlink()
-            gone.append(p)
-        except OSError:
-            pass
-    return gone
 
 def _model_name(model: nn.Module) -> str:
     name = getattr(model, "model_name", None)

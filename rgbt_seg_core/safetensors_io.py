@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import torch
+
+from .atomic import atomic_write
 
 __all__ = ["SafetensorsError", "TensorInfo", "Header", "read_header", "read_tensor", "iter_bytes", "write_file",
            "DTYPES", "MAX_HEADER_BYTES"]
@@ -178,20 +178,12 @@ def write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str,
         offset += n
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(len(raw).to_bytes(8, "little"))
-            f.write(raw)
-            for name in order:
-                t = tensors[name].detach().contiguous().cpu()
-                if t.numel():
-                    f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def fill(f: BinaryIO) -> None:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for name in order:
+            t = tensors[name].detach().contiguous().cpu()
+            if t.numel():
+                f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+
+    atomic_write(path, fill)

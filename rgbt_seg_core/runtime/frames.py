@@ -59,20 +59,22 @@ def decode_frame(modality: int, msg: Any, arrival: float, max_pixels: int) -> Fr
     if size is not None and size[0] * size[1] > max_pixels:
         raise FrameError(f"{name}: {size[1]}x{size[0]} = {size[0] * size[1]} pixels is above max_pixels={max_pixels}")
     allowed = RGB_ENCODINGS if modality == RGB else THERMAL_ENCODINGS
+
+    def unsupported(encoding: str) -> FrameError:
+        return FrameError(f"{name}: encoding {encoding!r} not supported (use one of {', '.join(allowed)})")
+
     if size is not None and str(msg.encoding) not in allowed:  # before decoding: name this camera's encodings
-        raise FrameError(f"{name}: encoding {str(msg.encoding)!r} not supported (use one of {', '.join(allowed)})")
+        raise unsupported(str(msg.encoding))
     try:
         arr, encoding = decode_image(msg)
     except ImageFormatError as exc:
         raise FrameError(f"{name}: {exc}") from exc
     if arr.shape[0] * arr.shape[1] > max_pixels:  # compressed images are only sized once decoded
         raise FrameError(f"{name}: {arr.shape[1]}x{arr.shape[0]} pixels is above max_pixels={max_pixels}")
+    if encoding not in allowed:  # what a compressed image decoded to
+        raise unsupported(encoding)
     if modality == RGB:
-        if encoding not in RGB_ENCODINGS:
-            raise FrameError(f"RGB: encoding {encoding!r} not supported (use one of {', '.join(RGB_ENCODINGS)})")
         return Frame(modality, stamp, msg.header, to_rgb(arr, encoding), arrival)
-    if encoding not in THERMAL_ENCODINGS:
-        raise FrameError(f"thermal: encoding {encoding!r} not supported (use one of {', '.join(THERMAL_ENCODINGS)})")
     problem, nonfinite = thermal_problem(arr)
     if problem is not None:
         raise FrameError(f"thermal: {problem}")

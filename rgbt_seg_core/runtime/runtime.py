@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..pairing import ApproxTimePairer, slop_to_ns
-from ..preprocess import colorize, normalize_thermal, overlay
+from ..preprocess import ThermalNorm, colorize, overlay, prepare_inputs
 from .camera_monitor import MODALITY_NAMES, CameraMonitor
 from .clock import Clock, monotonic
 from .frames import RGB, THERMAL, Frame, FrameError, decode_frame
@@ -156,7 +156,7 @@ class SegmentationRuntime:
         self._make_windows()
         self._latency: deque[float] = deque(maxlen=200)
         self._model_latency: deque[float] = deque(maxlen=200)
-        self._busy_since: float | None = None
+        self._busy = False  # the worker is inside the model (a slow frame is not "pairs but none segmented")
 
     def _log(self, level: int, key: str, text: str) -> None:
         line = self._throttle.admit(key, text)
@@ -166,7 +166,7 @@ class SegmentationRuntime:
     def _make_windows(self) -> None:
         w = self.config.stats_window
         self.window = {k: EventWindow(w, self.clock) for k in ("received", "good_rgb", "good_thermal", "bad", "pairs",
-                                                               "handled", "jumps", "errors", "out_of_order")}
+                                                               "handled", "jumps", "errors")}
 
     def reconfigure(self, config: RuntimeConfig) -> None:
         """Apply the settings that may change while running (window, timeouts, alpha, fallback); the pairing
@@ -191,11 +191,10 @@ class SegmentationRuntime:
             self.counts["received_rgb" if modality == RGB else "received_thermal"] += 1
             self.window["received"].add()
             if error is not None:
-                exc = error
                 self.counts["bad_rgb" if modality == RGB else "bad_thermal"] += 1
                 self.window["bad"].add()
-                self.last_error = str(exc)
-                self._log(logging.ERROR, f"bad_{modality}", f"bad {MODALITY_NAMES[modality]} frame: {exc}")
+                self.last_error = str(error)
+                self._log(logging.ERROR, f"bad_{modality}", f"bad {MODALITY_NAMES[modality]} frame: {error}")
                 return
             if frame.nonfinite:
                 self.counts["nonfinite_thermal"] += 1
@@ -219,9 +218,7 @@ class SegmentationRuntime:
         threshold = self.jumps.threshold_ns
         dropped = self.pairer.reset(keep=lambda s: abs(s - jump.to_ns) <= threshold)
         self._log(logging.WARNING, f"jump_{jump.stream}",
-                  f"{MODALITY_NAMES[jump.stream]} stamps jumped {'back' if jump.seconds < 0 else 'forward'} by "
-                  f"{abs(jump.seconds):.3f} s; pairing restarted ({dropped} queued frame(s) of the old time base "
-                  "dropped)")
+                  f"{jump.describe(MODALITY_NAMES)} ({dropped} queued frame(s) of the old time base dropped)")
 
     def _on_pair(self, rgb: Frame, thermal: Frame) -> None:  # called by the pairer, lock held
         self.counts["pairs"] += 1
@@ -243,7 +240,6 @@ class SegmentationRuntime:
         with self._lock:
             if not self.order.accepts(lead.stamp_ns):
                 self.counts["out_of_order"] += 1
-                self.window["out_of_order"].add()
                 self._log(logging.WARNING, "order", "dropping a frame older than the last one segmented")
                 return None
             if not want.any():
@@ -251,14 +247,14 @@ class SegmentationRuntime:
                 self.window["handled"].add()
                 self.order.commit(lead.stamp_ns)
                 return None
-            self._busy_since = self.clock()
+            self._busy = True
         rgb = work.rgb.image if work.rgb is not None else None
         thermal = work.thermal.image if work.thermal is not None else None
         try:
             out = self._segment(rgb, thermal, want)
         except Exception as exc:  # a frame must never take the worker down
             with self._lock:
-                self._busy_since = None
+                self._busy = False
                 self.counts["inference_errors"] += 1
                 self.window["errors"].add()
                 self.last_error = f"inference failed: {exc}"
@@ -267,7 +263,7 @@ class SegmentationRuntime:
         out.header, out.stamp_ns = lead.header, lead.stamp_ns
         done = self.clock()
         with self._lock:
-            self._busy_since = None
+            self._busy = False
             self.order.commit(lead.stamp_ns)
             self.counts["processed"] += 1
             self.window["handled"].add()
@@ -283,7 +279,7 @@ class SegmentationRuntime:
         if want.color:
             out.color = colorize(labels, palette)
         if want.overlay:
-            base = rgb if rgb is not None else self._thermal_as_rgb(thermal, labels.shape)
+            base = rgb if rgb is not None else self._thermal_as_rgb(thermal)
             out.overlay = overlay(base, labels, palette, self.config.overlay_alpha)
         if want.gates:
             out.gates = pred.gates
@@ -291,14 +287,12 @@ class SegmentationRuntime:
             out.confidence = pred.confidence
         return out
 
-    def _thermal_as_rgb(self, thermal: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-        import cv2
-
+    def _thermal_as_rgb(self, thermal: np.ndarray | None) -> np.ndarray:
+        """The thermal frame as the model saw it (the engine's normalisation and registration offset), in grey."""
         assert thermal is not None
-        norm = getattr(getattr(self.engine, "config", None), "thermal_norm", None)
-        t = normalize_thermal(thermal, norm) if norm is not None else normalize_thermal(thermal)
-        if t.shape != tuple(shape):
-            t = cv2.resize(t, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        cfg = getattr(self.engine, "config", None)
+        norm, offset = (cfg.thermal_norm, cfg.thermal_offset) if cfg is not None else (ThermalNorm(), (0, 0))
+        t = prepare_inputs(None, thermal, norm, offset)[1][0].numpy()
         return np.repeat((t * 255.0 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
 
     def latency_samples(self) -> tuple[list[float], list[float]]:
@@ -327,17 +321,14 @@ class SegmentationRuntime:
             if w["bad"].count():
                 problems.append((WARN, f"{w['bad'].count()} bad frame(s) {window}"))
             if w["jumps"].count() and self.last_jump is not None:
-                j = self.last_jump
-                problems.append((WARN, f"{MODALITY_NAMES[j.stream]} stamps jumped "
-                                       f"{'back' if j.seconds < 0 else 'forward'} by {abs(j.seconds):.3f} s; "
-                                       "pairing restarted"))
+                problems.append((WARN, self.last_jump.describe(MODALITY_NAMES)))
             if w["errors"].count():
                 problems.append((WARN, f"{w['errors'].count()} inference error(s) {window}"))
             good = (w["good_rgb"].count(), w["good_thermal"].count())
             if not failed and all(good) and not w["pairs"].count():
                 problems.append((WARN, f"{sum(good)} good frame(s) {window} but none paired: do the stamps differ "
                                        f"by more than slop={cfg.slop:g} s?"))
-            elif w["pairs"].count() and not w["handled"].count() and not len(self.queue) and self._busy_since is None:
+            elif w["pairs"].count() and not w["handled"].count() and not len(self.queue) and not self._busy:
                 problems.append((WARN, f"{w['pairs'].count()} pair(s) {window} but none segmented"))
             if not problems:
                 waiting = [n for n in MODALITY_NAMES if modal[n] == "waiting"]

@@ -30,6 +30,10 @@ class StampJump:
         """Signed size of the jump (negative: back in time)."""
         return (self.to_ns - self.from_ns) * 1e-9
 
+    def describe(self, stream_names: tuple[str, str]) -> str:
+        return (f"{stream_names[self.stream]} stamps jumped {'back' if self.seconds < 0 else 'forward'} by "
+                f"{abs(self.seconds):.3f} s; pairing restarted")
+
 
 class StampJumpDetector:
     def __init__(self, threshold_ns: int) -> None:

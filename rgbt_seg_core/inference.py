@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import CheckpointMeta, LoadedCheckpoint, load_checkpoint
+from .data.cache import default_cache_dir
 from .precision import autocast, precision_name, resolve_precision
 from .preprocess import ThermalNorm, prepare_inputs, thermal_problem
 
@@ -70,10 +70,6 @@ class Prediction(NamedTuple):
 BACKENDS = ("torch", "onnxruntime")
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("RGBT_SEG_CACHE", Path.home() / ".cache" / "rgbt_seg"))
-
-
 class InferenceEngine:
     def __init__(self, checkpoint: str | Path | LoadedCheckpoint, config: InferenceConfig = InferenceConfig()) -> None:
         if config.backend not in BACKENDS:
@@ -91,17 +87,13 @@ class InferenceEngine:
         from .export_onnx import OPSET, checkpoint_metadata, export_onnx, onnx_metadata, require
 
         ort = require("onnxruntime", "onnx")
-        if self.config.precision not in ("auto", "fp32"):
-            raise ValueError(f"backend onnxruntime runs fp32; precision {self.config.precision} needs backend torch")
-        self.dtype, self.channels_last = torch.float32, False
         path = Path(self.config.onnx) if self.config.onnx else \
-            _cache_dir() / "onnx" / f"{loaded.sha256[:24]}_opset{OPSET}.onnx"
+            default_cache_dir() / "onnx" / f"{loaded.sha256[:24]}_opset{OPSET}.onnx"
         if not path.is_file():
             if self.config.onnx:
                 raise FileNotFoundError(f"ONNX file not found: {path}")
             log.info("exporting %s to %s for ONNX Runtime (once)", loaded.path, path)
-            export_onnx(self.model.float().cpu().to(memory_format=torch.contiguous_format), path,
-                        metadata=checkpoint_metadata(loaded.meta, loaded.sha256))
+            export_onnx(self.model.cpu(), path, metadata=checkpoint_metadata(loaded.meta, loaded.sha256))
         owner = onnx_metadata(path).get("rgbt_seg.checkpoint_sha256")
         if owner != loaded.sha256:
             raise ValueError(f"{path} was exported from another checkpoint than {loaded.path} (re-export it)")
@@ -122,13 +114,18 @@ class InferenceEngine:
         self._session: Any = None
         self.config = config
         self.device = resolve_device(config.device)
-        self.dtype = resolve_precision(config.precision, self.device)
-        self.channels_last = config.channels_last if config.channels_last is not None else self.dtype != torch.float32
+        if config.backend == "onnxruntime":  # the ONNX graph is float32, in the default layout
+            if config.precision not in ("auto", "fp32"):
+                raise ValueError(f"backend onnxruntime runs fp32; precision {config.precision} needs backend torch")
+            self.dtype, self.channels_last = torch.float32, False
+        else:
+            self.dtype = resolve_precision(config.precision, self.device)
+            self.channels_last = config.channels_last if config.channels_last is not None else \
+                self.dtype != torch.float32
         self.meta = meta
         self.model = model.to(self.device).eval()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.modalities = getattr(getattr(model, "config", None), "modalities", "rgbt")
 
     @property
     def precision(self) -> str:

@@ -29,7 +29,7 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "torch", "inference backend: torch, or onnxruntime (fp32; needs the [onnx] extra)",
               choices=("torch", "onnxruntime"), read_only=True),
     ParamSpec("onnx", "", "backend onnxruntime: ONNX file from `rgbt-seg export --format onnx`; empty: exported once "
-              "into ~/.cache/rgbt_seg", read_only=True),
+              "into $XDG_CACHE_HOME/rgbt_seg (~/.cache/rgbt_seg)", read_only=True),
     ParamSpec("warmup", 2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True),
     ParamSpec("warmup_height", 480, "warm-up frame height", (32, 8192), read_only=True),
     ParamSpec("warmup_width", 640, "warm-up frame width", (32, 8192), read_only=True),

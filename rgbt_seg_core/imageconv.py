@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 __all__ = ["ImageFormatError", "ENCODINGS", "image_to_array", "array_to_image_fields", "to_rgb", "rgb_from_image",
-           "thermal_from_image", "decode_image", "image_size"]
+           "thermal_from_image", "decode_image", "image_size", "stamp_ns"]
 
 # encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -108,6 +108,12 @@ def thermal_from_image(msg: Any) -> np.ndarray:
             f"thermal topic: encoding {enc!r} not supported (use one of {', '.join(THERMAL_ENCODINGS)})"
         )
     return image_to_array(msg)
+
+
+def stamp_ns(msg: Any) -> int:
+    """The header stamp as integer nanoseconds (sec * 1e9 + nanosec, as rclpy's ``Time.from_msg``)."""
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def image_size(msg: Any) -> tuple[int, int] | None:

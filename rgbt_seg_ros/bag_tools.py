@@ -23,7 +23,7 @@ import numpy as np
 SETTLE_SECONDS = 0.5
 
 
-def _ros_env() -> None:
+def use_local_ros_env() -> None:
     # DDS discovery stays on this machine unless the user chose otherwise: Jazzy and later read
     # ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -122,7 +122,7 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
 
 
 def run_bag_play(bag: str, topics: list[str] | None, rate: float, loop: bool) -> PlayStats:
-    _ros_env()
+    use_local_ros_env()
     import rclpy
 
     from rgbt_seg_core.bags.io import COMPRESSED, IMAGE, list_topics
@@ -168,14 +168,14 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     ``lockstep_timeout`` seconds passed). The node then never has two pairs waiting, so nothing is dropped for
     lack of speed on a slow or busy machine, while its pairing and inference are exercised as in real time.
     """
-    _ros_env()
+    use_local_ros_env()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
     from rgbt_seg_core.bags.io import decode_image, list_topics, read_images, require_topics
-    from rgbt_seg_core.imageconv import image_to_array
+    from rgbt_seg_core.imageconv import image_to_array, stamp_ns
     from rgbt_seg_core.metrics import ConfusionMatrix
 
     found = list_topics(bag)
@@ -191,7 +191,7 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     lock = threading.Condition()
 
     def on_labels(msg: Any) -> None:
-        ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        ns = stamp_ns(msg)
         arr = image_to_array(msg)
         with lock:
             received[ns] = (arr, time.monotonic())

@@ -9,8 +9,6 @@ publishing). Node and peer spin in separate executors, as the node would in its 
 
 from __future__ import annotations
 
-import os
-import random
 import statistics
 import tempfile
 import threading
@@ -23,11 +21,9 @@ import numpy as np
 
 def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: int, frames: int,
                        all_outputs: bool, device: str = "cpu") -> dict[str, Any]:
-    # DDS discovery stays on this machine (Jazzy and later read the first variable, Humble the second); set
-    # before rclpy initialises
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+    from .bag_tools import use_local_ros_env
+
+    use_local_ros_env()  # before rclpy initialises
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter

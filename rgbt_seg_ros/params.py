@@ -116,8 +116,10 @@ class NodeParams:
             raise ValueError("parameter thermal_percentile_low must be below thermal_percentile_high")
         if p.thermal_norm == "fixed" and not p.thermal_range_max > p.thermal_range_min:
             raise ValueError("thermal_norm=fixed needs thermal_range_max > thermal_range_min")
-        if not p.jump_threshold > p.slop:
-            raise ValueError(f"parameter jump_threshold={p.jump_threshold} must exceed slop={p.slop}")
+        try:
+            p.runtime_config()  # the runtime's own cross-checks (jump_threshold > slop, ...), named as parameters
+        except ValueError as exc:
+            raise ValueError(f"parameters: {exc}") from exc
         return p
 
     def runtime_config(self):

@@ -18,7 +18,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ..imageconv import array_to_image_fields, decode_image
+from ..imageconv import array_to_image_fields, decode_image, stamp_ns
 
 __all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics", "decode_image",
            "BAG_VERSION"]
@@ -196,7 +196,7 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
                 return
             except Exception as exc:
                 raise BagError(f"{path}: the bag is damaged or truncated ({type(exc).__name__}: {exc})") from exc
-            ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            ns = stamp_ns(msg)
             yield BagImage(conn.topic, t, ns * 1e-9, ns, msg.header.frame_id, msg)
     finally:
         try:
@@ -209,5 +209,5 @@ def _salvaged_images(path: Path, msgs: list[Any], topics: list[str]) -> Iterator
     require_topics(path, topics, {m.topic: m.msgtype for m in msgs})
     for m in sorted((m for m in msgs if m.topic in topics), key=lambda m: m.log_time):
         msg = TYPESTORE.deserialize_cdr(m.data, m.msgtype)
-        ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        ns = stamp_ns(msg)
         yield BagImage(m.topic, m.log_time, ns * 1e-9, ns, msg.header.frame_id, msg)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imageconv import RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, decode_image, image_size, to_rgb
+from ..imageconv import RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, decode_image, image_size, stamp_ns, to_rgb
 from ..preprocess import THERMAL_ABS_LIMIT, thermal_problem
 
 __all__ = ["Frame", "FrameError", "decode_frame", "stamp_ns_of", "THERMAL_ABS_LIMIT", "RGB", "THERMAL"]
@@ -40,10 +40,9 @@ class Frame:
 
 
 def stamp_ns_of(msg: Any) -> int:
-    """Header stamp as integer nanoseconds (sec * 1e9 + nanosec, as rclpy's ``Time.from_msg``)."""
+    """:func:`rgbt_seg_core.imageconv.stamp_ns`, with a :class:`FrameError` for a message without a usable stamp."""
     try:
-        stamp = msg.header.stamp
-        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+        return stamp_ns(msg)
     except (AttributeError, TypeError, ValueError) as exc:
         raise FrameError(f"message has no usable header stamp ({exc})") from exc
 

@@ -52,8 +52,10 @@ EXTRA_PREFIX = "extra."
 MAX_CLASSES = 256  # labels are published as mono8
 MAX_NAME_CHARS = 128
 
+
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and what is wrong with it."""
+
 
 @dataclass
 class CheckpointMeta:
@@ -76,6 +78,7 @@ class CheckpointMeta:
             sort_keys=True,
         )
 
+
 def _digest(meta_json: str, tensors: list[tuple[str, torch.dtype, tuple[int, ...], Any]]) -> str:
     """SHA-256 over the header text, then each tensor's name, dtype, shape and bytes, in name order. Each item's
     last element is an iterable of byte blocks."""
@@ -88,14 +91,17 @@ def _digest(meta_json: str, tensors: list[tuple[str, torch.dtype, tuple[int, ...
             h.update(block)
     return h.hexdigest()
 
+
 def _tensor_blocks(t: torch.Tensor) -> list[bytes | memoryview]:
     return [memoryview(t.reshape(-1).view(torch.uint8).numpy())] if t.numel() else []
+
 
 def _model_name(model: nn.Module) -> str:
     name = getattr(model, "model_name", None)
     if not name:
         raise ValueError("save_checkpoint: model has no registered name; build it with rgbt_seg_core.build_model")
     return str(name)
+
 
 def save_checkpoint(
     path: str | Path,
@@ -138,6 +144,7 @@ def save_checkpoint(
     digest = _digest(meta_json, [(k, t.dtype, tuple(t.shape), _tensor_blocks(t)) for k, t in tensors.items()])
     write_file(Path(path), tensors, {META_KEY: meta_json, DIGEST_KEY: digest})
     return meta
+
 
 def _validate_meta(path: Path, d: object) -> CheckpointMeta:
     def bad(why: str) -> CheckpointError:
@@ -184,11 +191,13 @@ def _validate_meta(path: Path, d: object) -> CheckpointMeta:
         raise bad(f"deploy must be true or false, got {deploy!r:.80}")
     return CheckpointMeta(model, dict(options), list(names), [list(c) for c in palette], dict(training), deploy)
 
+
 @dataclass
 class _Opened:
     path: Path
     meta: CheckpointMeta
     header: Header
+
 
 def _open(path: str | Path, f: BinaryIO) -> _Opened:
     path = Path(path)
@@ -218,6 +227,7 @@ def _open(path: str | Path, f: BinaryIO) -> _Opened:
         raise CheckpointError(f"{path}: header or tensor data do not match the checksum (modified or corrupt)")
     return _Opened(path, meta, header)
 
+
 def _file(path: str | Path) -> BinaryIO:
     path = Path(path)
     if not path.is_file():
@@ -227,10 +237,12 @@ def _file(path: str | Path) -> BinaryIO:
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot be read ({exc})") from exc
 
+
 def read_meta(path: str | Path) -> CheckpointMeta:
     """The header of a checkpoint, after verifying the whole file."""
     with _file(path) as f:
         return _open(path, f).meta
+
 
 def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.Module:
     from .models import build_model, list_models
@@ -251,6 +263,7 @@ def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.M
             raise
         raise CheckpointError(f"{path}: the model options in its header are invalid: {exc}") from exc
     return model
+
 
 def _check_tensors(path: Path, model: nn.Module, tensors: dict[str, TensorInfo]) -> None:
     """Names, shapes and dtypes of the file against the model (on the meta device: nothing allocated)."""
@@ -275,6 +288,7 @@ def _check_tensors(path: Path, model: nn.Module, tensors: dict[str, TensorInfo])
                          f"{expected[k].dtype})")
         raise CheckpointError(f"{path}: weights do not fit the model: " + "; ".join(parts))
 
+
 def _fill(path: Path, f: BinaryIO, model: nn.Module, tensors: dict[str, TensorInfo]) -> None:
     """Copy the file's tensors into the model one at a time (peak memory: the model plus one tensor)."""
     state = model.state_dict(keep_vars=True)
@@ -285,6 +299,7 @@ def _fill(path: Path, f: BinaryIO, model: nn.Module, tensors: dict[str, TensorIn
             except SafetensorsError as exc:
                 raise CheckpointError(f"{path}: {exc}") from exc
 
+
 @dataclass
 class LoadedCheckpoint:
     model: nn.Module
@@ -293,10 +308,12 @@ class LoadedCheckpoint:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     sha256: str = ""  # the file's checksum over header and tensors
 
+
 def _split(tensors: dict[str, TensorInfo]) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
     weights = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
     extra = {k[len(EXTRA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
     return weights, extra
+
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Verify a checkpoint, rebuild its model from the header and load the weights (eval mode)."""
@@ -313,6 +330,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             raise CheckpointError(f"{p}: {exc}") from exc
     return LoadedCheckpoint(model.to(map_location).eval(), meta, p, extra_tensors,
                             opened.header.metadata[DIGEST_KEY])
+
 
 def load_weights_into(model: nn.Module, path: str | Path) -> CheckpointMeta:
     """Initialise an already built model from a checkpoint of the same architecture (fine-tuning start)."""

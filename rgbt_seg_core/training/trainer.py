@@ -124,7 +124,8 @@ class Trainer:
         """Validation goes through the inference engine (same preprocessing and precision as every tool), on the
         training form as it is."""
         meta = CheckpointMeta(self.cfg.model, {}, list(self.class_names), [list(c) for c in self.palette])
-        return InferenceEngine.from_model(model, meta, InferenceConfig(device=str(self.device), precision="fp16" if self.amp else "fp32"))
+        config = InferenceConfig(device=str(self.device), precision="fp16" if self.amp else "fp32")
+        return InferenceEngine.from_model(model, meta, config)
 
     def _build_model(self, num_classes: int) -> nn.Module:
         cfg = self.cfg

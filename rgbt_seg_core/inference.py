@@ -100,7 +100,6 @@ class InferenceEngine:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.device.type == "cuda" \
             else ["CPUExecutionProvider"]
         self._session = ort.InferenceSession(str(path), providers=providers)  # type: ignore[attr-defined]
-        self.onnx_path = path
 
     @classmethod
     def from_model(cls, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()

@@ -22,7 +22,6 @@ class EventWindow:
         self._width = self.window_s / buckets
         self._counts = [0] * buckets
         self._slots = [-1] * buckets  # absolute slice index each bucket currently holds
-        self.total = 0
 
     def _slice(self, t: float) -> int:
         return math.floor(t / self._width)
@@ -33,7 +32,6 @@ class EventWindow:
         if self._slots[i] != s:
             self._slots[i], self._counts[i] = s, 0
         self._counts[i] += n
-        self.total += n
 
     def count(self) -> int:
         """Events in the last ``window_s`` seconds (to the resolution of one slice)."""

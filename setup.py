@@ -72,6 +72,8 @@ setup(
         ],
         "train": ["tensorboard"],
         "onnx": ["onnx", "onnxruntime", "onnxscript"],
+        "openvino": ["onnx", "onnxscript", "openvino"],  # IR is converted from the ONNX export
+        "tensorrt": ["onnx", "onnxscript", "tensorrt"],  # engines are built from the ONNX export
         "test": ["pytest", "hypothesis", "safetensors", "colcon-common-extensions", "ros-ament-package"],
     },
     zip_safe=False,  # the presets are read as files

@@ -42,16 +42,23 @@ def available_variants(device: str, backends: list[str]) -> list[tuple[str, Infe
             out.append(("torch bf16", InferenceConfig(device=device, precision="bf16", warmup=0)))
         if device.startswith("cuda"):
             out.append(("torch fp16", InferenceConfig(device=device, precision="fp16", warmup=0)))
-    if "onnxruntime" in backends:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            out.append(("onnxruntime fp32", InferenceConfig(device=device, backend="onnxruntime", warmup=0)))
+    if "onnxruntime" in backends and _importable("onnxruntime"):
+        out.append(("onnxruntime fp32", InferenceConfig(device=device, backend="onnxruntime", warmup=0)))
+    if "openvino" in backends and _importable("openvino"):  # OpenVINO runs on the CPU here, whatever --device says
+        out.append(("openvino fp32", InferenceConfig(device="cpu", backend="openvino", precision="fp32", warmup=0)))
+        if cpu_has_native_bf16():
+            out.append(("openvino bf16", InferenceConfig(device="cpu", backend="openvino", precision="bf16", warmup=0)))
+    if "tensorrt" in backends and device.startswith("cuda") and _importable("tensorrt"):
+        out.append(("tensorrt fp16", InferenceConfig(device=device, backend="tensorrt", precision="fp16", warmup=0)))
     if not out or out[0][0] != "torch fp32":
         out.insert(0, ("torch fp32", InferenceConfig(device=device, precision="fp32", warmup=0)))
     return out
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _frames(height: int, width: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -61,7 +68,7 @@ def _frames(height: int, width: int, n: int) -> list[tuple[np.ndarray, np.ndarra
 
 
 def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: int = 640, device: str = "cpu",
-                          backends: list[str] = ("torch", "onnxruntime"), rounds: int = 10, warmup: int = 2,
+                          backends: list[str] = ("torch", "onnxruntime", "openvino", "tensorrt"), rounds: int = 10, warmup: int = 2,
                           data_root: str | None = None, model: str = "rsfnet50_18") -> dict[str, Any]:
     tmp = None
     if checkpoint is None:

@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backends import BACKENDS, Runner, open_runner
 from .checkpoint import CheckpointMeta, LoadedCheckpoint, load_checkpoint
-from .data.cache import default_cache_dir
+from .cuda_path import GraphCache, PinnedStaging
 from .precision import autocast, precision_name, resolve_precision
 from .preprocess import ThermalNorm, prepare_inputs, thermal_problem
+from .preprocess_device import prepare_on_device
 
 __all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "resolve_device", "UnusableFrame", "BACKENDS"]
 
@@ -52,9 +54,11 @@ class UnusableFrame(ValueError):
 class InferenceConfig:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see rgbt_seg_core.precision)
-    backend: str = "torch"  # torch | onnxruntime
-    onnx: str = ""  # backend onnxruntime: the ONNX file; empty: exported once to the cache, keyed by checksum
+    backend: str = "torch"  # one of BACKENDS (rgbt_seg_core.backends)
+    model_file: str = ""  # the backend's model file (.onnx, .xml, .engine); empty: made once into the cache
+    openvino_device: str = "CPU"  # backend openvino: CPU, GPU (an Intel iGPU), AUTO
     channels_last: bool | None = None  # None: where precision is reduced
+    cuda_graphs: bool = True  # torch on CUDA: replay a captured graph per input size
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
     thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
     warmup: int = 1
@@ -67,9 +71,6 @@ class Prediction(NamedTuple):
     seconds: float  # model time (preprocessing to labels on the host)
 
 
-BACKENDS = ("torch", "onnxruntime")
-
-
 class InferenceEngine:
     def __init__(self, checkpoint: str | Path | LoadedCheckpoint, config: InferenceConfig = InferenceConfig()) -> None:
         if config.backend not in BACKENDS:
@@ -78,62 +79,56 @@ class InferenceEngine:
         model = loaded.model
         if not loaded.meta.deploy:
             model.reparameterize()  # type: ignore[operator]
-        self._setup(model, loaded.meta, config)
-        if config.backend == "onnxruntime":
-            self._setup_onnxruntime(loaded)
-
-    def _setup_onnxruntime(self, loaded: LoadedCheckpoint) -> None:
-        """ONNX Runtime runs the ONNX form of this checkpoint (fp32); the torch model stays for nothing else."""
-        from .export_onnx import OPSET, checkpoint_metadata, export_onnx, onnx_metadata, require
-
-        ort = require("onnxruntime", "onnx")
-        path = Path(self.config.onnx) if self.config.onnx else \
-            default_cache_dir() / "onnx" / f"{loaded.sha256[:24]}_opset{OPSET}.onnx"
-        if not path.is_file():
-            if self.config.onnx:
-                raise FileNotFoundError(f"ONNX file not found: {path}")
-            log.info("exporting %s to %s for ONNX Runtime (once)", loaded.path, path)
-            export_onnx(self.model.cpu(), path, metadata=checkpoint_metadata(loaded.meta, loaded.sha256))
-        owner = onnx_metadata(path).get("rgbt_seg.checkpoint_sha256")
-        if owner != loaded.sha256:
-            raise ValueError(f"{path} was exported from another checkpoint than {loaded.path} (re-export it)")
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.device.type == "cuda" \
-            else ["CPUExecutionProvider"]
-        self._session = ort.InferenceSession(str(path), providers=providers)  # type: ignore[attr-defined]
+        if config.backend != "torch":  # the backend's model is made from the deploy form (on the CPU)
+            device = resolve_device(config.device)
+            runner = open_runner(loaded, model.eval(), config, device)
+            self._setup(model, loaded.meta, config, runner)
+        else:
+            self._setup(model, loaded.meta, config)
 
     @classmethod
     def from_model(cls, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()
                    ) -> "InferenceEngine":
         """An engine around a model in memory, as it is (validation during training scores the training form)."""
+        if config.backend != "torch":
+            raise ValueError("an engine around a model in memory runs torch; other backends start from a checkpoint")
         engine = cls.__new__(cls)
         engine._setup(model, meta, config)
         return engine
 
-    def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig) -> None:
-        self._session: Any = None
+    def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig, runner: Runner | None = None
+               ) -> None:
         self.config = config
+        self.meta = meta
+        self._runner = runner
         self.device = resolve_device(config.device)
-        if config.backend == "onnxruntime":  # the ONNX graph is float32, in the default layout
-            if config.precision not in ("auto", "fp32"):
-                raise ValueError(f"backend onnxruntime runs fp32; precision {config.precision} needs backend torch")
-            self.dtype, self.channels_last = torch.float32, False
+        if runner is not None:  # the backend computes in its own precision, from plain NCHW float32 inputs
+            self._precision_name, self.channels_last = runner.precision, False
+            self.dtype = torch.float32
+            self._input_device = runner.device
+            self.model = model.cpu().eval()  # kept for gates (forward_with_gates) only
         else:
             self.dtype = resolve_precision(config.precision, self.device)
+            self._precision_name = precision_name(self.dtype)
             self.channels_last = config.channels_last if config.channels_last is not None else \
                 self.dtype != torch.float32
-        self.meta = meta
-        self.model = model.to(self.device).eval()
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self._input_device = self.device
+            self.model = model.to(self.device).eval()
+            if self.channels_last:
+                self.model = self.model.to(memory_format=torch.channels_last)
+        cuda = self._input_device.type == "cuda"
+        self._staging = PinnedStaging(self._input_device) if cuda else None
+        self._graphs = GraphCache(self._labels_eager, self.device) \
+            if cuda and runner is None and config.cuda_graphs else None
 
     @property
     def precision(self) -> str:
-        """The precision actually used (``auto`` resolved)."""
-        return precision_name(self.dtype)
+        """The precision actually used (``auto`` resolved; a backend's own choice where it makes one)."""
+        return self._precision_name
 
     @property
-    def half(self) -> bool:
-        return self.dtype == torch.float16
+    def backend(self) -> str:
+        return self.config.backend
 
     @property
     def class_names(self) -> list[str]:
@@ -152,53 +147,71 @@ class InferenceEngine:
     def warmup(self, height: int = 480, width: int = 640) -> None:
         rgb = np.zeros((height, width, 3), np.uint8)
         thermal = np.zeros((height, width), np.uint8)
-        for _ in range(max(0, self.config.warmup)):
+        for _ in range(max(0, self.config.warmup)):  # both passes: labels only (captures the CUDA graph), gates
+            self.predict(rgb, thermal)
             self.predict(rgb, thermal, want_gates=True)
 
     def tensors(self, rgb: np.ndarray | None, thermal: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors on the device (after the NaN rule)."""
+        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors where the model runs (after the NaN rule).
+
+        On CUDA the raw arrays go up through pinned buffers and are preprocessed there
+        (:mod:`~rgbt_seg_core.preprocess_device`); elsewhere :func:`~rgbt_seg_core.preprocess.prepare_inputs`
+        does it on the host."""
         if thermal is not None:
             problem, _ = thermal_problem(thermal)
             if problem is not None:
                 raise UnusableFrame(f"thermal: {problem}")
-        r, t = prepare_inputs(rgb, thermal, self.config.thermal_norm, self.config.thermal_offset)
-        return self._layout(r.unsqueeze(0).to(self.device)), self._layout(t.unsqueeze(0).to(self.device))
+        norm, offset = self.config.thermal_norm, self.config.thermal_offset
+        if self._staging is not None:
+            r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, self._staging.upload)
+        else:
+            r3, t1 = prepare_inputs(rgb, thermal, norm, offset)
+            r, t = r3.unsqueeze(0).to(self._input_device), t1.unsqueeze(0).to(self._input_device)
+        return self._layout(r), self._layout(t)
+
+    def _labels_eager(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        with self._precision():
+            logits = self.model(rgb, thermal)
+        return logits.argmax(dim=1).to(torch.uint8)
+
+    def _labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        """B x H x W uint8 class ids where the model ran."""
+        if self._runner is not None:
+            return self._runner(rgb, thermal).argmax(dim=1).to(torch.uint8)
+        if self._graphs is not None:
+            return self._graphs(rgb, thermal)
+        return self._labels_eager(rgb, thermal)
+
+    def _to_host(self, t: torch.Tensor) -> np.ndarray:
+        return self._staging.download(t) if self._staging is not None else t.cpu().numpy()
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False) -> Prediction:
         """One frame from raw camera arrays (uint8 H x W x 3 RGB; uint8, uint16 or float H x W thermal; either
-        may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses."""
+        may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses.
+
+        Gates (``want_gates``) come from the torch model's eager pass; other backends compute labels only."""
         t0 = time.perf_counter()
         r, t = self.tensors(rgb, thermal)
         h, w = r.shape[2:]
-        if self._session is not None:  # ONNX Runtime: labels only (the graph's one output is the logits)
-            labels = self._run_onnx(r, t)[0].cpu().numpy()
+        if not want_gates or self._runner is not None:
+            labels = self._to_host(self._labels(r, t)[0])
             return Prediction(labels, None, None, time.perf_counter() - t0)
         with self._precision():
-            if want_gates:
-                out = self.model.forward_with_gates(r, t)  # type: ignore[operator]
-                logits, conf = out.logits, out.confidence
-                gates = None
-                if out.gates:
-                    g = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)
-                    gates = g[0].cpu().numpy()
-            else:
-                logits, conf, gates = self.model(r, t), None, None
-        labels = logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
-        confidence = conf[0].float().cpu().numpy() if conf is not None else None
+            out = self.model.forward_with_gates(r, t)  # type: ignore[operator]
+        gates = None
+        if out.gates:
+            g = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)
+            gates = g[0].cpu().numpy()
+        labels = self._to_host(out.logits.argmax(dim=1)[0].to(torch.uint8))
+        confidence = out.confidence[0].float().cpu().numpy() if out.confidence is not None else None
         return Prediction(labels, confidence, gates, time.perf_counter() - t0)
 
     @torch.inference_mode()
     def predict_batch(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         """Class ids B x H x W (uint8, on the device) for B x 3 x H x W and B x 1 x H x W tensors made by
         :func:`~rgbt_seg_core.preprocess.prepare_inputs` (the single-frame path's preprocessing)."""
-        if self._session is not None:
-            return torch.cat([self._run_onnx(rgb[i:i + 1], thermal[i:i + 1]) for i in range(rgb.shape[0])])
-        with self._precision():
-            logits = self.model(self._layout(rgb.to(self.device)), self._layout(thermal.to(self.device)))
-        return logits.argmax(dim=1).to(torch.uint8)
-
-    def _run_onnx(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        logits = self._session.run(["logits"], {"rgb": np.ascontiguousarray(rgb.float().cpu().numpy()),
-                                                "thermal": np.ascontiguousarray(thermal.float().cpu().numpy())})[0]
-        return torch.from_numpy(logits).argmax(dim=1).to(torch.uint8)
+        rgb, thermal = rgb.to(self._input_device), thermal.to(self._input_device)
+        if self._runner is not None:  # the exported graphs take batch 1
+            return torch.cat([self._labels(rgb[i:i + 1], thermal[i:i + 1]) for i in range(rgb.shape[0])])
+        return self._labels_eager(self._layout(rgb), self._layout(thermal))

@@ -61,4 +61,5 @@ def precision_name(dtype: torch.dtype) -> str:
 def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
     if dtype == torch.float32:
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    # No weight-cast cache: it only lives for one context anyway, and CUDA graph capture requires it off.
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=False)

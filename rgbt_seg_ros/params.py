@@ -26,10 +26,15 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "inference device: auto (CUDA if available), cpu, cuda, cuda:N", read_only=True),
     ParamSpec("precision", "auto", "auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16",
               choices=("auto", "fp32", "bf16", "fp16"), read_only=True),
-    ParamSpec("backend", "torch", "inference backend: torch, or onnxruntime (fp32; needs the [onnx] extra)",
-              choices=("torch", "onnxruntime"), read_only=True),
-    ParamSpec("onnx", "", "backend onnxruntime: ONNX file from `rgbt-seg export --format onnx`; empty: exported once "
-              "into $XDG_CACHE_HOME/rgbt_seg (~/.cache/rgbt_seg)", read_only=True),
+    ParamSpec("backend", "torch", "inference backend: torch, onnxruntime (fp32; extra [onnx]), openvino (Intel CPU/iGPU; "
+              "extra [openvino]), tensorrt (fp16 engine on the GPU; extra [tensorrt])",
+              choices=("torch", "onnxruntime", "openvino", "tensorrt"), read_only=True),
+    ParamSpec("model_file", "", "the backend's model from `rgbt-seg export --format onnx|openvino|tensorrt` (.onnx, "
+              ".xml, .engine); empty: made once from the checkpoint into $XDG_CACHE_HOME/rgbt_seg (~/.cache/rgbt_seg)",
+              read_only=True),
+    ParamSpec("openvino_device", "CPU", "backend openvino: CPU, GPU (Intel iGPU) or AUTO", read_only=True),
+    ParamSpec("cuda_graphs", True, "backend torch on CUDA: capture the model once per input size and replay it",
+              read_only=True),
     ParamSpec("warmup", 2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True),
     ParamSpec("warmup_height", 480, "warm-up frame height", (32, 8192), read_only=True),
     ParamSpec("warmup_width", 640, "warm-up frame width", (32, 8192), read_only=True),
@@ -66,7 +71,9 @@ class NodeParams:
     device: str
     precision: str
     backend: str
-    onnx: str
+    model_file: str
+    openvino_device: str
+    cuda_graphs: bool
     warmup: int
     warmup_height: int
     warmup_width: int
@@ -134,8 +141,9 @@ class NodeParams:
     def inference_config(self):
         from rgbt_seg_core.inference import InferenceConfig
 
-        return InferenceConfig(device=self.device, precision=self.precision, backend=self.backend, onnx=self.onnx,
-                               thermal_norm=self.thermal_norm_config(),
+        return InferenceConfig(device=self.device, precision=self.precision, backend=self.backend,
+                               model_file=self.model_file, openvino_device=self.openvino_device,
+                               cuda_graphs=self.cuda_graphs, thermal_norm=self.thermal_norm_config(),
                                thermal_offset=(self.thermal_offset_x, self.thermal_offset_y), warmup=self.warmup)
 
     def thermal_norm_config(self):
@@ -144,3 +152,34 @@ class NodeParams:
         rng = (self.thermal_range_min, self.thermal_range_max) if self.thermal_range_max > self.thermal_range_min else None
         return ThermalNorm(mode=self.thermal_norm, range=rng,
                            percentiles=(self.thermal_percentile_low, self.thermal_percentile_high))
+
+
+_YAML_HEADER = """\
+# Parameters of rgbt_seg_ros/segmentation_node (every one, with its default). `/**` matches the node in any
+# namespace. The launch file overrides checkpoint and device only when its arguments are given.
+# Generated from rgbt_seg_ros/params.py: python -m rgbt_seg_ros.params > config/segment.yaml
+/**:
+  ros__parameters:
+"""
+
+
+def render_yaml() -> str:
+    """``config/segment.yaml``: every parameter with its default and description (a test keeps the file equal)."""
+    lines = [_YAML_HEADER.rstrip("\n")]
+    for spec in PARAM_SPECS:
+        notes = []
+        if spec.choices:
+            notes.append(f"one of {', '.join(spec.choices)}")
+        if spec.range:
+            notes.append(f"range {spec.range[0]}..{spec.range[1]}")
+        if spec.read_only:
+            notes.append("read-only after start")
+        lines.append(f"    # {spec.description}" + (f" ({'; '.join(notes)})" if notes else ""))
+        value = spec.default
+        text = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"    {spec.name}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_yaml(), end="")

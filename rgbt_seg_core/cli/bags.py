@@ -11,10 +11,10 @@ from tqdm import tqdm
 from ..bags.evaluate import OUTPUT_TOPICS, evaluate_bag
 from ..bags.from_dataset import BagTopics, dataset_to_bag
 from ..data import DATASETS, build_dataset
-from ..precision import PRECISIONS
-from ..inference import BACKENDS, InferenceConfig, InferenceEngine
+from ..inference import InferenceConfig, InferenceEngine
 from ..preprocess import ThermalNorm
 from ..runtime import RuntimeConfig
+from .options import add_inference_options, inference_options
 
 DEFAULTS = BagTopics()
 
@@ -64,11 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"seconds; a larger stamp jump restarts pairing (node default {RuntimeConfig.jump_threshold})")
     e.add_argument("--thermal-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="fixed range for 16-bit thermal (default: per-frame percentiles)")
-    e.add_argument("--device", default="auto")
-    e.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
-    e.add_argument("--backend", default="torch", choices=BACKENDS,
-                   help="torch (default), or onnxruntime (fp32; exports the checkpoint to ONNX once, into the cache)")
+    add_inference_options(e)
     e.add_argument("--out-bag", help="write labels/overlay/gates here (a new bag folder)")
     e.add_argument("--out-storage", choices=("mcap", "sqlite3"), default="mcap")
     e.add_argument("--video", help="write an MP4 of overlays here (PNG frames if no MP4 encoder)")
@@ -135,7 +131,7 @@ def run_bag_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"rgbt-seg bag-eval: {exc}") from exc
     engine = InferenceEngine(args.checkpoint, InferenceConfig(
-        device=args.device, precision=args.precision, backend=args.backend, thermal_norm=norm, warmup=0))
+        **inference_options(args), thermal_norm=norm, warmup=0))
     explicit_labels = args.label_topic != DEFAULTS.labels
     with tqdm(desc="bag-eval", unit="pair", disable=None) as bar:
         res, video = evaluate_bag(

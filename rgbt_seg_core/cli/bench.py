@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from ..backends import BACKENDS
 from ..models import build_model, list_models
 
 
@@ -66,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "latency",
         help="every backend and precision side by side: latency, ratio to fp32 eager, label agreement, mIoU",
         description="Runs each available variant (torch fp32 eager as the baseline, torch bf16 on CPUs, torch fp16 "
-        "and bf16 on CUDA, ONNX Runtime fp32 when installed) on the same frames, interleaved, from raw arrays to "
+        "and bf16 on CUDA, and when installed ONNX Runtime fp32, OpenVINO fp32 and, on CPUs with native bf16, "
+        "bf16, and TensorRT fp16 on CUDA) on the same frames, interleaved, from raw arrays to "
         "labels. Prints median and p95 latency, the ratio to the baseline, the share of labels equal to the "
         "baseline's and, with --data-root (a synthetic set), the test split's mIoU change against the baseline.",
     )
@@ -74,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     lat.add_argument("--model", default="rsfnet50_18", choices=list_models(), metavar="NAME")
     lat.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
     lat.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    lat.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
+    lat.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS,
+                     help="backends to include when installed (default: all; tensorrt needs a CUDA --device)")
     lat.add_argument("--rounds", type=int, default=10, help="timed rounds (default 10)")
     lat.add_argument("--warmup", type=int, default=2)
     lat.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

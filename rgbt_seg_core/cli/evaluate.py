@@ -10,9 +10,9 @@ from tqdm import tqdm
 
 from ..data import DATASETS, build_dataset
 from ..evaluation import evaluate
-from ..precision import PRECISIONS
-from ..inference import BACKENDS, InferenceConfig, InferenceEngine
+from ..inference import InferenceConfig, InferenceEngine
 from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
+from .options import add_inference_options, inference_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,11 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", default="test", help="split to score (default test)")
     p.add_argument("--thermal", choices=("8bit", "raw"), default="8bit", help="pst900: 8-bit or 16-bit thermal")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda[:N]")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
-    p.add_argument("--backend", default="torch", choices=BACKENDS,
-                   help="torch (default), or onnxruntime (fp32; exports the checkpoint to ONNX once, into the cache)")
+    add_inference_options(p)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
     p.add_argument("--report-dir", metavar="DIR",
@@ -44,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # the deploy form through the inference engine: the ROS node, bag-eval and predict run exactly this path
     engine = InferenceEngine(args.checkpoint, InferenceConfig(
-        device=args.device, precision=args.precision, backend=args.backend, warmup=0))
+        **inference_options(args), warmup=0))
     opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
     ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
     if ds.num_classes != engine.meta.num_classes:

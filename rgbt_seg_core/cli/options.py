@@ -31,3 +31,26 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("kernel_size", "reduced_dim", "gate", "gate_mode", "multi_branch", "fusion", "confidence_heads", "modalities")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "auto (default), cpu, cuda[:N]") -> None:
+    """--device, --precision, --backend, --model-file, --openvino-device: the engine's settings, as the node's
+    parameters of the same names."""
+    from ..backends import BACKENDS
+    from ..precision import PRECISIONS
+
+    parser.add_argument("--device", default="auto", help=device_help)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="torch (default); onnxruntime (fp32), openvino (Intel CPU/iGPU) or tensorrt (fp16, on "
+                        "the GPU) run the checkpoint's export, made once into the cache unless --model-file is given")
+    parser.add_argument("--model-file", default="",
+                        help="the backend's model from `rgbt-seg export` (.onnx, .xml, .engine)")
+    parser.add_argument("--openvino-device", default="CPU", help="backend openvino: CPU (default), GPU or AUTO")
+
+
+def inference_options(args: argparse.Namespace) -> dict[str, Any]:
+    """InferenceConfig keyword arguments from :func:`add_inference_options`' flags."""
+    return {"device": args.device, "precision": args.precision, "backend": args.backend,
+            "model_file": args.model_file, "openvino_device": args.openvino_device}

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..precision import PRECISIONS
-from ..inference import BACKENDS, InferenceConfig, InferenceEngine, UnusableFrame
+from ..inference import InferenceConfig, InferenceEngine, UnusableFrame
 from ..preprocess import ThermalNorm, colorize, overlay
+from .options import add_inference_options, inference_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,11 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--thermal-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="fixed range for 16-bit thermal (default: 1st-99th percentile per frame)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
-    p.add_argument("--backend", default="torch", choices=BACKENDS,
-                   help="torch (default), or onnxruntime (fp32; exports the checkpoint to ONNX once, into the cache)")
+    add_inference_options(p)
     p.set_defaults(run=run)
 
 
@@ -58,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     # the node's path: thermal normalised at its own size, then resized to the RGB frame (inside the engine)
     engine = InferenceEngine(args.checkpoint, InferenceConfig(
-        device=args.device, precision=args.precision, backend=args.backend, thermal_norm=norm, warmup=0))
+        **inference_options(args), thermal_norm=norm, warmup=0))
     try:
         label = engine.predict(rgb, thermal).labels
     except UnusableFrame as exc:

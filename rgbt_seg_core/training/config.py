@@ -53,7 +53,9 @@ class TrainConfig:
     deterministic: bool = False
     num_workers: int = 2
     device: str = "auto"
-    amp: bool = True  # CUDA only
+    # Mixed precision (autocast) for training and validation: auto is fp16 on CUDA (with loss scaling), bf16 on CPUs
+    # with native bf16 (AMX or AVX512_BF16), fp32 elsewhere; as the engine's precision setting.
+    precision: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     cache_dir: str | None = None
     tensorboard: bool = True
@@ -85,6 +87,10 @@ class TrainConfig:
             raise bad("encoder_lr_mult", "must lie in (0, 10]")
         if not (isinstance(self.blur_prob, (int, float)) and 0 <= self.blur_prob <= 1):
             raise bad("blur_prob", "must lie in [0, 1]")
+        from ..precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise bad("precision", f"must be one of {', '.join(PRECISIONS)}")
         if self.thermal not in ("8bit", "raw"):
             raise bad("thermal", "must be '8bit' or 'raw'")
         if self.num_workers < 0 or self.threads < 0:

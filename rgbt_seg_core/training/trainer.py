@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from ..evaluation import evaluate
 from ..inference import InferenceConfig, InferenceEngine
 from ..losses import RSFLoss, class_weights
 from ..models import build_model
+from ..precision import autocast, precision_name, resolve_precision
 from .config import TrainConfig
 
 __all__ = ["Trainer", "TrainResult", "poly_lr"]
@@ -106,7 +106,7 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         self.run_dir = Path(cfg.out)
-        self.amp = cfg.amp and self.device.type == "cuda"
+        self.dtype = resolve_precision(cfg.precision, self.device)
 
     # ------------------------------------------------------------------ setup
     def _datasets(self) -> tuple[RGBTDataset, RGBTDataset | None]:
@@ -124,7 +124,9 @@ class Trainer:
         """Validation goes through the inference engine (same preprocessing and precision as every tool), on the
         training form as it is."""
         meta = CheckpointMeta(self.cfg.model, {}, list(self.class_names), [list(c) for c in self.palette])
-        config = InferenceConfig(device=str(self.device), precision="fp16" if self.amp else "fp32")
+        # channels_last=False: the engine must not change the memory format of the weights training goes on with
+        # (that alone makes a resumed run differ from an uninterrupted one under bf16)
+        config = InferenceConfig(device=str(self.device), precision=precision_name(self.dtype), channels_last=False)
         return InferenceEngine.from_model(model, meta, config)
 
     def _build_model(self, num_classes: int) -> nn.Module:
@@ -231,7 +233,8 @@ class Trainer:
                             confidence_target=cfg.confidence_target)
         optimizer = torch.optim.SGD(_param_groups(model, cfg.encoder_lr_mult), lr=cfg.lr, momentum=cfg.momentum,
                                     weight_decay=cfg.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        # fp16's narrow range needs loss scaling; bf16 has float32's range and does not
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
 
         train_set = TrainingSet(train_ds, crop=tuple(cfg.crop) if cfg.crop else None, pseudo=stats.pseudo,
                                 flip=cfg.flip, max_rotation=cfg.max_rotation, blur_prob=cfg.blur_prob, seed=cfg.seed)
@@ -291,8 +294,7 @@ class Trainer:
                     g["lr"] = lr * g["lr_mult"]
                 rgb, thermal = batch["rgb"].to(self.device), batch["thermal"].to(self.device)
                 label = batch["label"].to(self.device)
-                ctx = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
-                with ctx:
+                with autocast(self.device, self.dtype):
                     out = train_model(rgb, thermal)
                     loss, parts = criterion(out, label, batch["pseudo"].to(self.device))
                 if not torch.isfinite(loss):

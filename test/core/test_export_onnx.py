@@ -31,11 +31,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_round_trip_within_1e_3_at_several_sizes(exported: dict, capsys: pytest.CaptureFixture[str]) -> None:
     import onnx
 
-    from rgbt_seg_core.export_onnx import verify_onnx
+    from rgbt_seg_core.backends.verify import verify_backend
 
-    model = load_checkpoint(exported["ckpt"]).model.reparameterize()
-    diff, rel = verify_onnx(exported["onnx"], model, [(64, 80), (67, 83), (96, 160)])
-    assert rel <= 1e-3, (diff, rel)
+    src = load_checkpoint(exported["ckpt"])
+    diff, rel, agree = verify_backend(src, src.model.reparameterize(), "onnx", exported["onnx"],
+                                      [(64, 80), (67, 83), (96, 160)])
+    assert rel <= 1e-3 and agree >= 0.999, (diff, rel, agree)
     graph = onnx.load(str(exported["onnx"])).graph
     assert [i.name for i in graph.input] == ["rgb", "thermal"] and [o.name for o in graph.output] == ["logits"]
     dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
@@ -47,19 +48,19 @@ def test_onnxruntime_backend_gives_torch_fp32_labels(exported: dict) -> None:
     rgb, thermal = rng.integers(0, 256, (72, 96, 3), dtype=np.uint8), rng.integers(0, 256, (72, 96), dtype=np.uint8)
     ref = InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", precision="fp32", warmup=0))
     ort = InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
-                                                            onnx=str(exported["onnx"]), warmup=0))
+                                                            model_file=str(exported["onnx"]), warmup=0))
     a, b = ref.predict(rgb, thermal).labels, ort.predict(rgb, thermal).labels
     assert_varied(a)
     assert (a == b).mean() >= 0.999 and ort.precision == "fp32"
     with pytest.raises(ValueError, match="needs backend torch"):
         InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime", precision="bf16",
-                                                          onnx=str(exported["onnx"])))
+                                                          model_file=str(exported["onnx"])))
 
 
 def test_onnx_file_must_belong_to_the_checkpoint(exported: dict, tmp_path: Path) -> None:
     other = save_varied_checkpoint(tmp_path / "other.safetensors", seed=1)
     with pytest.raises(ValueError, match="exported from another checkpoint"):
-        InferenceEngine(other, InferenceConfig(device="cpu", backend="onnxruntime", onnx=str(exported["onnx"])))
+        InferenceEngine(other, InferenceConfig(device="cpu", backend="onnxruntime", model_file=str(exported["onnx"])))
 
 
 def test_missing_optional_package_is_a_clear_error(exported: dict, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +77,7 @@ def test_missing_optional_package_is_a_clear_error(exported: dict, monkeypatch: 
     monkeypatch.setattr("importlib.import_module", lambda name: no_ort(name))
     with pytest.raises(RuntimeError, match=r"optional package 'onnxruntime': pip install '\.\[onnx\]'"):
         InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
-                                                          onnx=str(exported["onnx"])))
-    with pytest.raises(ValueError, match="backend must be one of torch, onnxruntime"):
+                                                          model_file=str(exported["onnx"])))
+    with pytest.raises(ValueError, match="backend must be one of torch, onnxruntime, openvino, tensorrt"):
         InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="tensorflow"))
     assert torch.__name__ == "torch"

@@ -30,7 +30,7 @@ def _pair(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
 
 def test_engine_deploys_and_matches_the_model(ckpt: Path) -> None:
     engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
-    assert engine.model.deployed and not engine.half
+    assert engine.model.deployed and engine.precision in ("fp32", "bf16")  # auto on a CPU
     rgb, thermal = _pair()
     pred = engine.predict(rgb, thermal, want_gates=True)
     assert pred.labels.shape == (48, 64) and pred.labels.dtype == np.uint8
@@ -78,10 +78,36 @@ def test_bad_checkpoint_and_device(ckpt: Path, tmp_path: Path) -> None:
 @pytest.mark.gpu
 def test_cuda_fp16_labels_are_reproducible(ckpt: Path) -> None:
     engine = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision="fp16", warmup=1))
-    assert engine.half
+    assert engine.precision == "fp16"
     rgb, thermal = _pair(480, 640)
     a = engine.predict(rgb, thermal).labels
     b = engine.predict(rgb, thermal).labels
     assert np.array_equal(a, b)
     cpu = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0)).predict(rgb, thermal).labels
     assert (a == cpu).mean() > 0.99  # fp16 vs fp32: only pixels on decision boundaries may differ
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_cuda_fast_path_keeps_the_labels(tmp_path: Path, precision: str) -> None:
+    """Device preprocessing, pinned staging and CUDA graphs change nothing but the speed."""
+    from varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+
+    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    graphs = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision=precision, warmup=0))
+    eager = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision=precision, cuda_graphs=False, warmup=0))
+    cpu = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    rgb, thermal = _pair(120, 160)
+    frames = [(rgb, thermal), (rgb[:96, :128].copy(), thermal[:96, :128].copy())]
+    frames += [(rgb, t) for t, _ in awkward_thermal(thermal).values()]
+    for r, t in frames * 2:  # twice: the second round replays captured graphs
+        a = graphs.predict(r, t).labels
+        assert np.array_equal(a, eager.predict(r, t).labels)
+        ref = cpu.predict(r, t).labels
+        assert_varied(ref)
+        assert (a == ref).mean() >= (0.999 if precision == "fp32" else 0.99)
+    assert graphs._graphs is not None and graphs._graphs.captures == 2
+    dev_r, dev_t = graphs.tensors(rgb, thermal)
+    host_r, host_t = cpu.tensors(rgb, thermal)
+    assert float((dev_r.float().cpu() - host_r).abs().max()) == 0.0
+    assert float((dev_t.float().cpu() - host_t).abs().max()) <= 2e-5

@@ -1,0 +1,164 @@
+"""The backends beyond eager torch: OpenVINO IR (exported, verified, labels equal to torch fp32), the float16 ONNX
+graph TensorRT builds its engines from (run here by ONNX Runtime on the CPU), TensorRT itself on a GPU, the
+pairing of every model file with its checkpoint, and clear errors for what is missing."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rgbt_seg_core.checkpoint import load_checkpoint
+from rgbt_seg_core.cli.main import main
+from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+from varied_model import assert_varied, save_varied_checkpoint
+
+pytest.importorskip("onnxscript")
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_varied_checkpoint(tmp_path_factory.mktemp("backends") / "v.safetensors")
+
+
+def _frame(h: int = 72, w: int = 96, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8), rng.integers(0, 256, (h, w), dtype=np.uint8)
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    real_import = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name == module or name.startswith(module + "."):
+            raise ImportError(f"No module named {module!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    monkeypatch.setattr("importlib.import_module", lambda name: fake(name))
+
+
+def test_missing_backends_are_clear_errors(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rgbt_seg_core.export_tensorrt import build_engine
+
+    with monkeypatch.context() as m:
+        _without(m, "openvino")
+        with pytest.raises(RuntimeError, match=r"optional package 'openvino': pip install '\.\[openvino\]'"):
+            InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", model_file=str(ckpt)))
+    with monkeypatch.context() as m:
+        _without(m, "tensorrt")
+        with pytest.raises(RuntimeError, match=r"optional package 'tensorrt': pip install '\.\[tensorrt\]'"):
+            build_engine(ckpt, ckpt.with_suffix(".engine"), torch.device("cpu"))
+    assert not ckpt.with_suffix(".engine").exists()
+
+
+def test_tensorrt_needs_a_gpu(ckpt: Path) -> None:
+    with pytest.raises(ValueError, match="runs on a CUDA GPU"):
+        InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="tensorrt"))
+
+
+def test_half_onnx_graph_for_tensorrt_keeps_the_labels(ckpt: Path, tmp_path: Path) -> None:
+    """The graph a TensorRT fp16 engine is built from: float16 inside, float32 at the edges, fp32's labels."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from rgbt_seg_core.export_onnx import export_onnx
+
+    model = load_checkpoint(ckpt).model.reparameterize()
+    path = export_onnx(model, tmp_path / "half.onnx", height=64, width=80, half=True)
+    graph = onnx.load(str(path)).graph
+    kinds = {i.data_type for i in graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in kinds
+    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for i in [*graph.input, *graph.output])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(1)
+    rgb, thermal = torch.rand(1, 3, 67, 91, generator=g), torch.rand(1, 1, 67, 91, generator=g)
+    with torch.inference_mode():
+        ref = model(rgb, thermal)
+    got = torch.from_numpy(session.run(["logits"], {"rgb": rgb.numpy(), "thermal": thermal.numpy()})[0])
+    assert_varied(ref.argmax(1)[0].numpy().astype(np.uint8))
+    assert float((got - ref).abs().max()) <= 3e-2 * float(ref.abs().max())
+    assert (got.argmax(1) == ref.argmax(1)).float().mean() >= 0.99
+
+
+@pytest.fixture(scope="module")
+def ir(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("openvino")
+    out = tmp_path_factory.mktemp("ov") / "v.xml"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--format", "openvino", "--verify",
+                 "--verify-size", "64", "80"]) == 0
+    assert out.is_file() and out.with_suffix(".bin").is_file()
+    return out
+
+
+class TestOpenVino:
+    def test_fp32_labels_equal_torch_fp32(self, ckpt: Path, ir: Path) -> None:
+        rgb, thermal = _frame()
+        ref = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0)).predict(rgb, thermal)
+        ov = InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", precision="fp32",
+                                                   model_file=str(ir), warmup=0))
+        assert ov.precision == "fp32"
+        got = ov.predict(rgb, thermal, want_gates=True)  # labels only: gates come from the torch model
+        assert_varied(ref.labels)
+        assert (got.labels == ref.labels).mean() >= 0.999 and got.gates is None
+
+    def test_auto_precision_and_odd_sizes(self, ckpt: Path, ir: Path) -> None:
+        from rgbt_seg_core.precision import cpu_has_native_bf16
+
+        engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", model_file=str(ir),
+                                                       warmup=0))
+        assert engine.precision == ("bf16" if cpu_has_native_bf16() else "fp32")
+        ref = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+        for h, w in ((33, 47), (130, 170)):
+            rgb, thermal = _frame(h, w)
+            assert (engine.predict(rgb, thermal).labels == ref.predict(rgb, thermal).labels).mean() >= 0.97
+
+    def test_cache_export_and_ownership(self, ckpt: Path, ir: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", precision="fp32", warmup=0))
+        made = list((tmp_path / "cache").rglob("*.xml"))
+        assert len(made) == 1 and engine.predict(*_frame()).labels.shape == (72, 96)
+        other = save_varied_checkpoint(tmp_path / "other.safetensors", seed=1)
+        with pytest.raises(ValueError, match="exported from another checkpoint"):
+            InferenceEngine(other, InferenceConfig(device="cpu", backend="openvino", model_file=str(ir)))
+        with pytest.raises(FileNotFoundError, match="openvino model file not found"):
+            InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", model_file=str(tmp_path / "x.xml")))
+        with pytest.raises(ValueError, match="openvino_device 'NPU9' is not on this machine"):
+            InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", model_file=str(ir),
+                                                  openvino_device="NPU9"))
+
+    def test_export_refuses_a_wrong_suffix(self, ckpt: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "v.onnx"),
+                     "--format", "openvino"]) == 2
+        assert "--format openvino writes a .xml file" in capsys.readouterr().err
+        assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.gpu
+def test_tensorrt_engine_matches_torch_and_checks_its_record(ckpt: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorrt")
+    engine_path = tmp_path / "v.engine"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(engine_path), "--format", "tensorrt",
+                 "--verify", "--verify-size", "96", "128"]) == 0
+    record = json.loads(Path(f"{engine_path}.json").read_text())
+    assert record["precision"] == "fp16" and record["checkpoint_sha256"] == load_checkpoint(ckpt).sha256
+    trt = InferenceEngine(ckpt, InferenceConfig(device="cuda", backend="tensorrt", model_file=str(engine_path),
+                                                warmup=0))
+    ref = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    assert trt.precision == "fp16"
+    for h, w in ((96, 128), (67, 91)):
+        rgb, thermal = _frame(h, w)
+        a, b = trt.predict(rgb, thermal).labels, ref.predict(rgb, thermal).labels
+        assert_varied(b)
+        assert (a == b).mean() >= 0.99
+    with pytest.raises(ValueError, match="outside this TensorRT engine's sizes"):
+        trt.predict(*_frame(16, 2000))
+    record["gpu"] = "Some Other GPU sm00"
+    Path(f"{engine_path}.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="engines are GPU-specific"):
+        InferenceEngine(ckpt, InferenceConfig(device="cuda", backend="tensorrt", model_file=str(engine_path)))

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_ros.params import PARAM_SPECS, NodeParams
+from rgbt_seg_ros.params import PARAM_SPECS, NodeParams, render_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +22,8 @@ def test_yaml_keys_equal_declared_parameters() -> None:
     for spec in PARAM_SPECS:
         assert params[spec.name] == spec.default, spec.name
     NodeParams.from_values({**params, "checkpoint": "x.safetensors"})  # the defaults are valid
+    # descriptions, ranges and choices too: the file is the table, rendered (python -m rgbt_seg_ros.params)
+    assert (ROOT / "config" / "segment.yaml").read_text() == render_yaml()
 
 
 def test_param_validation_messages() -> None:

@@ -22,6 +22,7 @@ from .data.mfnet import MFNetDataset
 from .data.training import EvalSet
 from .inference import InferenceEngine
 from .metrics import ConfusionMatrix, SegmentationScores
+from .perturb import PerturbationSet
 from .preprocess import colorize, overlay
 
 __all__ = ["EvalResult", "evaluate"]
@@ -51,7 +52,9 @@ def evaluate(
     num_workers: int = 0,
     save_predictions: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    perturb: PerturbationSet | None = None,
 ) -> EvalResult:
+    """Score ``engine`` on ``dataset``; ``perturb`` degrades each frame first (a robustness protocol)."""
     n = dataset.num_classes
     if engine.meta.num_classes != n:
         raise ValueError(f"the model predicts {engine.meta.num_classes} classes but {dataset.dataset_name} has {n}")
@@ -64,7 +67,7 @@ def evaluate(
         for sub in ("labels", "color", "overlay"):
             (save_predictions / sub).mkdir(parents=True, exist_ok=True)
     loader = DataLoader(
-        EvalSet(dataset, engine.config.thermal_norm, engine.config.thermal_offset), batch_size=batch_size,
+        EvalSet(dataset, engine.config.thermal_norm, engine.config.thermal_offset, perturb), batch_size=batch_size,
         num_workers=num_workers,
         generator=torch.Generator(),  # leave the global RNG alone (training resumes must stay exact)
     )

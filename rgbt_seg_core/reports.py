@@ -1,7 +1,8 @@
 """Evaluation reports: Markdown in the layout of the paper's tables, JSON, and two PNG charts.
 
 Table II / V layout: one row per model, for each class an Acc and an IoU column (percent), then mAcc and mIoU.
-Table IV layout: day and night mAcc / mIoU. Charts are drawn with OpenCV so reports need no plotting library.
+Table IV layout: day and night mAcc / mIoU. Robustness (CIMNet Tables IV and V): per-class IoU per setting, and
+mIoU with one row per setting and one column per model. Charts are drawn with OpenCV so reports need no plotting library.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from .metrics import SegmentationScores
 
-__all__ = ["markdown_report", "json_report", "confusion_png", "iou_bar_png"]
+__all__ = ["markdown_report", "json_report", "confusion_png", "iou_bar_png", "robustness_tables"]
 
 
 def _pct(x: float) -> str:
@@ -99,3 +100,34 @@ def iou_bar_png(path: Path, scores: SegmentationScores, palette: list[list[int]]
         cv2.putText(img, name[:18], (8, y + bar_h - 9), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(img, f"{100 * iou:.1f}", (left + span + 6, y + bar_h - 9), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), img)
+
+
+def robustness_tables(results: dict[str, dict[str, SegmentationScores]], classes: list[str] | None = None) -> str:
+    """``results[model][setting]``: CIMNet Table V's layout (a row per setting, a column per model, mIoU and its
+    change from clean) and Table IV's (per-class IoU, a row per model and setting; ``classes`` picks columns)."""
+    models = list(results)
+    settings = list(dict.fromkeys(s for m in models for s in results[m]))
+    out = ["### mIoU under each setting (CIMNet Table V layout)", "",
+           "| Setting | " + " | ".join(models) + " |", "|" + "---|" * (len(models) + 1)]
+    for setting in settings:
+        cells = []
+        for m in models:
+            sc = results[m].get(setting)
+            clean = results[m].get("clean")
+            if sc is None:
+                cells.append("")
+            elif clean is not None and setting != "clean":
+                cells.append(f"{_pct(sc.miou)} ({100 * (sc.miou - clean.miou):+.1f})")
+            else:
+                cells.append(_pct(sc.miou))
+        out.append(f"| {setting} | " + " | ".join(cells) + " |")
+    first = next(iter(results[models[0]].values()))
+    names = list(first.class_names)
+    cols = [n for n in (classes or names) if n in names]
+    out += ["", "### Per-class IoU (CIMNet Table IV layout)", "",
+            "| Model | Setting | " + " | ".join(cols) + " | mIoU |", "|" + "---|" * (len(cols) + 3)]
+    for m in models:
+        for setting, sc in results[m].items():
+            out.append(f"| {m} | {setting} | " + " | ".join(_pct(sc.iou[names.index(c)]) for c in cols)
+                       + f" | {_pct(sc.miou)} |")
+    return "\n".join(out) + "\n"

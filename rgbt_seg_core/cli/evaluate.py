@@ -11,7 +11,8 @@ from tqdm import tqdm
 from ..data import DATASETS, build_dataset
 from ..evaluation import evaluate
 from ..inference import InferenceConfig, InferenceEngine
-from ..reports import confusion_png, iou_bar_png, json_report, markdown_report
+from ..perturb import parse_settings
+from ..reports import confusion_png, iou_bar_png, json_report, markdown_report, robustness_tables
 from .options import add_inference_options, inference_options
 
 
@@ -34,10 +35,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-dir", metavar="DIR",
                    help="write report.md, metrics.json, confusion.png and iou.png here")
     p.add_argument("--save-predictions", metavar="DIR", help="write label, colour and overlay PNGs here")
+    p.add_argument("--perturb", action="append", default=[], metavar="SETTING",
+                   help="robustness protocol (CIMNet §V): rgb-failure, thermal-failure[:SIGMA], misalign:DX[,DY], "
+                   "misalign-dynamic[:MAX]; join with + to combine; repeat the flag to score several settings "
+                   "(each beside the clean one, in the layout of CIMNet Tables IV and V); repeatable: draws are "
+                   "seeded by frame name")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = parse_settings(args.perturb)  # a typo fails before the model loads
     # the deploy form through the inference engine: the ROS node, bag-eval and predict run exactly this path
     engine = InferenceEngine(args.checkpoint, InferenceConfig(
         **inference_options(args), warmup=0))
@@ -48,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
             f"{args.checkpoint} predicts {engine.meta.num_classes} classes but {args.dataset} has {ds.num_classes}"
         )
     ds.validate()
+    if args.save_predictions and len(settings) > 1:
+        raise ValueError("--save-predictions takes one --perturb setting (the predictions of several would mix)")
+    if settings:
+        return _run_robustness(args, engine, ds, settings)
     with tqdm(total=len(ds), desc="eval", unit="img", disable=None) as bar:
         res = evaluate(engine, ds, batch_size=args.batch_size,
                        save_predictions=Path(args.save_predictions) if args.save_predictions else None,
@@ -70,5 +81,36 @@ def run(args: argparse.Namespace) -> int:
         (out / "metrics.json").write_text(js)
         confusion_png(out / "confusion.png", res.confusion.matrix, scores.class_names)
         iou_bar_png(out / "iou.png", scores, engine.meta.palette)
+        print(f"report written to {out}")
+    return 0
+
+
+def _run_robustness(args: argparse.Namespace, engine: InferenceEngine, ds, settings: list) -> int:
+    """The clean split and each --perturb setting, one table: CIMNet Tables IV and V."""
+    import json
+
+    from ..perturb import PerturbationSet
+
+    runs = [PerturbationSet(), *[s for s in settings if s]]
+    scored = {}
+    for setting in runs:
+        with tqdm(total=len(ds), desc=setting.name, unit="img", disable=None) as bar:
+            res = evaluate(engine, ds, batch_size=args.batch_size, perturb=setting,
+                           save_predictions=Path(args.save_predictions) if args.save_predictions and setting else None,
+                           progress=lambda n: bar.update(1))
+        scored[setting.name] = res.scores()
+    label = f"{engine.meta.model} ({engine.precision})"
+    text = robustness_tables({label: scored})
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(
+            {"checkpoint": str(args.checkpoint), "model": engine.meta.model, "precision": engine.precision,
+             "dataset": args.dataset, "split": args.split, "images": len(ds),
+             "settings": {k: v.to_dict() for k, v in scored.items()}}, indent=2))
+    if args.report_dir:
+        out = Path(args.report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "robustness.md").write_text(f"# {label} on {args.dataset}:{args.split}\n\n{text}")
         print(f"report written to {out}")
     return 0

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..perturb import PerturbationSet
 from ..preprocess import ThermalNorm, prepare_inputs
 from .base import RGBTDataset, Sample
 
@@ -129,16 +130,18 @@ class EvalSet(Dataset):
     """Full frames, no augmentation; keeps the name so predictions can be saved and split by day/night."""
 
     def __init__(self, base: RGBTDataset, thermal_norm: ThermalNorm = ThermalNorm(),
-                 thermal_offset: tuple[int, int] = (0, 0)) -> None:
+                 thermal_offset: tuple[int, int] = (0, 0), perturb: PerturbationSet | None = None) -> None:
         self.base = base
         self.thermal_norm = thermal_norm
         self.thermal_offset = thermal_offset
+        self.perturb = perturb or PerturbationSet()
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         s = self.base[index]
-        out = _tensors(s.rgb, s.thermal, s.label, self.thermal_norm, self.thermal_offset)
+        rgb, thermal = self.perturb.apply(s.rgb, s.thermal, s.label, s.name) if self.perturb else (s.rgb, s.thermal)
+        out = _tensors(rgb, thermal, s.label, self.thermal_norm, self.thermal_offset)
         out["index"] = torch.tensor(index)
         return out

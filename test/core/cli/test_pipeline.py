@@ -54,6 +54,24 @@ def test_export_verify_and_eval(pipeline: Path, capsys: pytest.CaptureFixture[st
     assert len(preds) == 3
 
 
+def test_eval_robustness_settings(pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["eval", "--checkpoint", str(pipeline / "run" / "last.safetensors"), "--dataset", "synthetic",
+            "--data-root", str(pipeline / "data"), "--split", "test", "--device", "cpu", "--precision", "fp32"]
+    assert main([*args, "--perturb", "rgb-failure", "--perturb", "misalign:4+thermal-failure",
+                 "--perturb", "misalign-dynamic", "--json", str(pipeline / "rob.json")]) == 0
+    out = capsys.readouterr().out
+    assert "CIMNet Table V layout" in out and "CIMNet Table IV layout" in out
+    for row in ("| clean |", "| rgb-failure |", "| misalign:4+thermal-failure:12 |", "| misalign-dynamic:12 |"):
+        assert row in out
+    first = json.loads((pipeline / "rob.json").read_text())["settings"]
+    assert set(first) == {"clean", "rgb-failure", "misalign:4+thermal-failure:12", "misalign-dynamic:12"}
+    assert main([*args, "--perturb", "misalign-dynamic", "--json", str(pipeline / "rob2.json")]) == 0
+    again = json.loads((pipeline / "rob2.json").read_text())["settings"]
+    assert again["misalign-dynamic:12"] == first["misalign-dynamic:12"]  # repeatable
+    assert main([*args, "--perturb", "rgb-fail"]) == 2
+    assert "unknown perturbation 'rgb-fail'" in capsys.readouterr().err
+
+
 def test_predict_any_size_and_16bit(pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (70, 93, 3), dtype=np.uint8)
     thermal16 = np.random.default_rng(1).integers(1000, 30000, (35, 47), dtype=np.uint16)  # other size

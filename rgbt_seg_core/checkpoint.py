@@ -133,8 +133,8 @@ def save_checkpoint(
         raise ValueError("save_checkpoint: palette entries must be three integers in 0..255")
     options = config.to_dict()
     options.pop("num_classes")
-    for key in ("rgb_encoder", "thermal_encoder"):
-        options.pop(key)  # implied by the model name
+    for key in ("rgb_encoder", "thermal_encoder", "encoder"):
+        options.pop(key, None)  # implied by the model name
     meta = CheckpointMeta(model=_model_name(model), options=options, class_names=names, palette=pal,
                           training=dict(training or {}), deploy=bool(getattr(model, "deployed", False)))
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}

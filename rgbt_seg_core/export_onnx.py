@@ -6,7 +6,7 @@ The graph takes the engine's preprocessed inputs, so every backend shares the on
 * ``rgb``: float32 1 x 3 x H x W in [0, 1]; ``thermal``: float32 1 x 1 x H x W in [0, 1];
 * ``logits``: float32 1 x C x H x W.
 
-Opset 18, exported with PyTorch's ``torch.export``-based exporter. H and W are dynamic (32..4096) unless a fixed
+Opset 19, exported with PyTorch's ``torch.export``-based exporter. H and W are dynamic (32..4096) unless a fixed
 size is asked for; batch is 1. With ``half=True`` the graph computes in float16 (weights stored as float16, inputs
 cast on entry, logits cast back to float32 on exit) while its interface stays float32: that is the graph TensorRT
 builds its fp16 engine from, as a strongly typed network takes its precision from the graph. Class names, palette and the source checkpoint's checksum are stored in the
@@ -31,7 +31,7 @@ from torch import nn
 
 __all__ = ["OPSET", "export_onnx", "onnx_metadata", "checkpoint_metadata", "require"]
 
-OPSET = 18
+OPSET = 19  # DeformConv (CIMNet's SCSFR) entered ONNX at opset 19
 MIN_SIDE, MAX_SIDE = 32, 4096
 
 

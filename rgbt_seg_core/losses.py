@@ -11,7 +11,7 @@ SmoothL1(g_rgb, p_rgb) + SmoothL1(1 - g_rgb, p_thm) with g_rgb = p^_rgb / (p^_rg
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 from .models.fusion import gate_weights
 from .models.rsfnet import TrainOutput
 
-__all__ = ["class_frequencies", "class_weights", "RSFLoss"]
+__all__ = ["class_frequencies", "class_weights", "RSFLoss", "CIMLoss"]
 
 
 def class_frequencies(labels: Iterable[np.ndarray], num_classes: int) -> np.ndarray:
@@ -100,5 +100,29 @@ class RSFLoss(nn.Module):
             ) / conf.shape[0]
             total = total + self.reg_weight * reg
             parts["reg"] = float(reg.detach())
+        parts["total"] = float(total.detach())
+        return total, parts
+
+
+class CIMLoss(nn.Module):
+    """CIMNet's loss (CIMNet §III-F, Eq. 24): L = L_ce + beta * L_mi, beta the model's learnable weight (>= 0).
+
+    The class weights are the training split's, as for RSFLoss; CIMNet has no pseudo-label regression.
+    """
+
+    def __init__(self, weights: torch.Tensor | None = None, *, ignore_index: int = -100) -> None:
+        super().__init__()
+        self.register_buffer("weights", weights.float() if weights is not None else None)
+        self.ignore_index = ignore_index
+
+    def forward(self, output: Any, target: torch.Tensor, pseudo: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        ce = F.cross_entropy(output.logits, target, weight=self.weights, ignore_index=self.ignore_index)
+        total = ce
+        parts = {"main": float(ce.detach())}
+        if output.mi is not None:
+            total = total + output.mi_weight * output.mi
+            parts["mi"] = float(output.mi.detach())
+            parts["beta"] = float(output.mi_weight.detach())
         parts["total"] = float(total.detach())
         return total, parts

@@ -1,7 +1,8 @@
 """Parameter and multiply-accumulate counts, the units of the paper's Tables III and XII.
 
-MACs are counted with forward hooks on Conv1d/Conv2d/Linear (one MAC per weight tap per output element), the
-convention of thop/ptflops that the paper's "FLOPs" column follows. Element-wise ops, BN, interpolation and
+MACs are counted with forward hooks on Conv1d/Conv2d/Linear and torchvision's DeformConv2d (one MAC per weight
+tap per output element), the convention of thop/ptflops that the paper's "FLOPs" column follows, and of fvcore,
+which CMX (the code CIMNet's Table II compares with) uses: its "FLOPs" are multiply-accumulates too. Element-wise ops, BN, interpolation and
 pooling are not counted, which is why a BN-folded deploy model and its training form agree except for the extra
 re-parameterisation branches.
 """
@@ -20,9 +21,11 @@ def count_macs(model: nn.Module, inputs: tuple[Any, ...]) -> int:
     """MACs of one forward pass with ``inputs`` (batch size taken into account: pass batch 1 for per-image)."""
     total = 0
 
+    from torchvision.ops import DeformConv2d
+
     def conv_hook(m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
         nonlocal total
-        assert isinstance(m, (nn.Conv1d, nn.Conv2d))
+        assert isinstance(m, (nn.Conv1d, nn.Conv2d, DeformConv2d))
         k = 1
         for s in m.kernel_size:
             k *= s
@@ -35,7 +38,7 @@ def count_macs(model: nn.Module, inputs: tuple[Any, ...]) -> int:
 
     handles = []
     for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, DeformConv2d)):
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(linear_hook))

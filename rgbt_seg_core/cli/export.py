@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Re-parameterises every RSF KxK block into one conv, folds BatchNorms, drops auxiliary heads, "
         "and writes a deploy checkpoint with the same class names and palette (--format safetensors), or the deploy "
         "form as ONNX (--format onnx: inputs rgb 1x3xHxW and thermal 1x1xHxW, float32 in [0, 1], output the "
-        "logits 1xCxHxW; opset 18; H and W dynamic 32..4096 unless --fixed-size), as OpenVINO IR converted from "
+        "logits 1xCxHxW; opset 19; H and W dynamic 32..4096 unless --fixed-size), as OpenVINO IR converted from "
         "that ONNX (--format openvino: .xml + .bin; extra [openvino]), or as a TensorRT fp16 engine built on this "
         "machine's GPU (--format tensorrt: .engine + .engine.json; H and W dynamic 32..1088 x 32..1920, tuned for "
         "--verify-size, or that size alone with --fixed-size; extra [tensorrt]). Non-torch files carry the "

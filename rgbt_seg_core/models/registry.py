@@ -56,4 +56,4 @@ def build_model(name: str, num_classes: int = 9, pretrained: bool | str = False,
 
 
 def _ensure_loaded() -> None:
-    from . import rsfnet_builders  # noqa: F401  (registers on import)
+    from . import cimnet_builders, rsfnet_builders  # noqa: F401  (register on import)

@@ -177,8 +177,10 @@ class RSFNet(nn.Module):
         if x is None:
             return None
         ph, pw = (-h) % self.pad_multiple, (-w) % self.pad_multiple
-        # zero padding on the bottom/right keeps every feature aligned with the top-left origin
-        return F.pad(x, [0, pw, 0, ph]) if ph or pw else x
+        # zero padding on the bottom/right keeps every feature aligned with the top-left origin. Always a pad op, even
+        # of 0: a graph exported at a multiple of the stride must still pad other sizes (a conditional pad is
+        # traced away there, and ONNX Runtime then ran unpadded frames, 5 % off in the logits)
+        return F.pad(x, [0, pw, 0, ph])
 
     def _features(
         self, rgb: torch.Tensor | None, thermal: torch.Tensor | None, want_gates: bool

@@ -38,8 +38,9 @@ from ..data.cache import split_statistics
 from ..data.training import IGNORE_INDEX, TrainingSet
 from ..evaluation import evaluate
 from ..inference import InferenceConfig, InferenceEngine
-from ..losses import RSFLoss, class_weights
+from ..losses import CIMLoss, RSFLoss, class_weights
 from ..models import build_model
+from ..models.cimnet import CIMNet
 from ..precision import autocast, precision_name, resolve_precision
 from .config import TrainConfig
 
@@ -229,8 +230,11 @@ class Trainer:
         )
         weights = class_weights(stats.class_frequencies, cfg.class_weight_c).to(self.device)
         model = self._build_model(train_ds.num_classes)
-        criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight, ignore_index=IGNORE_INDEX,
-                            confidence_target=cfg.confidence_target)
+        if isinstance(model, CIMNet):  # CE + beta * L_mi (CIMNet §III-F)
+            criterion: nn.Module = CIMLoss(weights, ignore_index=IGNORE_INDEX)
+        else:
+            criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight,
+                                ignore_index=IGNORE_INDEX, confidence_target=cfg.confidence_target)
         optimizer = torch.optim.SGD(_param_groups(model, cfg.encoder_lr_mult), lr=cfg.lr, momentum=cfg.momentum,
                                     weight_decay=cfg.weight_decay)
         # fp16's narrow range needs loss scaling; bf16 has float32's range and does not

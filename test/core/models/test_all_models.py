@@ -1,0 +1,77 @@
+"""One contract for every registered model, whatever its family: forward and backward with a gradient on every
+parameter, odd input sizes, a checkpoint round trip in training and deploy form, and ONNX export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rgbt_seg_core.checkpoint import load_checkpoint, save_checkpoint
+from rgbt_seg_core.models import build_model, list_models
+
+# small options where a family has them, so the whole registry runs on a CPU in CI
+SMALL = {"rsfnet": {"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16}, "cimnet": {"embed_dim": 64}}
+
+
+def _build(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    family = "cimnet" if name.startswith("cimnet") else "rsfnet"
+    return build_model(name, num_classes=5, **SMALL[family])
+
+
+def _inputs(h: int, w: int, b: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(b, 3, h, w, generator=g), torch.rand(b, 1, h, w, generator=g)
+
+
+def _loss(out) -> torch.Tensor:
+    """Every tensor the training output holds, so every parameter that shapes any of them gets a gradient."""
+    parts = [t for t in out if isinstance(t, torch.Tensor)]
+    return sum(torch.nan_to_num(t.float()).mean() for t in parts)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) -> None:
+    model = _build(name).train()
+    out = model(*_inputs(45, 70))
+    assert out.logits.shape == (2, 5, 45, 70) and torch.isfinite(out.logits).all()
+    _loss(out).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not no_grad, f"{name}: parameters without a (finite) gradient: {no_grad[:6]}"
+    model.eval()
+    for h, w in ((33, 47), (64, 80), (97, 31)):
+        with torch.inference_mode():
+            assert model(*_inputs(h, w, b=1)).shape == (1, 5, h, w)
+    rgb, thermal = _inputs(40, 56, b=1)
+    with torch.inference_mode():
+        ref = model(rgb, thermal)
+    save_checkpoint(tmp_path / "m.safetensors", model)
+    loaded = load_checkpoint(tmp_path / "m.safetensors").model.eval()
+    with torch.inference_mode():
+        assert torch.equal(loaded(rgb, thermal), ref)
+        deploy = loaded.reparameterize()
+        assert float((deploy(rgb, thermal) - ref).abs().max()) <= 1e-4 * max(1.0, float(ref.abs().max()))
+    save_checkpoint(tmp_path / "d.safetensors", deploy)
+    again = load_checkpoint(tmp_path / "d.safetensors")
+    assert again.meta.deploy and again.meta.model == name
+    with torch.inference_mode():
+        assert torch.equal(again.model.eval()(rgb, thermal), deploy(rgb, thermal))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_onnx_export(name: str, tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    from rgbt_seg_core.export_onnx import export_onnx
+
+    model = _build(name).eval().reparameterize()
+    path = export_onnx(model, tmp_path / "m.onnx", height=64, width=96)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rgb, thermal = _inputs(67, 83, b=1)
+    with torch.inference_mode():
+        ref = model(rgb, thermal).numpy()
+    got = session.run(["logits"], {"rgb": rgb.numpy(), "thermal": thermal.numpy()})[0]
+    assert abs(got - ref).max() <= 1e-3 * max(1.0, abs(ref).max())

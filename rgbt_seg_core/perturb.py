@@ -23,6 +23,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .preprocess import _shift  # the node's registration shift: vacated pixels 0
+
 __all__ = ["Perturbation", "PerturbationSet", "parse_perturbation", "parse_settings", "shift_objects", "KINDS"]
 
 KINDS = ("rgb-failure", "thermal-failure", "misalign", "misalign-dynamic")
@@ -66,17 +68,6 @@ class Perturbation:
         digest = hashlib.sha256(f"{key}|{self.name}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         return rgb, shift_objects(thermal, label, self.max_shift, rng)
-
-
-def _shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    out = np.zeros_like(img)
-    h, w = img.shape[:2]
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[yd, xd] = img[ys, xs]
-    return out
 
 
 def shift_objects(thermal: np.ndarray, label: np.ndarray, max_shift: int, rng: np.random.Generator,

@@ -162,20 +162,9 @@ class CIMNet(nn.Module):
 
 
 def _build(*, num_classes: int, pretrained: bool | str, encoder: str, **options: Any) -> CIMNet:
-    from pathlib import Path
+    from .rsfnet_builders import resolve_pretrained
 
-    imagenet: bool | str = False
-    start_from: Path | None = None
-    if pretrained is True or pretrained == "imagenet":
-        imagenet = "imagenet"
-    elif pretrained:
-        path = Path(pretrained)
-        if path.is_dir():
-            imagenet = str(path)
-        elif path.is_file():
-            start_from = path
-        else:
-            raise FileNotFoundError(f"pretrained path does not exist: {path}")
+    imagenet, start_from = resolve_pretrained(pretrained)
     model = CIMNet(CIMNetConfig(encoder=encoder, num_classes=num_classes, **options), pretrained=imagenet)
     if start_from is not None:
         from ..checkpoint import load_weights_into

@@ -23,21 +23,24 @@ PAIRS: dict[str, tuple[str, str]] = {
 }
 
 
+def resolve_pretrained(pretrained: bool | str | Path) -> tuple[bool | str, Path | None]:
+    """``build_model``'s ``pretrained``: (ImageNet source for the encoders, or False; checkpoint to start from)."""
+    if pretrained is True or pretrained == "imagenet":
+        return "imagenet", None
+    if not pretrained:
+        return False, None
+    path = Path(pretrained)
+    if path.is_dir():
+        return str(path), None
+    if path.is_file():
+        return False, path
+    raise FileNotFoundError(f"pretrained path does not exist: {path}")
+
+
 def _build(name: str, *, num_classes: int, pretrained: bool | str | Path, **options: Any) -> RSFNet:
     rgb, thermal = PAIRS[name]
     config = RSFNetConfig(rgb_encoder=rgb, thermal_encoder=thermal, num_classes=num_classes, **options)
-    imagenet: bool | str = False
-    start_from: Path | None = None
-    if pretrained is True or pretrained == "imagenet":
-        imagenet = "imagenet"
-    elif pretrained:
-        path = Path(pretrained)
-        if path.is_dir():
-            imagenet = str(path)
-        elif path.is_file():
-            start_from = path
-        else:
-            raise FileNotFoundError(f"pretrained path does not exist: {path}")
+    imagenet, start_from = resolve_pretrained(pretrained)
     model = RSFNet(config, pretrained=imagenet)
     if start_from is not None:
         from ..checkpoint import load_weights_into

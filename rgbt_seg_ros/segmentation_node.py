@@ -204,6 +204,11 @@ def main(args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # SIGTERM's handler shuts the context down; if that lands while spin builds its wait set, rclpy raises
+        # RCLError ("context is not valid") instead of ExternalShutdownException. That is a clean stop too.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

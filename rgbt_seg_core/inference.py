@@ -106,7 +106,7 @@ class InferenceEngine:
             self._precision_name, self.channels_last = runner.precision, False
             self.dtype = torch.float32
             self._input_device = runner.device
-            self.model = model.cpu().eval()  # kept for gates (forward_with_gates) only
+            self.model = model.cpu().eval()  # not run (labels and logits come from the backend); for inspection
         else:
             self.dtype = resolve_precision(config.precision, self.device)
             self._precision_name = precision_name(self.dtype)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ThermalNorm", "normalize_thermal", "thermal_problem", "prepare_inputs", "to_input_tensors", "colorize",
+__all__ = ["ThermalNorm", "normalize_thermal", "thermal_range_rule", "usable_span", "check_camera_arrays",
+           "shift_slices", "thermal_problem", "prepare_inputs", "to_input_tensors", "colorize",
            "overlay", "THERMAL_ABS_LIMIT"]
 
 # Far above any thermal unit in use (raw counts, kelvin, degrees, millikelvin), far below float32's 3.4e38: a
@@ -39,6 +40,53 @@ class ThermalNorm:
             raise ValueError(f"thermal percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
 
 
+def thermal_range_rule(norm: ThermalNorm, from_uint8: bool) -> str | tuple[float, float]:
+    """How a frame maps to [0, 1] under ``norm``: ``"scale255"``, ``"percentile"`` (of its valid pixels) or a fixed
+    (low, high). One rule for the host and the device preprocessing."""
+    mode = norm.mode
+    if mode == "auto":
+        if from_uint8:
+            return "scale255"
+        mode = "fixed" if norm.range is not None else "percentile"
+    if mode == "percentile":
+        return "percentile"
+    if norm.range is None:
+        if not from_uint8:
+            raise ValueError("fixed thermal normalisation of 16-bit/float data needs a range (low, high)")
+        return 0.0, 255.0
+    return norm.range
+
+
+def usable_span(lo: float, hi: float) -> float | None:
+    """hi - lo, with a flat percentile range widened to 1; None where there is no contrast to scale (a flat frame
+    at a magnitude where lo + 1 == lo)."""
+    if hi <= lo:
+        hi = lo + 1.0
+    span = hi - lo
+    return span if np.isfinite(span) and span > 0 else None
+
+
+def check_camera_arrays(rgb: np.ndarray | None, thermal: np.ndarray | None) -> tuple[int, int]:
+    """The frame size (the RGB image's, else thermal's) after checking both arrays' shapes and types."""
+    if rgb is None and thermal is None:
+        raise ValueError("at least one of rgb and thermal is required")
+    if rgb is not None and (rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8):
+        raise ValueError(f"rgb must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
+    if thermal is not None and thermal.ndim != 2:
+        raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
+    h, w = rgb.shape[:2] if rgb is not None else thermal.shape  # type: ignore[union-attr]
+    return int(h), int(w)
+
+
+def shift_slices(h: int, w: int, dx: int, dy: int) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """(source, destination) slices that move an h x w image by (dx, dy); None when nothing stays in frame."""
+    if abs(dx) >= w or abs(dy) >= h:
+        return None
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    return (ys, xs), (yd, xd)
+
+
 def normalize_thermal(thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()) -> np.ndarray:
     """H x W thermal (uint8, uint16 or float) -> float32 in [0, 1]; NaN/inf become 0."""
     if thermal.ndim != 2:
@@ -47,27 +95,18 @@ def normalize_thermal(thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()) ->
     finite = np.isfinite(x)
     if not finite.all():
         x = np.where(finite, x, 0.0).astype(np.float32)
-    mode = norm.mode
-    if mode == "auto":
-        if thermal.dtype == np.uint8:
-            return x / 255.0
-        mode = "fixed" if norm.range is not None else "percentile"
-    if mode == "fixed":
-        if norm.range is None:
-            if thermal.dtype != np.uint8:
-                raise ValueError("fixed thermal normalisation of 16-bit/float data needs a range (low, high)")
-            lo, hi = 0.0, 255.0
-        else:
-            lo, hi = norm.range
-    else:
+    rule = thermal_range_rule(norm, thermal.dtype == np.uint8)
+    if rule == "scale255":
+        return x / 255.0
+    if rule == "percentile":
         valid = x[finite & (x != 0)]
         if valid.size == 0:
             return np.zeros_like(x)
         lo, hi = (float(v) for v in np.percentile(valid, norm.percentiles))
-        if hi <= lo:
-            hi = lo + 1.0
-    span = hi - lo
-    if not (np.isfinite(span) and span > 0):  # a flat frame at a magnitude where lo + 1 == lo: no contrast
+    else:
+        lo, hi = rule
+    span = usable_span(lo, hi)
+    if span is None:
         return np.zeros_like(x)
     y = (x - np.float32(lo)) / np.float32(span)
     return np.clip(np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
@@ -103,13 +142,7 @@ def prepare_inputs(
     """
     import cv2
 
-    if rgb is None and thermal is None:
-        raise ValueError("at least one of rgb and thermal is required")
-    if rgb is not None and (rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8):
-        raise ValueError(f"rgb must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
-    if thermal is not None and thermal.ndim != 2:
-        raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
-    h, w = rgb.shape[:2] if rgb is not None else thermal.shape  # type: ignore[union-attr]
+    h, w = check_camera_arrays(rgb, thermal)
     if rgb is not None:
         r = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
     else:
@@ -129,12 +162,9 @@ def _shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
     if dx == 0 and dy == 0:
         return img
     out = np.zeros_like(img)
-    h, w = img.shape[:2]
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[yd, xd] = img[ys, xs]
+    cut = shift_slices(img.shape[0], img.shape[1], dx, dy)
+    if cut is not None:
+        out[cut[1]] = img[cut[0]]
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .preprocess import ThermalNorm
+from .preprocess import ThermalNorm, check_camera_arrays, shift_slices, thermal_range_rule, usable_span
 
 __all__ = ["prepare_on_device", "normalize_thermal_tensor", "percentile"]
 
@@ -38,27 +38,18 @@ def normalize_thermal_tensor(x: torch.Tensor, from_uint8: bool, norm: ThermalNor
     """H x W float32 thermal (raw values) -> [0, 1], exactly the rules of ``normalize_thermal``."""
     finite = torch.isfinite(x)
     x = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
-    mode = norm.mode
-    if mode == "auto":
-        if from_uint8:
-            return x / 255.0
-        mode = "fixed" if norm.range is not None else "percentile"
-    if mode == "fixed":
-        if norm.range is None:
-            if not from_uint8:
-                raise ValueError("fixed thermal normalisation of 16-bit/float data needs a range (low, high)")
-            lo, hi = 0.0, 255.0
-        else:
-            lo, hi = norm.range
-    else:
+    rule = thermal_range_rule(norm, from_uint8)
+    if rule == "scale255":
+        return x / 255.0
+    if rule == "percentile":
         valid = x[finite & (x != 0)]
         if valid.numel() == 0:
             return torch.zeros_like(x)
         lo, hi = (percentile(valid, p) for p in norm.percentiles)
-        if hi <= lo:
-            hi = lo + 1.0
-    span = hi - lo
-    if not (np.isfinite(span) and span > 0):  # a flat frame at a magnitude where lo + 1 == lo: no contrast
+    else:
+        lo, hi = rule
+    span = usable_span(lo, hi)
+    if span is None:
         return torch.zeros_like(x)
     y = (x - float(np.float32(lo))) / float(np.float32(span))
     return torch.nan_to_num(y, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0.0, 1.0)
@@ -78,12 +69,9 @@ def _shift(t: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     if dx == 0 and dy == 0:
         return t
     out = torch.zeros_like(t)
-    h, w = t.shape[-2:]
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[..., yd, xd] = t[..., ys, xs]
+    cut = shift_slices(t.shape[-2], t.shape[-1], dx, dy)
+    if cut is not None:
+        out[(..., *cut[1])] = t[(..., *cut[0])]
     return out
 
 
@@ -92,14 +80,8 @@ def prepare_on_device(rgb: np.ndarray | None, thermal: np.ndarray | None, norm: 
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """1 x 3 x H x W and 1 x 1 x H x W float32 tensors on ``device``; ``upload`` moves a host array there (default:
     a plain copy; the engine passes its pinned, non-blocking staging)."""
-    if rgb is None and thermal is None:
-        raise ValueError("at least one of rgb and thermal is required")
-    if rgb is not None and (rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8):
-        raise ValueError(f"rgb must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
-    if thermal is not None and thermal.ndim != 2:
-        raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
+    h, w = check_camera_arrays(rgb, thermal)
     up: Upload = upload or (lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device))
-    h, w = rgb.shape[:2] if rgb is not None else thermal.shape  # type: ignore[union-attr]
     if rgb is not None:
         r = up(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
     else:

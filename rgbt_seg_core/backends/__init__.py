@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
     from ..checkpoint import LoadedCheckpoint
     from ..inference import InferenceConfig
 
-__all__ = ["BACKENDS", "Runner", "open_runner"]
+__all__ = ["BACKENDS", "Runner", "open_runner", "host_feeds"]
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 
@@ -35,6 +36,12 @@ class Runner(Protocol):
     precision: str  # fp32 | bf16 | fp16: what the backend computes in
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor: ...
+
+
+def host_feeds(rgb: torch.Tensor, thermal: torch.Tensor) -> dict[str, np.ndarray]:
+    """The graph's inputs as contiguous float32 host arrays (the CPU runtimes take NumPy)."""
+    return {"rgb": np.ascontiguousarray(rgb.float().cpu().numpy()),
+            "thermal": np.ascontiguousarray(thermal.float().cpu().numpy())}
 
 
 def open_runner(loaded: "LoadedCheckpoint", model: torch.nn.Module, config: "InferenceConfig",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..checkpoint import LoadedCheckpoint
+from . import host_feeds
 from .model_files import check_owner, onnx_for
 
 if TYPE_CHECKING:
@@ -34,6 +34,4 @@ class OnnxRuntimeRunner:
         self.path = path
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        feeds = {"rgb": np.ascontiguousarray(rgb.float().cpu().numpy()),
-                 "thermal": np.ascontiguousarray(thermal.float().cpu().numpy())}
-        return torch.from_numpy(self._session.run(["logits"], feeds)[0])
+        return torch.from_numpy(self._session.run(["logits"], host_feeds(rgb, thermal))[0])

@@ -1,7 +1,7 @@
 """OpenVINO: the IR (or ONNX file) compiled for an Intel CPU or iGPU.
 
-Threads: the number torch uses in this process. Precision: ``auto`` leaves the choice to OpenVINO, which computes in bf16 on CPUs with AMX or AVX512_BF16 and in
-fp32 on other CPUs (the same rule as the torch backend's ``auto``); ``fp32``, ``bf16`` and ``fp16`` are passed as
+Threads: the number torch uses in this process. Precision: ``auto`` leaves the choice to OpenVINO, which
+computes in bf16 on CPUs with AMX or AVX512_BF16 and in fp32 on other CPUs (the same rule as the torch backend's ``auto``); ``fp32``, ``bf16`` and ``fp16`` are passed as
 the inference-precision hint, and the precision the compiled model reports is the one the engine states.
 """
 
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import LoadedCheckpoint
+from . import host_feeds
 from .model_files import check_owner, model_file, onnx_for
 
 if TYPE_CHECKING:
@@ -55,6 +56,5 @@ class OpenVinoRunner:
         self.path = path
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        out = self._request.infer({"rgb": np.ascontiguousarray(rgb.float().cpu().numpy()),
-                                   "thermal": np.ascontiguousarray(thermal.float().cpu().numpy())})
+        out = self._request.infer(host_feeds(rgb, thermal))
         return torch.from_numpy(np.array(out[self._compiled.output("logits")]))

@@ -52,6 +52,12 @@ def run_backend_export(args: argparse.Namespace) -> int:
     h, w = args.verify_size
     out = Path(args.out)
     meta = checkpoint_metadata(src.meta, src.sha256)
+    if args.format == "tensorrt":  # before the ONNX export: a machine without a GPU or TensorRT fails at once
+        from ..export_onnx import require
+        from ..inference import resolve_device
+
+        gpu = resolve_device("cuda")
+        require("tensorrt", "tensorrt")
     if args.format == "onnx":
         export_onnx(model, out, height=h, width=w, dynamic=not args.fixed_size, metadata=meta)
         print(f"ONNX model written to {out} ({'static' if args.fixed_size else 'dynamic'} H x W)")
@@ -67,9 +73,8 @@ def run_backend_export(args: argparse.Namespace) -> int:
                 print(f"OpenVINO IR written to {out} and {out.with_suffix('.bin')}")
             else:
                 from ..export_tensorrt import build_engine
-                from ..inference import resolve_device
 
-                build_engine(onnx_path, out, resolve_device("cuda"), opt=(h, w), fixed=args.fixed_size)
+                build_engine(onnx_path, out, gpu, opt=(h, w), fixed=args.fixed_size)
                 print(f"TensorRT {args.precision} engine written to {out} (record: {out}.json)")
     if not args.verify:
         return 0

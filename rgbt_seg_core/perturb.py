@@ -27,6 +27,7 @@ from .preprocess import _shift  # the node's registration shift: vacated pixels 
 
 __all__ = ["Perturbation", "PerturbationSet", "parse_perturbation", "parse_settings", "shift_objects", "KINDS"]
 
+MAX_SHIFT = 100_000  # pixels; far beyond any frame, and inside the shift generator's integer range
 KINDS = ("rgb-failure", "thermal-failure", "misalign", "misalign-dynamic")
 _SPEC = re.compile(r"^(rgb-failure|thermal-failure(?::(?P<sigma>\d+(?:\.\d+)?))?"
                    r"|misalign:(?P<dx>-?\d+)(?:,(?P<dy>-?\d+))?|misalign-dynamic(?::(?P<max>\d+))?)$")
@@ -110,7 +111,10 @@ def parse_perturbation(spec: str) -> Perturbation:
             raise ValueError(f"thermal-failure sigma must lie in (0, 200] pixels, got {sigma:g}")
         return Perturbation("thermal-failure", sigma=sigma)
     if text.startswith("misalign-dynamic"):
-        return Perturbation("misalign-dynamic", max_shift=int(m.group("max") or 12))
+        max_shift = int(m.group("max") or 12)
+        if max_shift > MAX_SHIFT:
+            raise ValueError(f"misalign-dynamic shift must be at most {MAX_SHIFT} pixels, got {max_shift}")
+        return Perturbation("misalign-dynamic", max_shift=max_shift)
     if text.startswith("misalign"):
         return Perturbation("misalign", dx=int(m.group("dx")), dy=int(m.group("dy") or 0))
     return Perturbation("rgb-failure")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rgbt_seg_core.perturb import PerturbationSet, parse_perturbation, shift_objects
@@ -98,3 +98,20 @@ def test_object_shifts_keep_shape_type_and_value_range(seed: int, max_shift: int
     out = shift_objects(thermal, label, max_shift, np.random.default_rng(seed))
     assert out.shape == thermal.shape and out.dtype == thermal.dtype
     assert out.min() >= thermal.min() and out.max() <= thermal.max()
+
+
+@settings(max_examples=300, deadline=None)
+@example("misalign-dynamic:99999999999999999999999")  # once an int64 overflow inside the shift generator
+@example("misalign:99999999999999999999999,-5")
+@given(st.one_of(st.text(max_size=40), st.from_regex(r"(misalign(-dynamic)?|thermal-failure|rgb-failure)"
+                                                         r"(:-?[0-9]{1,25}(\.[0-9]{1,3})?(,-?[0-9]{1,25})?)?",
+                                                         fullmatch=True)))
+def test_any_setting_text_parses_or_is_refused_by_name(text: str) -> None:
+    """Outside input (a CLI flag): a setting either parses and applies to a frame, or gives a ValueError."""
+    try:
+        setting = PerturbationSet.parse(text)
+    except ValueError:
+        return
+    rgb, thermal, label = _frame()
+    r, t = setting.apply(rgb, thermal, label, "f")
+    assert r.shape == rgb.shape and t.shape == thermal.shape and t.dtype == thermal.dtype

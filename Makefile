@@ -22,7 +22,7 @@ $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	rm -rf build  # setuptools' in-tree build folder would ship modules deleted since the last install
-	$(PY) -m pip install --quiet ".[ros,train,onnx,openvino,test]"
+	$(PY) -m pip install --quiet ".[ros,train,onnx,openvino,mit,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

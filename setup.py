@@ -74,6 +74,7 @@ setup(
         "onnx": ["onnx", "onnxruntime", "onnxscript"],
         "openvino": ["onnx", "onnxscript", "openvino"],  # IR is converted from the ONNX export
         "tensorrt": ["onnx", "onnxscript", "tensorrt"],  # engines are built from the ONNX export
+        "mit": ["transformers>=5"],  # cimnet_mitb4: SegFormer's MiT encoder, built from its config
         "test": ["pytest", "hypothesis", "safetensors", "colcon-common-extensions", "ros-ament-package"],
     },
     zip_safe=False,  # the presets are read as files

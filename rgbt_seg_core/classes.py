@@ -6,7 +6,10 @@ metadata).
 
 from __future__ import annotations
 
-__all__ = ["MFNET_CLASSES", "MFNET_PALETTE", "PST900_CLASSES", "PST900_PALETTE", "default_classes"]
+__all__ = [
+    "MFNET_CLASSES", "MFNET_PALETTE", "PST900_CLASSES", "PST900_PALETTE", "KUST4K_CLASSES", "KUST4K_PALETTE",
+    "default_classes",
+]
 
 MFNET_CLASSES = (
     "unlabeled", "car", "person", "bike", "curve", "car_stop", "guardrail", "color_cone", "bump",
@@ -17,6 +20,14 @@ MFNET_PALETTE = (
 )
 PST900_CLASSES = ("background", "fire_extinguisher", "backpack", "hand_drill", "survivor")
 PST900_PALETTE = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255))
+# CIMNet §IV-A: eight classes of road scenes after "unlabelled" (the order of its Table II's columns)
+KUST4K_CLASSES = (
+    "unlabelled", "road", "building", "motorcycle", "car", "truck", "tree", "person", "traffic_facilities",
+)
+KUST4K_PALETTE = (
+    (0, 0, 0), (128, 64, 128), (70, 70, 70), (0, 0, 230), (0, 0, 142), (0, 0, 70), (107, 142, 35),
+    (220, 20, 60), (250, 170, 30),
+)  # no published palette: Cityscapes' colours for the same kinds of object
 
 
 def _generated_palette(n: int) -> tuple[tuple[int, int, int], ...]:

@@ -18,7 +18,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from .data.base import RGBTDataset
-from .data.mfnet import MFNetDataset
 from .data.training import EvalSet
 from .inference import InferenceEngine
 from .metrics import ConfusionMatrix, SegmentationScores
@@ -59,7 +58,7 @@ def evaluate(
     if engine.meta.num_classes != n:
         raise ValueError(f"the model predicts {engine.meta.num_classes} classes but {dataset.dataset_name} has {n}")
     result = EvalResult(dataset.dataset_name, dataset.split, dataset.class_names, ConfusionMatrix(n))
-    day_night = isinstance(dataset, MFNetDataset)
+    day_night = len(dataset) > 0 and dataset.is_night(dataset.names[0]) is not None
     if day_night:
         result.subsets = {"day": ConfusionMatrix(n), "night": ConfusionMatrix(n)}
     palette = engine.palette
@@ -80,7 +79,7 @@ def evaluate(
             name = dataset.names[idx]
             result.confusion.update(target[k], pred[k])
             if day_night:
-                result.subsets["night" if MFNetDataset.is_night(name) else "day"].update(target[k], pred[k])
+                result.subsets["night" if dataset.is_night(name) else "day"].update(target[k], pred[k])
             if save_predictions is not None:
                 rgb8 = (batch["rgb"][k].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                 cv2.imwrite(str(save_predictions / "labels" / f"{name}.png"), pred[k])

@@ -2,9 +2,11 @@
 
 MACs are counted with forward hooks on Conv1d/Conv2d/Linear and torchvision's DeformConv2d (one MAC per weight
 tap per output element), the convention of thop/ptflops that the paper's "FLOPs" column follows, and of fvcore,
-which CMX (the code CIMNet's Table II compares with) uses: its "FLOPs" are multiply-accumulates too. Element-wise ops, BN, interpolation and
-pooling are not counted, which is why a BN-folded deploy model and its training form agree except for the extra
-re-parameterisation branches.
+which CMX (the code CIMNet's Table II compares with) uses: its "FLOPs" are multiply-accumulates too. Element-wise
+ops, BN, interpolation and pooling are not counted, which is why a BN-folded deploy model and its training form
+agree except for the extra re-parameterisation branches. The two matrix products inside attention (MiT encoders,
+CIMNet's FFM) are not modules and are not counted either; fvcore counts them, so for those models this is a
+lower bound.
 """
 
 from __future__ import annotations

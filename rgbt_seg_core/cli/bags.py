@@ -14,7 +14,7 @@ from ..data import DATASETS, build_dataset
 from ..inference import InferenceConfig, InferenceEngine
 from ..preprocess import ThermalNorm
 from ..runtime import RuntimeConfig
-from .options import add_inference_options, inference_options
+from .options import add_dataset_options, add_inference_options, dataset_options, inference_options
 
 DEFAULTS = BagTopics()
 
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--thermal-delay-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
-    p.add_argument("--thermal", choices=("8bit", "raw"), default="8bit", help="pst900: 8-bit or 16-bit thermal")
+    add_dataset_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run_from_dataset)
 
@@ -83,8 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_from_dataset(args: argparse.Namespace) -> int:
-    opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
-    ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
+    ds = build_dataset(args.dataset, args.data_root, args.split, **dataset_options(args))
     ds.validate()
     with tqdm(total=len(ds), desc="bag", unit="frame", disable=None) as bar:
         counts = dataset_to_bag(ds, args.out, storage=args.storage, fps=args.fps,

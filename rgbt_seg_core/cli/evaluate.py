@@ -13,7 +13,7 @@ from ..evaluation import evaluate
 from ..inference import InferenceConfig, InferenceEngine
 from ..perturb import parse_settings
 from ..reports import confusion_png, iou_bar_png, json_report, markdown_report, robustness_tables
-from .options import add_inference_options, inference_options
+from .options import add_dataset_options, add_inference_options, dataset_options, inference_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", default="test", help="split to score (default test)")
-    p.add_argument("--thermal", choices=("8bit", "raw"), default="8bit", help="pst900: 8-bit or 16-bit thermal")
+    add_dataset_options(p)
     add_inference_options(p)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     # the deploy form through the inference engine: the ROS node, bag-eval and predict run exactly this path
     engine = InferenceEngine(args.checkpoint, InferenceConfig(
         **inference_options(args), warmup=0))
-    opts = {"thermal": args.thermal} if args.dataset == "pst900" else {}
-    ds = build_dataset(args.dataset, args.data_root, args.split, **opts)
+    ds = build_dataset(args.dataset, args.data_root, args.split, **dataset_options(args))
     if ds.num_classes != engine.meta.num_classes:
         raise ValueError(
             f"{args.checkpoint} predicts {engine.meta.num_classes} classes but {args.dataset} has {ds.num_classes}"

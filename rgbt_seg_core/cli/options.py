@@ -54,3 +54,36 @@ def inference_options(args: argparse.Namespace) -> dict[str, Any]:
     """InferenceConfig keyword arguments from :func:`add_inference_options`' flags."""
     return {"device": args.device, "precision": args.precision, "backend": args.backend,
             "model_file": args.model_file, "openvino_device": args.openvino_device}
+
+
+def add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """--thermal (PST900) and --data-option KEY=VALUE (any loader option), as ``dataset_options`` in training."""
+    parser.add_argument("--thermal", choices=("8bit", "raw"), default="8bit", help="pst900: 8-bit or 16-bit thermal")
+    parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a loader option, repeatable; kust4k: rgb_dir, thermal_dir, label_dir (folder names, "
+                        "default RGB, TIR, Label), night_pattern, day_pattern (regular expressions on the name)")
+
+
+def parse_key_values(items: list[str], flag: str) -> dict[str, Any]:
+    """KEY=VALUE strings; values are YAML scalars (numbers, true/false) or plain text."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = raw if isinstance(value, (dict, list)) or value is None else value
+    return out
+
+
+def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The loader's keyword options from :func:`add_dataset_options`' flags."""
+    opts = parse_key_values(args.data_option, "--data-option")
+    if args.dataset == "pst900":
+        opts.setdefault("thermal", args.thermal)
+    return opts

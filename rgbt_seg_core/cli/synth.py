@@ -22,13 +22,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, default=480, help="frame height (default 480, as MFNet)")
     p.add_argument("--width", type=int, default=640, help="frame width (default 640, as MFNet)")
     p.add_argument("--misalign", type=int, default=0, help="max thermal shift against RGB in pixels (default 0)")
+    p.add_argument("--misalign-dynamic", type=int, default=0, metavar="PX",
+                   help="max shift of each object on its own in thermal, in pixels (default 0): the dynamic "
+                   "offsets of fast-moving objects (CIMNet §IV-C), drawn per object and frame")
     p.add_argument("--night-fraction", type=float, default=0.5, help="share of night frames (default 0.5)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(height=args.height, width=args.width, seed=args.seed, misalign=args.misalign,
-                      night_fraction=args.night_fraction)
+                      misalign_dynamic=args.misalign_dynamic, night_fraction=args.night_fraction)
     with tqdm(total=args.num, desc="synth", unit="frame", disable=None) as bar:
         splits = write_synthetic_dataset(args.out, args.num, cfg, progress=lambda i: bar.update(1))
     print(f"wrote {args.num} frames to {args.out}: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))

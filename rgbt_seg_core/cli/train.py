@@ -8,6 +8,7 @@ from ..data import DATASETS
 from ..models import list_models
 from ..training.config import list_presets, resolve_train_config, train_config_dir
 from ..training.trainer import Trainer
+from .options import parse_key_values
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file of training options (keys: see docs/training.md)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one option, e.g. --set epochs=50 --set model_options.kernel_size=3")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a loader option (dataset_options.KEY), repeatable; kust4k: rgb_dir, thermal_dir, label_dir, "
+                   "night_pattern, day_pattern")
     p.add_argument("--max-iters", type=int, help="cap the schedule at N iterations (short runs)")
     p.add_argument("--epochs", type=int, help="number of epochs (default from the preset)")
     p.add_argument("--batch-size", type=int, help="batch size (default from the preset)")
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root, out=args.out, max_iters=args.max_iters, epochs=args.epochs,
         batch_size=args.batch_size, device=args.device, seed=args.seed,
     )
+    if args.data_option:  # flags are the top layer: over the preset's, the --config file's and --set's options
+        cfg.dataset_options = {**cfg.dataset_options, **parse_key_values(args.data_option, "--data-option")}
     result = Trainer(cfg).run(resume=args.resume)
     best = f", best val mIoU {result.best_miou:.4f}" if result.best_miou is not None else ""
     state = "stopped early (resume with --resume)" if result.stopped_early else "finished"

@@ -5,16 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import DatasetLayoutError, RGBTDataset, Sample
+from .kust4k import Kust4KDataset
 from .mfnet import MFNetDataset
 from .pst900 import PST900Dataset
 
-__all__ = ["DATASETS", "build_dataset", "DatasetLayoutError", "RGBTDataset", "Sample", "MFNetDataset", "PST900Dataset"]
+__all__ = ["DATASETS", "build_dataset", "DatasetLayoutError", "RGBTDataset", "Sample", "MFNetDataset", "PST900Dataset",
+           "Kust4KDataset"]
 
-DATASETS = ("mfnet", "pst900", "synthetic")
+DATASETS = ("mfnet", "pst900", "kust4k", "synthetic")
 
 
 def build_dataset(name: str, root: str | Path, split: str, **options) -> RGBTDataset:
-    """``synthetic`` is read with the MFNet loader: the generator writes that layout."""
+    """``synthetic`` is read with the MFNet loader: the generator writes that layout. ``options`` are the
+    loader's keyword options (pst900: ``thermal``; kust4k: its folder names and day/night patterns); an option
+    the loader does not take is refused by name."""
+    import inspect
+
+    loader = {"mfnet": MFNetDataset, "synthetic": MFNetDataset, "pst900": PST900Dataset, "kust4k": Kust4KDataset}
+    if name in loader:
+        takes = [p for p in inspect.signature(loader[name]).parameters if p not in ("root", "split")]
+        unknown = sorted(set(options) - set(takes))
+        if unknown:
+            raise ValueError(f"data set {name} takes no option {', '.join(unknown)}; its options: "
+                             f"{', '.join(takes) or 'none'}")
     if name in ("mfnet", "synthetic"):
         ds = MFNetDataset(root, split, **options)
         if name == "synthetic" and not (Path(root) / "synth.json").is_file():
@@ -23,4 +36,6 @@ def build_dataset(name: str, root: str | Path, split: str, **options) -> RGBTDat
         return ds
     if name == "pst900":
         return PST900Dataset(root, split, **options)
+    if name == "kust4k":
+        return Kust4KDataset(root, split, **options)
     raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")

@@ -90,6 +90,10 @@ class RGBTDataset:
     def load(self, name: str) -> Sample:
         raise NotImplementedError
 
+    def is_night(self, name: str) -> bool | None:
+        """Day (False) or night (True) for sets that record it, else None; evaluation reports both subsets."""
+        return None
+
     def describe(self) -> str:
         return f"{self.dataset_name}:{self.split} ({len(self)} images) at {self.root}"
 

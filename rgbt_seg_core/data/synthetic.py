@@ -37,6 +37,7 @@ class SynthConfig:
     width: int = 640
     seed: int = 0
     misalign: int = 0  # max |shift| in pixels of thermal against RGB
+    misalign_dynamic: int = 0  # max |shift| of each object on its own in thermal (CIMNet §IV-C, dynamic offset)
     night_fraction: float = 0.5
     single_modality_fraction: float = 0.12  # objects visible in one modality only
 
@@ -45,6 +46,9 @@ class SynthConfig:
             raise ValueError(f"synthetic frames must be at least 64x64, got {self.height}x{self.width}")
         if self.misalign < 0:
             raise ValueError(f"misalign must be >= 0 pixels, got {self.misalign}")
+        if not 0 <= self.misalign_dynamic <= min(self.height, self.width):
+            raise ValueError(f"misalign_dynamic must lie in 0..{min(self.height, self.width)} pixels, "
+                             f"got {self.misalign_dynamic}")
         if not 0.0 <= self.night_fraction <= 1.0:
             raise ValueError(f"night_fraction must lie in [0, 1], got {self.night_fraction}")
 
@@ -291,6 +295,12 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
         thermal = cv2.warpAffine(
             thermal.astype(np.float32), np.float32([[1, 0, dx], [0, 1, dy]]), (c.w, c.h), borderMode=cv2.BORDER_REPLICATE
         )
+    if cfg.misalign_dynamic:  # objects moved apart from the scene: fast motion between two exposures
+        from ..perturb import shift_objects
+
+        # a stream of its own, so that frames without dynamic misalignment stay exactly as before
+        thermal = shift_objects(thermal.astype(np.float32), c.label, cfg.misalign_dynamic,
+                                np.random.default_rng([cfg.seed, index, 1]))
     name = f"{index + 1:05d}{'N' if night else 'D'}"
     return (
         name,
@@ -327,12 +337,14 @@ def write_synthetic_dataset(
         "num": num,
         "image_size": [cfg.height, cfg.width],
         "misalign": cfg.misalign,
+        "misalign_dynamic": cfg.misalign_dynamic,
         "night_fraction": cfg.night_fraction,
         "single_modality_fraction": cfg.single_modality_fraction,
         "classes": list(MFNET_CLASSES),
     }
     if info_path.is_file():
         old = json.loads(info_path.read_text())
+        old.setdefault("misalign_dynamic", 0)  # written before the option existed: none
         if {k: v for k, v in old.items() if k != "num"} != {k: v for k, v in info.items() if k != "num"}:
             raise ValueError(f"{out} already holds a synthetic data set with other settings; choose another --out")
     elif out.exists() and any(out.iterdir()):

@@ -20,6 +20,7 @@ from torch import nn
 from .cipa import CIPA
 from .encoders import ENCODERS, Encoder, build_encoder
 from .ffm import FFM
+from .mit_encoder import MIT_SIZES, MiTEncoder, build_mit_encoder
 from .mlp_decoder import MLPDecoder
 from .rsfnet import SegmentationOutput
 from .scsfr import SCSFR
@@ -46,9 +47,9 @@ class CIMNetConfig:
         def bad(name: str, value: Any, allowed: str) -> ValueError:
             return ValueError(f"CIMNet option {name}={value!r} is invalid: expected {allowed}")
 
-        if self.encoder not in ENCODERS or ENCODERS[self.encoder].family != "resnet":
-            raise bad("encoder", self.encoder, "a ResNet encoder (" + ", ".join(
-                n for n, s in ENCODERS.items() if s.family == "resnet") + ")")
+        if self.encoder not in MIT_SIZES and (self.encoder not in ENCODERS or ENCODERS[self.encoder].family != "resnet"):
+            raise bad("encoder", self.encoder, "a ResNet or MiT encoder (" + ", ".join(
+                [n for n, s in ENCODERS.items() if s.family == "resnet"] + list(MIT_SIZES)) + ")")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise bad("num_classes", self.num_classes, "an integer >= 2")
         for name in ("mir", "msm", "swr", "cwr"):
@@ -86,8 +87,9 @@ class CIMNet(nn.Module):
     def __init__(self, config: CIMNetConfig, *, pretrained: bool | str = False) -> None:
         super().__init__()
         self.config = cfg = config
-        self.rgb_encoder: Encoder = build_encoder(cfg.encoder, in_channels=3, pretrained=pretrained)
-        self.thermal_encoder: Encoder = build_encoder(cfg.encoder, in_channels=1, pretrained=pretrained)
+        build = build_mit_encoder if cfg.encoder in MIT_SIZES else build_encoder
+        self.rgb_encoder: Encoder | MiTEncoder = build(cfg.encoder, in_channels=3, pretrained=pretrained)
+        self.thermal_encoder: Encoder | MiTEncoder = build(cfg.encoder, in_channels=1, pretrained=pretrained)
         chans = self.rgb_encoder.stage_channels
         self.cipa = CIPA(chans[0], mir=cfg.mir, msm=cfg.msm, kernel=cfg.kernel)
         self.scsfr = nn.ModuleList(SCSFR(c, mid=m, kernel=cfg.kernel, swr=cfg.swr, cwr=cfg.cwr,
@@ -157,7 +159,7 @@ class CIMNet(nn.Module):
                   "decoder": count(self.decoder)}
         return groups
 
-    def encoders(self) -> list[Encoder]:
+    def encoders(self) -> list[Encoder | MiTEncoder]:
         return [self.rgb_encoder, self.thermal_encoder]
 
 

@@ -24,17 +24,30 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import DeformConv2d
 
-__all__ = ["SCSFR", "SCSFROutput", "resize_offsets"]
+__all__ = ["SCSFR", "SCSFROutput", "CPUSafeDeformConv2d", "resize_offsets"]
 
 
 def resize_offsets(offset: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Offsets (in pixels of their own grid) carried to a grid of ``size``: resampled and rescaled."""
-    if offset.shape[-2:] == size:
-        return offset
+    """Offsets (in pixels of their own grid) carried to a grid of ``size``: resampled and rescaled.
+
+    No shortcut for an equal size (bilinear resampling to the same grid is an exact copy): comparing the sizes
+    of two stages puts guards into a dynamic-shape export that its solver cannot prove and then gives up on."""
     scale_y, scale_x = size[0] / offset.shape[-2], size[1] / offset.shape[-1]
     out = F.interpolate(offset, size=size, mode="bilinear", align_corners=False)
     scale = torch.tensor([scale_y, scale_x], dtype=out.dtype, device=out.device).repeat(offset.shape[1] // 2)
     return out * scale[None, :, None, None]
+
+
+class CPUSafeDeformConv2d(DeformConv2d):
+    """torchvision's deformable conv has no bfloat16/float16 CPU kernel: on the CPU it runs in float32 and hands
+    back the input's dtype, so CPU autocast (bf16 training and inference) works through it."""
+
+    def forward(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.device.type == "cpu" and (x.dtype != torch.float32 or torch.is_autocast_enabled("cpu")):
+            with torch.autocast("cpu", enabled=False):
+                out = super().forward(x.float(), offset.float(), None if mask is None else mask.float())
+            return out.to(x.dtype)
+        return super().forward(x, offset, mask)
 
 
 class SCSFROutput(NamedTuple):
@@ -51,10 +64,10 @@ class SCSFR(nn.Module):
         self.reduce = nn.Sequential(nn.Conv2d(2 * channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
                                     nn.ReLU(inplace=True))
         k2 = kernel * kernel
-        self.offset_conv = DeformConv2d(mid, 3 * k2, kernel, padding=kernel // 2)  # (dy, dx) x K^2 + mask K^2
+        self.offset_conv = CPUSafeDeformConv2d(mid, 3 * k2, kernel, padding=kernel // 2)  # (dy, dx) x K^2 + mask K^2
         nn.init.zeros_(self.offset_conv.weight)
         nn.init.zeros_(self.offset_conv.bias)
-        self.align = DeformConv2d(mid, mid, kernel, padding=kernel // 2, groups=mid)
+        self.align = CPUSafeDeformConv2d(mid, mid, kernel, padding=kernel // 2, groups=mid)
         self.swr, self.cwr = swr, cwr
         self.spatial = nn.Sequential(nn.Conv2d(mid, mid // 2, 1), nn.ReLU(inplace=True), nn.Conv2d(mid // 2, 2, 1),
                                      nn.Sigmoid()) if swr else None

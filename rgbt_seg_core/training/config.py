@@ -31,10 +31,16 @@ class TrainConfig:
     crop: list[int] | None = field(default_factory=lambda: [256, 512])
     flip: bool = True
     max_rotation: float = 10.0
+    optimizer: str = "sgd"  # "sgd" (RSFNet §IV-B) or "adamw" (CIMNet §V-A)
     lr: float = 0.01
-    momentum: float = 0.9
+    momentum: float = 0.9  # sgd only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
     weight_decay: float = 5e-4
+    schedule: str = "poly"  # "poly": lr (1 - it/total)^poly_power; "step": x lr_gamma at each epoch of lr_steps
     poly_power: float = 0.9
+    lr_steps: list[int] = field(default_factory=list)  # "step": x lr_gamma once this many epochs are done
+    lr_gamma: float = 0.1
+    warmup_iters: int = 0  # linear warm-up from lr / warmup_iters to the schedule's lr over these iterations
     reg_weight: float = 0.3
     aux_weight: float = 1.0
     class_weight_c: float = 1.05
@@ -49,6 +55,7 @@ class TrainConfig:
     val_every: int = 1
     save_every: int = 1  # epochs between resumable checkpoints; the last epoch is always saved
     thermal: str = "8bit"  # pst900 only: "8bit" or "raw" (16-bit thermal_raw)
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # the loader's options (kust4k: folder names)
     seed: int = 0
     deterministic: bool = False
     num_workers: int = 2
@@ -85,6 +92,21 @@ class TrainConfig:
             raise bad("confidence_target", "must be 'confidence' (the paper) or 'gate' (the authors' code)")
         if not (isinstance(self.encoder_lr_mult, (int, float)) and 0 < self.encoder_lr_mult <= 10):
             raise bad("encoder_lr_mult", "must lie in (0, 10]")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise bad("optimizer", "must be 'sgd' or 'adamw'")
+        if self.schedule not in ("poly", "step"):
+            raise bad("schedule", "must be 'poly' or 'step'")
+        if not (isinstance(self.betas, (list, tuple)) and len(self.betas) == 2
+                and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+            raise bad("betas", "must be two numbers in [0, 1)")
+        if not (isinstance(self.lr_steps, (list, tuple)) and all(isinstance(e, int) and e >= 1 for e in self.lr_steps)):
+            raise bad("lr_steps", "must be a list of epochs >= 1")
+        if not (isinstance(self.lr_gamma, (int, float)) and 0 < self.lr_gamma <= 1):
+            raise bad("lr_gamma", "must lie in (0, 1]")
+        if not isinstance(self.warmup_iters, int) or self.warmup_iters < 0:
+            raise bad("warmup_iters", "must be an integer >= 0")
+        if not isinstance(self.dataset_options, dict):
+            raise bad("dataset_options", "must be a mapping of loader options")
         if not (isinstance(self.blur_prob, (int, float)) and 0 <= self.blur_prob <= 1):
             raise bad("blur_prob", "must lie in [0, 1]")
         from ..precision import PRECISIONS
@@ -126,7 +148,7 @@ def _apply(cfg: TrainConfig, values: dict[str, Any], source: str) -> None:
             continue
         if key not in names:
             raise ValueError(f"{source}: unknown training option {key!r}")
-        if key in ("model_options", "pseudo_labels"):
+        if key in ("model_options", "pseudo_labels", "dataset_options"):
             if value is not None and not isinstance(value, dict):
                 raise ValueError(f"{source}: {key} must be a mapping, got {value!r}")
             merged = dict(getattr(cfg, key))
@@ -189,8 +211,9 @@ def resolve_train_config(
         value = yaml.safe_load(raw) if raw else None
         if "." in key:  # model_options.kernel_size=3, pseudo_labels.restrict_to_boxes=true
             head, sub = key.split(".", 1)
-            if head not in ("model_options", "pseudo_labels"):
-                raise ValueError(f"--set {key}: only model_options.<name> and pseudo_labels.<name> take a dotted key")
+            if head not in ("model_options", "pseudo_labels", "dataset_options"):
+                raise ValueError(f"--set {key}: only model_options.<name>, pseudo_labels.<name> and "
+                                 "dataset_options.<name> take a dotted key")
             _apply(cfg, {head: {sub: value}}, f"--set {item}")
         else:
             _apply(cfg, {key: value}, f"--set {item}")

@@ -1,4 +1,4 @@
-"""The training loop (RSFNet §III-F, §IV-B): SGD with poly decay, weighted CE + deep supervision + PLG regression.
+"""The training loop: SGD + poly decay (RSFNet §IV-B) or AdamW + warm-up + step decay (CIMNet §V-A).
 
 Checkpoints in RUN_DIR:
   * ``last.safetensors``: written atomically at every epoch end (and when stopping early); also carries the
@@ -43,15 +43,11 @@ from ..models import build_model
 from ..models.cimnet import CIMNet
 from ..precision import autocast, precision_name, resolve_precision
 from .config import TrainConfig
+from .schedule import learning_rate, poly_lr
 
 __all__ = ["Trainer", "TrainResult", "poly_lr"]
 
 log = logging.getLogger(__name__)
-
-
-def poly_lr(base: float, iteration: int, total: int, power: float) -> float:
-    """lr * (1 - iter/total)^power, the paper's schedule (evaluated before each step)."""
-    return base * (1.0 - min(iteration, total) / total) ** power
 
 
 @dataclass
@@ -76,6 +72,17 @@ def _param_groups(model: nn.Module, encoder_lr_mult: float) -> list[dict[str, An
     return [{"params": new, "lr_mult": 1.0}, {"params": enc, "lr_mult": float(encoder_lr_mult)}]
 
 
+# optimizer state per parameter, saved as tensors "optim.<key>.<index>" (SGD's buffer kept its first name)
+_OPTIM_KEYS = {"momentum": "momentum_buffer", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq", "step": "step"}
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = _param_groups(model, cfg.encoder_lr_mult)
+    if cfg.optimizer == "adamw":  # CIMNet §V-A
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -84,7 +91,8 @@ def _dist_info() -> tuple[int, int, int]:
 
 
 def _dataset_options(cfg: TrainConfig) -> dict[str, Any]:
-    return {"thermal": cfg.thermal} if cfg.dataset == "pst900" else {}
+    opts = {"thermal": cfg.thermal} if cfg.dataset == "pst900" else {}
+    return {**opts, **cfg.dataset_options}
 
 
 class Trainer:
@@ -147,11 +155,17 @@ class Trainer:
         if loaded.meta.model != self.cfg.model:
             raise CheckpointError(f"{path}: trained {loaded.meta.model}, but this run asks for {self.cfg.model}")
         model.load_state_dict(loaded.model.state_dict())
+        saved_opt = state.get("optimizer", "sgd")  # runs written before AdamW was added used SGD
+        if saved_opt != self.cfg.optimizer:
+            raise CheckpointError(f"{path}: trained with optimizer {saved_opt}, this run asks for {self.cfg.optimizer}")
         opt_state = optimizer.state_dict()
         for i in (i for g in opt_state["param_groups"] for i in g["params"]):  # indices run across groups
-            key = f"optim.momentum.{i}"
-            if key in loaded.extra:
-                opt_state["state"][i] = {"momentum_buffer": loaded.extra[key].to(self.device)}
+            entry = {name: loaded.extra[f"optim.{key}.{i}"].to(self.device)
+                     for key, name in _OPTIM_KEYS.items() if f"optim.{key}.{i}" in loaded.extra}
+            if "step" in entry:
+                entry["step"] = entry["step"].cpu()  # AdamW keeps its step count on the CPU
+            if entry:
+                opt_state["state"][i] = entry
         optimizer.load_state_dict(opt_state)
         torch.set_rng_state(loaded.extra["rng.torch"])
         if torch.cuda.is_available() and "rng.cuda" in loaded.extra and self.device.type == "cuda":
@@ -189,9 +203,11 @@ class Trainer:
         training = dict(meta)
         if optimizer is not None:
             for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
-                buf = optimizer.state.get(p, {}).get("momentum_buffer")
-                if buf is not None:
-                    extra[f"optim.momentum.{i}"] = buf
+                for key, name in _OPTIM_KEYS.items():
+                    buf = optimizer.state.get(p, {}).get(name)
+                    if isinstance(buf, torch.Tensor):
+                        extra[f"optim.{key}.{i}"] = buf
+            state = {**state, "optimizer": self.cfg.optimizer}
             extra["rng.torch"] = torch.get_rng_state()
             if self.device.type == "cuda":
                 extra["rng.cuda"] = torch.cuda.get_rng_state(self.device)
@@ -235,8 +251,7 @@ class Trainer:
         else:
             criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight,
                                 ignore_index=IGNORE_INDEX, confidence_target=cfg.confidence_target)
-        optimizer = torch.optim.SGD(_param_groups(model, cfg.encoder_lr_mult), lr=cfg.lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)
+        optimizer = _optimizer(model, cfg)
         # fp16's narrow range needs loss scaling; bf16 has float32's range and does not
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
 
@@ -293,7 +308,9 @@ class Trainer:
             train_model.train()
             batch_no = first
             for batch in loader:
-                lr = poly_lr(cfg.lr, iteration, total_iters, cfg.poly_power)
+                lr = learning_rate(base=cfg.lr, iteration=iteration, total=total_iters,
+                                   batches_per_epoch=batches_per_epoch, schedule=cfg.schedule, power=cfg.poly_power,
+                                   steps=cfg.lr_steps, gamma=cfg.lr_gamma, warmup=cfg.warmup_iters)
                 for g in optimizer.param_groups:
                     g["lr"] = lr * g["lr_mult"]
                 rgb, thermal = batch["rgb"].to(self.device), batch["thermal"].to(self.device)

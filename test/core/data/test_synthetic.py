@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -66,3 +67,33 @@ def test_refuses_foreign_or_conflicting_folders(tmp_path: Path) -> None:
         write_synthetic_dataset(tmp_path / "y", 8, SynthConfig(height=64, width=64, seed=1))
     with pytest.raises(ValueError, match="at least 64x64"):
         SynthConfig(height=32, width=64)
+
+
+def test_dynamic_misalignment_moves_objects_apart_from_the_scene() -> None:
+    cfg = SynthConfig(height=96, width=128, seed=1)
+    base = render_frame(cfg, 2)
+    moved = render_frame(SynthConfig(height=96, width=128, seed=1, misalign_dynamic=8), 2)
+    assert np.array_equal(base[1], moved[1]) and np.array_equal(base[3], moved[3])  # RGB and labels as they were
+    changed = base[2] != moved[2]
+    objects = base[3] > 0
+    assert changed.any()
+    # only around objects: pixels far from every labelled object keep their thermal value
+    far = ~(cv2.dilate(objects.astype(np.uint8), np.ones((19, 19), np.uint8)).astype(bool))
+    assert not changed[far].any()
+    again = render_frame(SynthConfig(height=96, width=128, seed=1, misalign_dynamic=8), 2)
+    assert np.array_equal(again[2], moved[2])  # repeatable
+
+
+def test_synth_json_without_the_dynamic_key_counts_as_zero(tmp_path: Path) -> None:
+    import json
+
+    write_synthetic_dataset(tmp_path / "s", 4, SynthConfig(height=64, width=64, seed=0))
+    info = json.loads((tmp_path / "s" / "synth.json").read_text())
+    assert info["misalign_dynamic"] == 0
+    del info["misalign_dynamic"]  # as an older rgbt-seg wrote it
+    (tmp_path / "s" / "synth.json").write_text(json.dumps(info))
+    write_synthetic_dataset(tmp_path / "s", 8, SynthConfig(height=64, width=64, seed=0))  # grows it
+    with pytest.raises(ValueError, match="other settings"):
+        write_synthetic_dataset(tmp_path / "s", 8, SynthConfig(height=64, width=64, seed=0, misalign_dynamic=4))
+    with pytest.raises(ValueError, match="misalign_dynamic must lie in 0..64"):
+        SynthConfig(height=64, width=64, misalign_dynamic=65)

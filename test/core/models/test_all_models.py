@@ -60,14 +60,34 @@ def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) ->
         assert torch.equal(again.model.eval()(rgb, thermal), deploy(rgb, thermal))
 
 
+# cimnet_mitb4's export takes 80 s at a fixed size and about 5 min with dynamic H and W on a 2-core CPU (54
+# transformer blocks through torch.export, whose dynamic-shape solver gives up on SegFormer's token reshapes so that
+# the exporter falls back to its draft export): too long for CI. Its code path is exported instead on the same
+# modules with MiT-B0's two blocks per stage (test_cimnet_with_a_mit_encoder_exports).
+EXPORTED_ELSEWHERE = {"cimnet_mitb4"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in EXPORTED_ELSEWHERE])
 def test_onnx_export(name: str, tmp_path: Path) -> None:
+    _check_export(_build(name), tmp_path)
+
+
+@pytest.mark.slow
+def test_cimnet_with_a_mit_encoder_exports(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from rgbt_seg_core.models.cimnet import CIMNet, CIMNetConfig
+
+    torch.manual_seed(0)
+    _check_export(CIMNet(CIMNetConfig(encoder="mit_b0", num_classes=5, **SMALL["cimnet"])), tmp_path)
+
+
+def _check_export(model: torch.nn.Module, tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     ort = pytest.importorskip("onnxruntime")
     from rgbt_seg_core.export_onnx import export_onnx
 
-    model = _build(name).eval().reparameterize()
+    model = model.eval().reparameterize()
     path = export_onnx(model, tmp_path / "m.onnx", height=64, width=96)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rgb, thermal = _inputs(67, 83, b=1)

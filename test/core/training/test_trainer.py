@@ -45,6 +45,45 @@ def test_interrupted_and_resumed_equals_uninterrupted(synth_root: Path, tmp_path
     assert (tmp_path / "full" / "best.safetensors").is_file()
 
 
+def test_adamw_step_warmup_cimnet_resumes_exactly(synth_root: Path, tmp_path: Path) -> None:
+    """The Kust4K recipe's optimiser and schedule (CIMNet §V-A) on a CIMNet: AdamW's moments and step count go
+    into last.safetensors, so a resumed run equals an uninterrupted one; and the lr followed warm-up then steps."""
+    kw = dict(model="cimnet_r18", model_options={"embed_dim": 32}, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+              schedule="step", lr_steps=[1], warmup_iters=3, val_split=None)
+    cache = tmp_path / "cache"
+    full = Trainer(_cfg(synth_root, tmp_path / "full", cache, **kw)).run()
+    part = Trainer(_cfg(synth_root, tmp_path / "part", cache, stop_after_iters=6, **kw)).run()
+    assert part.stopped_early and part.iterations == 6
+    saved = load_file(str(tmp_path / "part" / "last.safetensors"))
+    assert any(k.startswith("extra.optim.exp_avg_sq.") for k in saved) and "extra.optim.step.0" in saved
+    with pytest.raises(Exception, match="trained with optimizer adamw, this run asks for sgd"):
+        Trainer(_cfg(synth_root, tmp_path / "part", cache, **{**kw, "optimizer": "sgd"})).run(resume=True)
+    resumed = Trainer(_cfg(synth_root, tmp_path / "part", cache, **kw)).run(resume=True)
+    assert full.iterations == resumed.iterations == 10
+    a = load_file(str(tmp_path / "full" / "last.safetensors"))
+    b = load_file(str(tmp_path / "part" / "last.safetensors"))
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert a.keys() == b.keys() and not different, different[:3]
+
+
+def test_step_schedule_with_warmup() -> None:
+    from rgbt_seg_core.training.schedule import learning_rate
+
+    def lr(i: int) -> float:
+        return learning_rate(base=1e-4, iteration=i, total=1300, batches_per_epoch=100, schedule="step",
+                             steps=[8, 11], gamma=0.1, warmup=500)
+
+    assert lr(0) == pytest.approx(1e-4 / 500) and lr(249) == pytest.approx(0.5e-4) and lr(499) == pytest.approx(1e-4)
+    assert lr(799) == pytest.approx(1e-4) and lr(800) == pytest.approx(1e-5)  # after 8 full epochs
+    assert lr(1099) == pytest.approx(1e-5) and lr(1100) == pytest.approx(1e-6)
+    cfg = resolve_train_config(dataset="kust4k", model="cimnet_r101", data_root="/d")
+    assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.warmup_iters, cfg.lr_steps, cfg.lr_gamma, cfg.batch_size) \
+        == ("adamw", 1e-4, 0.05, 500, [8, 11], 0.1, 4)
+    for bad in ("optimizer=adam", "schedule=cosine", "lr_steps=[0]", "lr_gamma=2", "warmup_iters=-1", "betas=[1, 2]"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            resolve_train_config(dataset="kust4k", model="cimnet_r101", data_root="/d", sets=[bad])
+
+
 def test_existing_run_needs_resume(synth_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(synth_root, tmp_path / "r", tmp_path / "c", max_iters=1, val_split=None)
     Trainer(cfg).run()

@@ -13,9 +13,13 @@ from rgbt_seg_core import build_model
 from rgbt_seg_core.checkpoint import save_checkpoint
 
 
-def save_varied_checkpoint(path: Path, seed: int = 0) -> Path:
+SMALL_OPTIONS = {"rsfnet50_18": {"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16},
+                 "cimnet_r18": {"embed_dim": 32}}
+
+
+def save_varied_checkpoint(path: Path, seed: int = 0, model_name: str = "rsfnet50_18") -> Path:
     torch.manual_seed(seed)
-    model = build_model("rsfnet50_18", fusion_channels=[16, 16, 32, 32], reduced_dim=16).eval()
+    model = build_model(model_name, **SMALL_OPTIONS[model_name]).eval()
     with torch.no_grad():
         for name, module in model.named_modules():
             if isinstance(module, torch.nn.Conv2d) and module.out_channels == model.config.num_classes:

@@ -47,6 +47,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--variants", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
     a.add_argument("--json", action="store_true")
     a.set_defaults(run=run_ablation)
+    rb = bsub.add_parser(
+        "robustness",
+        help="RSFNet vs CIMNet under the robustness protocols (CIMNet Tables IV, V)",
+        description="Trains each model with the same preset (synthetic.yaml), data, seed and iterations on a "
+        "synthetic data set, then scores the test split clean and under each perturbation. Prints mIoU per model "
+        "and setting, each setting's drop from clean, and which model is better there.",
+    )
+    rb.add_argument("--data-root", required=True, help="synthetic data set (rgbt-seg synth); created if missing")
+    rb.add_argument("--out", required=True, help="folder for the models' runs (a finished run is reused)")
+    rb.add_argument("--models", nargs=2, default=["rsfnet50_18", "cimnet_r18"], metavar="NAME",
+                    help="the two models to compare (default rsfnet50_18 cimnet_r18)")
+    rb.add_argument("--max-iters", type=int, help="iterations per model (default: the demo preset's, 900)")
+    rb.add_argument("--perturb", nargs="+", default=list(ROBUSTNESS_SETTINGS), metavar="SETTING",
+                    help="settings as for eval --perturb (default: " + " ".join(ROBUSTNESS_SETTINGS) + ")")
+    rb.add_argument("--seed", type=int, default=0)
+    rb.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    rb.set_defaults(run=run_robustness)
     n = bsub.add_parser(
         "node",
         help="ROS node overhead: end-to-end latency vs model latency (needs the ROS wheels)",
@@ -182,6 +199,63 @@ def run_ablation(args: argparse.Namespace) -> int:
         for name, r in rows.items():
             ratio = f"{r['ratio_to_rsf']:.3f}" if r["ratio_to_rsf"] is not None else "-"
             print(f"{name:<14} {100 * r['mIoU']:>7.2f} {100 * r['mAcc']:>7.2f} {ratio:>7}")
+    return 0
+
+
+ROBUSTNESS_SETTINGS = ("rgb-failure", "thermal-failure", "misalign:8", "misalign-dynamic:12")
+
+
+def run_robustness(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..data import build_dataset
+    from ..data.synthetic import SynthConfig, write_synthetic_dataset
+    from ..evaluation import evaluate
+    from ..inference import InferenceConfig, InferenceEngine
+    from ..perturb import parse_settings
+    from ..training.config import resolve_train_config
+    from ..training.trainer import Trainer
+    from .demo import DEMO_FRAMES, DEMO_SIZE
+
+    settings = parse_settings(args.perturb)  # a typo fails before any training
+    if len(set(args.models)) != 2:
+        raise ValueError("--models takes two different model names")
+    for name in args.models:
+        if name not in list_models():
+            raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    root = Path(args.data_root)
+    if not (root / "synth.json").is_file():
+        write_synthetic_dataset(root, DEMO_FRAMES, SynthConfig(height=DEMO_SIZE[0], width=DEMO_SIZE[1], seed=args.seed))
+    test = build_dataset("synthetic", root, "test")
+    scores: dict[str, dict[str, float]] = {}
+    for model in args.models:
+        run_dir = Path(args.out) / model
+        last = run_dir / "last.safetensors"
+        if not last.is_file():
+            print(f"training {model} -> {run_dir}", flush=True)
+            cfg = resolve_train_config(dataset="synthetic", model=model, data_root=str(root), out=str(run_dir),
+                                       max_iters=args.max_iters, seed=args.seed)
+            Trainer(cfg).run()
+        engine = InferenceEngine(last, InferenceConfig(warmup=0))
+        scores[model] = {"clean": evaluate(engine, test).scores().miou}
+        for setting in settings:
+            scores[model][setting.name] = evaluate(engine, test, perturb=setting).scores().miou
+    a, b = args.models
+    rows = []
+    for setting in ["clean", *(s.name for s in settings)]:
+        sa, sb = scores[a][setting], scores[b][setting]
+        better = a if sa > sb + 0.005 else b if sb > sa + 0.005 else "tie (within 0.5 points)"
+        rows.append({"setting": setting, a: sa, b: sb, f"{a}_drop": scores[a]["clean"] - sa,
+                     f"{b}_drop": scores[b]["clean"] - sb, "better": better})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"models": args.models, "test_frames": len(test), "rows": rows},
+                                              indent=2))
+    print(f"test split: {len(test)} frames at {test.image_size[0]}x{test.image_size[1]}; mIoU %, drop from clean")
+    print(f"| setting | {a} | {b} | {a} drop | {b} drop | better |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['setting']} | {100 * r[a]:.2f} | {100 * r[b]:.2f} | {100 * r[a + '_drop']:.2f} | "
+              f"{100 * r[b + '_drop']:.2f} | {r['better']} |")
     return 0
 
 

@@ -1,12 +1,13 @@
 """Training configuration: one dataclass whose fields are the YAML keys and the ``--set key=value`` names.
 
-Precedence, lowest first: dataclass defaults < ``rgbt_seg_core/presets/<dataset>.yaml`` (its top level, then its
-``by_model.<model>`` section: the paper's Table I) < ``--config FILE`` (same format) < ``--set key=value`` <
-explicit command-line flags. Unknown keys are errors that name the key and the file.
+Precedence, lowest first: dataclass defaults < ``rgbt_seg_core/presets/<dataset>.yaml`` (its top level, then
+each ``by_model`` section whose model name or pattern, e.g. ``cimnet*``, matches: the paper's Table I) <
+``--config FILE`` (same format) < ``--set key=value`` < explicit command-line flags. Unknown keys are errors that name the key and the file.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -170,8 +171,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _layer(cfg: TrainConfig, data: dict[str, Any], source: str) -> None:
     _apply(cfg, data, source)
     by_model = data.get("by_model") or {}
-    if cfg.model in by_model:
-        _apply(cfg, by_model[cfg.model], f"{source} (by_model.{cfg.model})")
+    if not isinstance(by_model, dict):
+        raise ValueError(f"{source}: by_model must map model names (or patterns such as rsfnet*) to options")
+    for pattern, values in by_model.items():  # in file order: a family's pattern first, then exact names
+        if fnmatch.fnmatchcase(cfg.model, str(pattern)):
+            if not isinstance(values, dict):
+                raise ValueError(f"{source}: by_model.{pattern} must be a mapping of training options")
+            _apply(cfg, values, f"{source} (by_model.{pattern})")
 
 
 def list_presets() -> list[str]:

@@ -252,3 +252,25 @@ def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
             assert np.array_equal(image_to_array(msg), expected), enc
     finally:
         h.close()
+
+
+def test_a_cimnet_checkpoint_runs_in_the_node(tmp_path) -> None:
+    """CIMNet through the node: labels, colour and overlay equal the engine's, from a model whose labels vary;
+    CIMNet has no confidence gates, so nothing is published on the gate and confidence topics."""
+    from varied_model import assert_varied, save_varied_checkpoint
+
+    ckpt = save_varied_checkpoint(tmp_path / "cimnet.safetensors", seed=4, model_name="cimnet_r18")  # labels vary
+    h = Harness(ckpt)
+    try:
+        rgb, thermal = _pair(11)
+        h.publish_pair(rgb, thermal, 900.5)
+        assert spin_until(lambda: all(h.received[k] for k in ("labels", "color", "overlay")), 30.0)
+        expected = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0)).predict(rgb, thermal).labels
+        assert_varied(expected)
+        assert np.array_equal(image_to_array(h.received["labels"][0]), expected)
+        assert image_to_array(h.received["overlay"][0]).shape == (H, W, 3)
+        h.publish_pair(rgb, thermal, 901.5)  # a second frame: the gate topics had every chance to publish
+        assert spin_until(lambda: len(h.received["labels"]) >= 2, 30.0)
+        assert not h.received["gate/rgb"] and not h.received["gate/thermal"] and not h.received["confidence"]
+    finally:
+        h.close()

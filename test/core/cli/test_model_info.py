@@ -47,3 +47,10 @@ def test_bench_latency_prints_every_variant_against_fp32(tmp_path, capsys) -> No
     rows = json.loads((tmp_path / "lat.json").read_text())["rows"]
     assert rows[0]["variant"] == "torch fp32" and rows[0]["ratio_to_fp32_eager"] == 1.0
     assert all(0 <= r["label_agreement"] <= 1 and r["median_ms"] > 0 for r in rows)
+
+
+def test_model_info_table_for_cimnet(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "cimnet_r18"  # the table once assumed RSFNet's parameter groups
+    assert main(["model-info", name, "--height", "64", "--width", "64"]) == 0
+    out = capsys.readouterr().out
+    assert f"{name} at 64x64" in out and "deploy" in out and "not counted" in out

@@ -66,7 +66,8 @@ def evaluate(
         for sub in ("labels", "color", "overlay"):
             (save_predictions / sub).mkdir(parents=True, exist_ok=True)
     loader = DataLoader(
-        EvalSet(dataset, engine.config.thermal_norm, engine.config.thermal_offset, perturb), batch_size=batch_size,
+        EvalSet(dataset, engine.config.thermal_norm, engine.config.thermal_offset, perturb,
+                engine.config.homography()), batch_size=batch_size,
         num_workers=num_workers,
         generator=torch.Generator(),  # leave the global RNG alone (training resumes must stay exact)
     )

@@ -31,6 +31,7 @@ from .cuda_path import GraphCache, PinnedStaging
 from .precision import autocast, precision_name, resolve_precision
 from .preprocess import ThermalNorm, prepare_inputs, thermal_problem
 from .preprocess_device import prepare_on_device
+from .registration import check_homography
 
 __all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "resolve_device", "UnusableFrame", "BACKENDS"]
 
@@ -61,7 +62,15 @@ class InferenceConfig:
     cuda_graphs: bool = True  # torch on CUDA: replay a captured graph per input size
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
     thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
+    # 9 numbers, row-major: thermal pixel -> RGB pixel (rgbt_seg_core.registration); None or all zeros: not set
+    thermal_homography: tuple[float, ...] | None = None
     warmup: int = 1
+
+    def __post_init__(self) -> None:
+        check_homography(self.thermal_homography)  # a bad matrix fails here, naming why, not at the first frame
+
+    def homography(self) -> np.ndarray | None:
+        return check_homography(self.thermal_homography)
 
 
 class Prediction(NamedTuple):
@@ -162,10 +171,12 @@ class InferenceEngine:
             if problem is not None:
                 raise UnusableFrame(f"thermal: {problem}")
         norm, offset = self.config.thermal_norm, self.config.thermal_offset
+        # the homography maps into the RGB frame: a thermal-only frame (RGB camera failed) stays in its own
+        hom = self.config.homography() if rgb is not None else None
         if self._staging is not None:
-            r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, self._staging.upload)
+            r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, self._staging.upload, hom)
         else:
-            r3, t1 = prepare_inputs(rgb, thermal, norm, offset)
+            r3, t1 = prepare_inputs(rgb, thermal, norm, offset, hom)
             r, t = r3.unsqueeze(0).to(self._input_device), t1.unsqueeze(0).to(self._input_device)
         return self._layout(r), self._layout(t)
 

@@ -132,13 +132,15 @@ def thermal_problem(thermal: np.ndarray) -> tuple[str | None, bool]:
 
 def prepare_inputs(
     rgb: np.ndarray | None, thermal: np.ndarray | None, norm: ThermalNorm = ThermalNorm(),
-    offset: tuple[int, int] = (0, 0),
+    offset: tuple[int, int] = (0, 0), homography: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw camera arrays -> 3 x H x W and 1 x H x W float32 tensors in [0, 1] at the RGB frame's size.
 
     The one preprocessing of every tool (node, bag-eval, eval, predict): RGB / 255; thermal normalised at its
     own resolution *first* (so percentiles and ranges see the raw values), then resized to the RGB frame
-    (bilinear), then moved by ``offset`` (dx, dy) pixels. A missing modality is zeros at the other's size.
+    (bilinear), then moved by ``offset`` (dx, dy) pixels; or, with a ``homography`` (thermal pixel -> RGB pixel,
+    :mod:`rgbt_seg_core.registration`), warped onto the RGB frame and then moved by ``offset``. A missing
+    modality is zeros at the other's size.
     """
     import cv2
 
@@ -149,6 +151,10 @@ def prepare_inputs(
         r = torch.zeros(3, h, w)
     if thermal is not None:
         t = normalize_thermal(thermal, norm)
+        if homography is not None:
+            from .registration import warp_thermal
+
+            return r, warp_thermal(torch.from_numpy(t)[None, None], homography, (h, w), offset)[0]
         if t.shape != (h, w):
             t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
         t = _shift(t, *offset)

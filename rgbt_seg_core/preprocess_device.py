@@ -3,8 +3,8 @@
 On a GPU the raw camera arrays are uploaded as they arrive (uint8 RGB, the thermal frame's own integer or float
 type: a fraction of the float32 bytes) and scaled, normalised, resized and shifted there, so the host does no
 per-pixel work. The steps and their order are those of the host version (thermal normalised at its own size, then
-resized bilinearly with half-pixel centres, as OpenCV's INTER_LINEAR, then shifted); the two agree to float32
-rounding (a test compares them on the CPU).
+resized bilinearly with half-pixel centres, as OpenCV's INTER_LINEAR, then shifted, or warped by the registration
+homography); the two agree to float32 rounding (a test compares them on the CPU).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def _shift(t: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 
 def prepare_on_device(rgb: np.ndarray | None, thermal: np.ndarray | None, norm: ThermalNorm,
-                      offset: tuple[int, int], device: torch.device, upload: Upload | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+                      offset: tuple[int, int], device: torch.device, upload: Upload | None = None,
+                      homography: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """1 x 3 x H x W and 1 x 1 x H x W float32 tensors on ``device``; ``upload`` moves a host array there (default:
     a plain copy; the engine passes its pinned, non-blocking staging)."""
     h, w = check_camera_arrays(rgb, thermal)
@@ -89,6 +89,10 @@ def prepare_on_device(rgb: np.ndarray | None, thermal: np.ndarray | None, norm: 
     if thermal is not None:
         raw, from_uint8 = _upload_thermal(thermal, up)
         t = normalize_thermal_tensor(raw, from_uint8, norm)[None, None]
+        if homography is not None:  # the registration warp, on the device (rgbt_seg_core.registration)
+            from .registration import warp_thermal
+
+            return r, warp_thermal(t, homography, (h, w), offset)
         if t.shape[-2:] != (h, w):
             t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
         t = _shift(t, *offset)

@@ -56,6 +56,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("thermal_percentile_high", 99.0, "percentile mode: high percentile", (0.0, 100.0)),
     ParamSpec("thermal_offset_x", 0, "pixels to move thermal right onto RGB (registration fix)", (-500, 500)),
     ParamSpec("thermal_offset_y", 0, "pixels to move thermal down onto RGB (registration fix)", (-500, 500)),
+    ParamSpec("thermal_homography", [0.0] * 9, "3x3 thermal-pixel -> RGB-pixel homography, row-major (`rgbt-seg "
+              "register` writes it); all zeros: not set (thermal is resized to RGB, then moved by the offset)"),
     ParamSpec("overlay_alpha", 0.5, "opacity of the class colours in ~/overlay", (0.0, 1.0)),
     ParamSpec("modality_timeout", 1.0, "seconds of silence after which a camera counts as failed", (0.0, 3600.0)),
     ParamSpec("blank_missing_modality", True, "when a camera fails, continue from the other with it blanked"),
@@ -90,6 +92,7 @@ class NodeParams:
     thermal_percentile_high: float
     thermal_offset_x: int
     thermal_offset_y: int
+    thermal_homography: list
     overlay_alpha: float
     modality_timeout: float
     blank_missing_modality: bool
@@ -107,6 +110,11 @@ class NodeParams:
             want = type(spec.default)
             if want is float and isinstance(v, int) and not isinstance(v, bool):
                 v = float(v)
+            if want is list and not isinstance(v, (str, bytes)) and hasattr(v, "__len__"):  # rclpy: array('d')
+                try:
+                    v = [float(x) for x in v]
+                except (TypeError, ValueError):
+                    raise ValueError(f"parameter {f.name}: expected a list of numbers, got {v!r}") from None
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
                 raise ValueError(f"parameter {f.name}: expected {want.__name__}, got {v!r}")
             if want is float and not math.isfinite(v):
@@ -123,6 +131,12 @@ class NodeParams:
             raise ValueError("parameter thermal_percentile_low must be below thermal_percentile_high")
         if p.thermal_norm == "fixed" and not p.thermal_range_max > p.thermal_range_min:
             raise ValueError("thermal_norm=fixed needs thermal_range_max > thermal_range_min")
+        from rgbt_seg_core.registration import check_homography
+
+        try:
+            check_homography(p.thermal_homography)
+        except ValueError as exc:
+            raise ValueError(f"parameter {exc}") from None
         try:
             p.runtime_config()  # the runtime's own cross-checks (jump_threshold > slop, ...), named as parameters
         except ValueError as exc:
@@ -144,7 +158,8 @@ class NodeParams:
         return InferenceConfig(device=self.device, precision=self.precision, backend=self.backend,
                                model_file=self.model_file, openvino_device=self.openvino_device,
                                cuda_graphs=self.cuda_graphs, thermal_norm=self.thermal_norm_config(),
-                               thermal_offset=(self.thermal_offset_x, self.thermal_offset_y), warmup=self.warmup)
+                               thermal_offset=(self.thermal_offset_x, self.thermal_offset_y),
+                               thermal_homography=tuple(self.thermal_homography), warmup=self.warmup)
 
     def thermal_norm_config(self):
         from rgbt_seg_core.preprocess import ThermalNorm

@@ -78,8 +78,8 @@ def augment(
 
 
 def _tensors(s_rgb: np.ndarray, s_thermal: np.ndarray, label: np.ndarray, norm: ThermalNorm,
-             offset: tuple[int, int] = (0, 0)) -> dict[str, torch.Tensor]:
-    rgb, thermal = prepare_inputs(s_rgb, s_thermal, norm, offset)  # the inference engine's preprocessing
+             offset: tuple[int, int] = (0, 0), homography: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    rgb, thermal = prepare_inputs(s_rgb, s_thermal, norm, offset, homography)  # the inference engine's preprocessing
     return {"rgb": rgb, "thermal": thermal, "label": torch.from_numpy(label.astype(np.int64))}
 
 
@@ -130,10 +130,12 @@ class EvalSet(Dataset):
     """Full frames, no augmentation; keeps the name so predictions can be saved and split by day/night."""
 
     def __init__(self, base: RGBTDataset, thermal_norm: ThermalNorm = ThermalNorm(),
-                 thermal_offset: tuple[int, int] = (0, 0), perturb: PerturbationSet | None = None) -> None:
+                 thermal_offset: tuple[int, int] = (0, 0), perturb: PerturbationSet | None = None,
+                 thermal_homography: np.ndarray | None = None) -> None:
         self.base = base
         self.thermal_norm = thermal_norm
         self.thermal_offset = thermal_offset
+        self.thermal_homography = thermal_homography
         self.perturb = perturb or PerturbationSet()
 
     def __len__(self) -> int:
@@ -142,6 +144,6 @@ class EvalSet(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         s = self.base[index]
         rgb, thermal = self.perturb.apply(s.rgb, s.thermal, s.label, s.name) if self.perturb else (s.rgb, s.thermal)
-        out = _tensors(rgb, thermal, s.label, self.thermal_norm, self.thermal_offset)
+        out = _tensors(rgb, thermal, s.label, self.thermal_norm, self.thermal_offset, self.thermal_homography)
         out["index"] = torch.tensor(index)
         return out

@@ -38,6 +38,13 @@ def test_param_validation_messages() -> None:
         NodeParams.from_values({**base, "queue_size": "ten"})
     with pytest.raises(ValueError, match="thermal_range_max > thermal_range_min"):
         NodeParams.from_values({**base, "thermal_norm": "fixed"})
+    for bad, why in (([1.0] * 8, "must be 9 numbers"), ([1, 0, 0, 0, 1, 0, 0, 0, 0], r"H\[2\]\[2\] = 0"),
+                     ([1, 2, 0, 2, 4, 0, 0, 0, 1], "singular"), ([float("nan")] + [0.0] * 8, "non-finite"),
+                     ("abc", "expected list")):
+        with pytest.raises(ValueError, match=why):
+            NodeParams.from_values({**base, "thermal_homography": bad})
+    p = NodeParams.from_values({**base, "thermal_homography": [2, 0, 1, 0, 2, 1, 0, 0, 1]})
+    assert p.inference_config().homography()[0, 0] == 2.0
 
 
 def _real_launch_available() -> bool:
@@ -98,7 +105,9 @@ def test_rviz_topics_follow_the_namespace(namespace: str, prefix: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(values=st.dictionaries(st.sampled_from([s.name for s in PARAM_SPECS]),
                               st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
-                                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))))
+                                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+                                        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=12),
+                                        st.lists(st.integers(-3, 3), min_size=9, max_size=9))))
 def test_any_parameter_values_give_params_or_a_named_error(values: dict) -> None:
     """Parameters come from users: any value either validates or raises ValueError naming a parameter."""
     values = {"checkpoint": "m.safetensors", **values}

@@ -80,6 +80,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from .bag_live import add_play_parser
 
     add_play_parser(sub)
+    x = sub.add_parser(
+        "bag-extract",
+        help="turn a recorded bag into a training folder (MFNet layout), paired as the node pairs",
+        description="Pairs RGB and thermal with the node's own runtime (approximate-time pairing, frame checks, "
+        "clock-jump handling) and writes the kept pairs in the MFNet layout: images/ (4-channel PNG, thermal "
+        "normalised as inference does and registered onto RGB when --thermal-homography or an offset is given), "
+        "labels/ and labels_color/ (from the bag's label topic on the RGB stamp, else from --prelabel), "
+        "train/val/test.txt (2:1:1 in turn) and extract.json. Without --every or --fps, near-identical pairs "
+        "(the robot standing still) are skipped. Train on it with --dataset mfnet --data-root OUT.",
+    )
+    x.add_argument("bag")
+    x.add_argument("--out", required=True, help="folder to create (the MFNet layout)")
+    x.add_argument("--rgb-topic", default=DEFAULTS.rgb)
+    x.add_argument("--thermal-topic", default=DEFAULTS.thermal)
+    x.add_argument("--label-topic", default=DEFAULTS.labels, help="ground-truth labels, used when present")
+    keep = x.add_mutually_exclusive_group()
+    keep.add_argument("--every", type=int, help="keep every N-th pair")
+    keep.add_argument("--fps", type=float, help="keep at most F pairs per second of recording")
+    x.add_argument("--dedup", type=float, default=1.5,
+                   help="without --every/--fps: skip a pair whose 40x32 grey thumbnails (RGB and thermal) differ "
+                   "from the last kept one by less than this mean level (0..255; default 1.5; 0 keeps all)")
+    x.add_argument("--prelabel", metavar="CKPT",
+                   help="label pairs the bag has no labels for with this checkpoint, as a start for annotation")
+    x.add_argument("--keep-16bit", action="store_true",
+                   help="also write the raw 16-bit thermal (registered) to thermal16/")
+    x.add_argument("--thermal-homography", metavar="YAML", default="",
+                   help="register thermal onto RGB with this homography (`rgbt-seg register`)")
+    x.add_argument("--thermal-offset", type=int, nargs=2, default=(0, 0), metavar=("DX", "DY"),
+                   help="move thermal by DX, DY pixels onto RGB (after the homography, if any)")
+    x.add_argument("--thermal-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="fixed range for 16-bit thermal (default: per-frame percentiles)")
+    x.add_argument("--slop", type=float, default=0.05, help="pairing slop in seconds (node default 0.05)")
+    x.add_argument("--queue-size", type=int, default=10, help="pairing queue per camera (node default 10)")
+    x.add_argument("--device", default="auto", help="--prelabel: inference device")
+    x.set_defaults(run=run_bag_extract)
 
 
 def run_from_dataset(args: argparse.Namespace) -> int:
@@ -115,6 +150,37 @@ def _print_summary(s: dict, class_names: list[str]) -> None:
             print(f"  {n:<20} {100 * pc['acc']:>6.1f} {100 * pc['iou']:>6.1f}")
     if s.get("error"):
         print(f"\n  the bag broke off: {s['error']}\n  (the figures above cover the frames read before that)")
+
+
+def run_bag_extract(args: argparse.Namespace) -> int:
+    from ..bags.extract import ExtractConfig, extract_bag
+    from ..bags.io import list_topics
+    from ..registration import read_homography
+
+    topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
+    norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
+    hom = read_homography(args.thermal_homography) if args.thermal_homography else None
+    config = ExtractConfig(every=args.every, fps=args.fps, dedup=args.dedup, keep_16bit=args.keep_16bit,
+                           thermal_norm=norm, homography=hom, thermal_offset=tuple(args.thermal_offset))
+    runtime = RuntimeConfig(queue_size=args.queue_size, slop=args.slop, realtime=False)
+    engine = None
+    if args.prelabel:
+        engine = InferenceEngine(args.prelabel, InferenceConfig(device=args.device, thermal_norm=norm, warmup=0))
+    counts = list_topics(args.bag)
+    total = sum(counts[t][1] for t in (topics.rgb, topics.thermal, topics.labels) if t in counts)
+    with tqdm(total=total or None, desc="bag-extract", unit="msg", disable=None) as bar:
+        res = extract_bag(args.bag, args.out, topics=topics, config=config, runtime_config=runtime,
+                          prelabel=engine, progress=bar.update)
+    print(f"{res.pairs} pairs, {res.written} written to {args.out} (train {res.splits.get('train', 0)}, val "
+          f"{res.splits.get('val', 0)}, test {res.splits.get('test', 0)}); skipped: {res.duplicates} "
+          f"near-duplicates, {res.skipped_every + res.skipped_fps} by --every/--fps")
+    print(f"labels: {res.labelled_from_bag} from the bag, {res.prelabelled} from --prelabel, {res.unlabelled} "
+          f"without (annotate labels/<name>.png before training); frames: "
+          f"{res.runtime.get('bad_rgb', 0) + res.runtime.get('bad_thermal', 0)} bad, {res.unpaired} unpaired")
+    if res.error:
+        print(f"the bag broke off: {res.error} (the frames read before it are written)")
+        return 3
+    return 0
 
 
 def run_bag_eval(args: argparse.Namespace) -> int:

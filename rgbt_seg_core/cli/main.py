@@ -7,9 +7,9 @@ import logging
 import sys
 from typing import Sequence
 
-from . import bags, bench, demo, evaluate, export, model_info, predict, synth, train
+from . import bags, bench, demo, evaluate, export, model_info, predict, register, synth, train
 
-COMMANDS = (demo, synth, train, evaluate, predict, export, bags, model_info, bench)
+COMMANDS = (demo, synth, train, evaluate, predict, export, bags, register, model_info, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,12 +48,20 @@ def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "a
     parser.add_argument("--model-file", default="",
                         help="the backend's model from `rgbt-seg export` (.onnx, .xml, .engine)")
     parser.add_argument("--openvino-device", default="CPU", help="backend openvino: CPU (default), GPU or AUTO")
+    parser.add_argument("--thermal-homography", metavar="YAML", default="",
+                        help="register thermal onto RGB with the homography in this file (`rgbt-seg register` writes "
+                        "it; the node's thermal_homography parameter), applied where inference runs")
 
 
 def inference_options(args: argparse.Namespace) -> dict[str, Any]:
     """InferenceConfig keyword arguments from :func:`add_inference_options`' flags."""
+    hom = None
+    if getattr(args, "thermal_homography", ""):
+        from ..registration import read_homography
+
+        hom = tuple(float(v) for v in read_homography(args.thermal_homography).reshape(-1))
     return {"device": args.device, "precision": args.precision, "backend": args.backend,
-            "model_file": args.model_file, "openvino_device": args.openvino_device}
+            "model_file": args.model_file, "openvino_device": args.openvino_device, "thermal_homography": hom}
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:

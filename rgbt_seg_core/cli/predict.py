@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Writes <stem>_labels.png (class ids), <stem>_color.png and <stem>_overlay.png, through the "
         "inference path of the ROS node and every other tool. Thermal may be 8-bit, 16-bit or 32-bit float (TIFF); "
         "16-bit and float use --thermal-range or per-frame percentiles; NaN/inf pixels count as 0 (a frame with no "
-        "finite pixel is refused). A thermal image of another size is normalised, then resized to the RGB image.",
+        "finite pixel is refused). A thermal image of another size is normalised, then resized to the RGB image, or "
+        "warped onto it with --thermal-homography.",
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--rgb", required=True, help="colour image (any format OpenCV reads)")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if thermal.dtype not in (np.uint8, np.uint16, np.float32):
         raise ValueError(f"{args.thermal}: thermal must be 8-bit, 16-bit or 32-bit float, got {thermal.dtype}")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    # the node's path: thermal normalised at its own size, then resized to the RGB frame (inside the engine)
+    # the node's path: thermal normalised at its own size, then resized or warped to the RGB frame (in the engine)
     engine = InferenceEngine(args.checkpoint, InferenceConfig(
         **inference_options(args), thermal_norm=norm, warmup=0))
     try:

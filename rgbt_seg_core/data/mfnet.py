@@ -42,10 +42,19 @@ class MFNetDataset(RGBTDataset):
             raise FileNotFoundError(f"mfnet split file missing: {split_file}\nExpected layout:\n{LAYOUT}")
         names = read_split_file(split_file)
         class_names, palette = MFNET_CLASSES, MFNET_PALETTE
-        info = root / "synth.json"  # written by `rgbt-seg synth`: size and classes of a synthetic set
-        if info.is_file():
-            meta = json.loads(info.read_text())
-            image_size = image_size or tuple(meta["image_size"])  # type: ignore[assignment]
+        # written by `rgbt-seg synth` (a synthetic set) or `rgbt-seg bag-extract` (a robot's own frames): the
+        # frame size, and for an extraction the classes of its labels
+        for info in (root / "synth.json", root / "extract.json"):
+            if not info.is_file():
+                continue
+            try:
+                meta = json.loads(info.read_text())
+                if meta.get("image_size"):
+                    image_size = image_size or tuple(int(v) for v in meta["image_size"])  # type: ignore[assignment]
+                if meta.get("class_names") and meta.get("palette"):
+                    class_names, palette = tuple(meta["class_names"]), tuple(map(tuple, meta["palette"]))
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{info}: unreadable ({exc}); it describes the frames of this folder") from None
         super().__init__(root, split, names, class_names, palette, image_size or self.default_size)
 
     def load(self, name: str) -> Sample:

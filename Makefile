@@ -27,6 +27,7 @@ $(STAMP): $(SOURCES)
 
 demo: $(STAMP)
 	$(VENV)/bin/rgbt-seg demo --out demo_out
+	$(PY) -m rgbt_seg_ros.demo_live demo_out  # the test split replayed live through the ROS node
 
 test: $(STAMP)
 	$(PY) -m pytest

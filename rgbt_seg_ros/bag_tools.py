@@ -152,6 +152,7 @@ class LiveResult:
     latencies: list[float] = field(default_factory=list)
     confusion: Any = None
     play: PlayStats | None = None
+    labels: dict[int, np.ndarray] = field(default_factory=dict)  # the node's labels by RGB stamp (ns)
 
     @property
     def dropped(self) -> int:
@@ -243,6 +244,7 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
         rclpy.try_shutdown(context=ctx)
     with lock:
         got = dict(received)
+    result.labels = {s: arr for s, (arr, _) in got.items() if s in sent}
     for stamp, label in gt.items():
         if stamp not in sent:
             continue  # frame not played (bag broke off)

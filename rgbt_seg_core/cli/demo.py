@@ -2,7 +2,8 @@
 
 synthesise -> train the demo preset (rgbt_seg_core/presets/synthetic.yaml) -> export the deploy form (verified) ->
 evaluate on the synthetic test split -> metrics table, report PNGs and overlay images. A second run reuses the
-data set and the trained model when they are complete, so it only re-exports and re-evaluates.
+data set and the trained model when they are complete. ``make demo`` then replays the test split live through the
+real ROS node (``python -m rgbt_seg_ros.demo_live DIR``: the ROS side lives in the ROS package).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="synthesise, train, export and evaluate on the synthetic data set",
         description="Runs the main job end to end on the embedded synthetic data set with the demo preset "
         f"({DEMO_MODEL}, rgbt_seg_core/presets/synthetic.yaml, {DEMO_SIZE[0]}x{DEMO_SIZE[1]} frames). Writes DIR/data, "
-        "DIR/run, DIR/model_deploy.safetensors, DIR/report and DIR/predictions.",
+        "DIR/run, DIR/model_deploy.safetensors, DIR/report and DIR/predictions. The live replay through the ROS "
+        "node that `make demo` ends with: python -m rgbt_seg_ros.demo_live DIR.",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--retrain", action="store_true", help="train again even if a finished model exists")
+
     p.set_defaults(run=run)
 
 
@@ -86,4 +89,5 @@ def run(args: argparse.Namespace) -> int:
                     "--split", "test", "--device", "cpu", "--report-dir", str(out / "report"),
                     "--save-predictions", str(out / "predictions")])
     print(f"demo finished in {time.time() - t0:.0f} s; overlays in {out / 'predictions' / 'overlay'}")
+    print(f"live replay through the ROS node (make demo runs it): python -m rgbt_seg_ros.demo_live {out}")
     return 0

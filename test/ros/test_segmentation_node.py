@@ -274,3 +274,39 @@ def test_a_cimnet_checkpoint_runs_in_the_node(tmp_path) -> None:
         assert not h.received["gate/rgb"] and not h.received["gate/thermal"] and not h.received["confidence"]
     finally:
         h.close()
+
+
+def test_thermal_homography_registers_a_moved_thermal_camera(tmp_path) -> None:
+    """A thermal camera that sees the scene moved and in a larger frame: with the homography that maps it back
+    (a parameter, also set at run time), the node's labels equal those of the unwarped pair; without it they
+    differ. The labels come from a model whose labels vary across the frame."""
+    from rclpy.parameter import Parameter
+    from varied_model import assert_varied, save_varied_checkpoint
+
+    ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")
+    rng = np.random.default_rng(5)
+    rgb = np.repeat(np.repeat(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), 4, 0), 4, 1)
+    thermal = np.repeat(np.repeat(rng.integers(0, 256, (12, 16), dtype=np.uint8), 4, 0), 4, 1)
+    moved = np.zeros((60, 80), np.uint8)
+    moved[7:55, 11:75] = thermal  # the scene 11 px right and 7 px down in the thermal image
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+    expected = engine.predict(rgb, thermal).labels
+    assert_varied(expected)
+    back = [1.0, 0.0, -11.0, 0.0, 1.0, -7.0, 0.0, 0.0, 1.0]
+    h = Harness(ckpt, thermal_homography=back)
+    try:
+        h.publish_pair(rgb, moved, 950.0)
+        assert spin_until(lambda: _labelled(h, 950.0), 20.0)
+        msg = next(m for m in h.received["labels"] if m.header.stamp.sec == 950)
+        assert np.array_equal(image_to_array(msg), expected)
+        result = h.node.set_parameters([Parameter("thermal_homography", value=[0.0] * 9)])  # unset at run time
+        assert result[0].successful
+        h.publish_pair(rgb, moved, 951.0)
+        assert spin_until(lambda: _labelled(h, 951.0), 20.0)
+        msg = next(m for m in h.received["labels"] if m.header.stamp.sec == 951)
+        assert not np.array_equal(image_to_array(msg), expected)  # the check can fail
+        bad = h.node.set_parameters([Parameter("thermal_homography", value=[1.0, 2.0, 0.0, 2.0, 4.0, 0.0, 0.0, 0.0,
+                                                                             1.0])])
+        assert not bad[0].successful and "singular" in bad[0].reason
+    finally:
+        h.close()

@@ -24,6 +24,7 @@ ARGUMENTS = (
     ("thermal_topic", "thermal/image", "thermal camera topic (sensor_msgs/Image)"),
     ("device", "", "auto, cpu, cuda or cuda:N; empty: the params file's (default auto)"),
     ("params_file", "", "parameter YAML (empty: the package's config/segment.yaml)"),
+    ("registration_file", "", "thermal_homography YAML from `rgbt-seg register`, applied after params_file"),
     ("namespace", "", "namespace of the node (and of the topics RViz shows)"),
     ("use_sim_time", "false", "use /clock (bag replay with --clock)"),
     ("use_rviz", "false", "also start RViz with config/segment.rviz"),
@@ -35,7 +36,7 @@ def _launch(context, *args, **kwargs):
     share = FindPackageShare("rgbt_seg_ros").perform(context)
     params_file = arg["params_file"] or os.path.join(share, "config", "segment.yaml")
     parameters = node_parameters(params_file, checkpoint=arg["checkpoint"], device=arg["device"],
-                                 use_sim_time=arg["use_sim_time"])
+                                 use_sim_time=arg["use_sim_time"], registration_file=arg["registration_file"])
     namespace = normalize_namespace(arg["namespace"])
     actions = [Node(
         package="rgbt_seg_ros",

@@ -16,13 +16,16 @@ NODE_NAME = "segmentation_node"
 
 
 def node_parameters(params_file: str, *, checkpoint: str = "", device: str = "",
-                    use_sim_time: str | bool = False) -> list[Any]:
+                    use_sim_time: str | bool = False, registration_file: str = "") -> list[Any]:
+    """The node's parameter list: the params file, then the registration file (`rgbt-seg register`; its
+    ``thermal_homography`` wins over the params file's), then the launch arguments that were given."""
     overrides: dict[str, Any] = {"use_sim_time": _as_bool(use_sim_time)}
     if checkpoint.strip():
         overrides["checkpoint"] = checkpoint.strip()
     if device.strip():
         overrides["device"] = device.strip()
-    return [params_file, overrides] if params_file else [overrides]
+    files = [f for f in (params_file, registration_file.strip()) if f]
+    return [*files, overrides]
 
 
 def normalize_namespace(namespace: str) -> str:

@@ -84,6 +84,7 @@ def test_launch_arguments_override_the_params_file_only_when_given() -> None:
     from rgbt_seg_ros.launch_support import node_parameters
 
     assert node_parameters("/p.yaml") == ["/p.yaml", {"use_sim_time": False}]  # the file's device stands
+    assert node_parameters("/p.yaml", registration_file="/h.yaml") == ["/p.yaml", "/h.yaml", {"use_sim_time": False}]
     assert node_parameters("/p.yaml", checkpoint=" m.safetensors ", device="cuda:1", use_sim_time="true") == [
         "/p.yaml", {"use_sim_time": True, "checkpoint": "m.safetensors", "device": "cuda:1"}]
     with pytest.raises(ValueError, match="use_sim_time"):

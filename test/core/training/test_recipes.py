@@ -72,7 +72,7 @@ def test_presets_and_dotted_options() -> None:
     assert authors.blur_prob > 0 and authors.batch_size == 8
     with pytest.raises(ValueError, match="for the mfnet data set"):
         resolve_train_config(dataset="pst900", model="rsfnet50_18", data_root="/d", preset="mfnet_authors")
-    with pytest.raises(FileNotFoundError, match="presets: mfnet, mfnet_authors"):
+    with pytest.raises(FileNotFoundError, match="presets: kust4k, mfnet, mfnet_authors"):
         resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d", preset="nope")
     cfg = resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d",
                                sets=["pseudo_labels.restrict_to_boxes=true", "confidence_target=gate"])

@@ -63,6 +63,15 @@ ENCODERS: dict[str, EncoderSpec] = {
 STAGE_STRIDES = (4, 8, 16, 32)
 
 
+def stage_features(stages: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each stage's output, the next stage's input: the four features every encoder returns."""
+    feats = []
+    for stage in stages:
+        x = stage(x)
+        feats.append(x)
+    return feats
+
+
 def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     """Return a copy of ``conv`` taking ``in_channels`` inputs; for 1 channel the kernel is summed over RGB.
 
@@ -184,11 +193,7 @@ class Encoder(nn.Module):
         first[0] = adapt_first_conv(first[0], in_channels)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
+        return stage_features(self.stages, x)
 
     @torch.no_grad()
     def fold_batchnorms(self) -> int:

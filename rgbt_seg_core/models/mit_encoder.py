@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .encoders import STAGE_STRIDES, adapt_first_conv
+from .encoders import STAGE_STRIDES, adapt_first_conv, stage_features
 
 __all__ = ["MIT_SIZES", "MiTEncoder", "build_mit_encoder"]
 
@@ -82,11 +82,7 @@ class MiTEncoder(nn.Module):
         self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
+        return stage_features(self.stages, x)
 
     def fold_batchnorms(self) -> int:
         return 0  # LayerNorms act on tokens, not on a preceding conv's channels: nothing can be folded

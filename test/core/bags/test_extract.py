@@ -153,3 +153,17 @@ def test_every_pair_the_node_makes_is_written(tmp_path_factory: pytest.TempPathF
     res = extract_bag(d / "bag", d / "out", config=ExtractConfig(dedup=0))
     assert res.written == res.pairs == _reference_pairs(rgb_ns, th_ns, 50_000_000)
     assert res.pairs * 2 + res.unpaired == n + len(th_ns)
+
+
+def test_bag_eval_runs_a_cimnet_checkpoint(data: Path, tmp_path: Path) -> None:
+    """The bag tools take a CIMNet checkpoint like an RSFNet one: bag-eval scores it exactly as eval does."""
+    from varied_model import save_varied_checkpoint
+
+    ckpt = save_varied_checkpoint(tmp_path / "cimnet.safetensors", seed=4, model_name="cimnet_r18")
+    dataset_to_bag(build_dataset("synthetic", data, "test"), tmp_path / "bag", fps=10, thermal_delay_ms=5)
+    assert main(["eval", "--checkpoint", str(ckpt), "--dataset", "synthetic", "--data-root", str(data), "--split",
+                 "test", "--device", "cpu", "--json", str(tmp_path / "eval.json")]) == 0
+    assert main(["bag-eval", str(tmp_path / "bag"), "--checkpoint", str(ckpt), "--device", "cpu", "--json",
+                 str(tmp_path / "bag.json"), "--out-bag", str(tmp_path / "out_bag")]) == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("eval.json", "bag.json"))
+    assert b["evaluated"] == 8 and b["confusion_matrix"] == a["confusion_matrix"]

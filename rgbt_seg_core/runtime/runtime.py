@@ -21,7 +21,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ..preprocess import ThermalNorm, colorize, overlay, prepare_inputs
 from .camera_monitor import MODALITY_NAMES, CameraMonitor
 from .clock import Clock, monotonic
 from .frames import RGB, THERMAL, Frame, FrameError, decode_frame
+from .frozen import FrozenDetector
+from .input_status import InputStatus, TopicView, input_status
+from .levels import ERROR, OK, WARN
 from .log_throttle import LogThrottle
 from .queues import FifoQueue, NewestSlot
 from .stamps import OrderGuard, StampJump, StampJumpDetector
@@ -39,8 +42,6 @@ __all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "SegmentationOutpu
            "OK", "WARN", "ERROR"]
 
 log = logging.getLogger(__name__)
-
-OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class RuntimeConfig:
     stats_window: float = 5.0  # seconds over which rates and WARN causes are judged
     overlay_alpha: float = 0.5
     realtime: bool = True  # newest-pair slot (live) instead of a FIFO of every pair (offline)
+    frozen_timeout: float = 0.0  # seconds of bit-identical frames after which a camera counts as failed; 0: off
 
     def __post_init__(self) -> None:
         if not isinstance(self.queue_size, int) or self.queue_size < 1:
@@ -68,6 +70,8 @@ class RuntimeConfig:
             raise ValueError(f"jump_threshold ({self.jump_threshold} s) must exceed slop ({self.slop} s)")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
+        if not self.frozen_timeout >= 0:
+            raise ValueError(f"frozen_timeout must be >= 0 seconds (0: off), got {self.frozen_timeout!r}")
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ class Predictor(Protocol):
 
 
 class SegmentationRuntime:
-    COUNTERS = ("received_rgb", "received_thermal", "bad_rgb", "bad_thermal", "nonfinite_thermal", "pairs",
+    COUNTERS = ("received_rgb", "received_thermal", "bad_rgb", "bad_thermal", "frozen_rgb", "frozen_thermal",
+                "nonfinite_thermal", "pairs",
                 "single_modality", "dropped", "out_of_order", "processed", "skipped_no_subscribers",
                 "inference_errors", "clock_jumps")
 
@@ -150,9 +155,12 @@ class SegmentationRuntime:
         self.jumps = StampJumpDetector(threshold_ns)
         self.order = OrderGuard(threshold_ns)
         self.monitor = CameraMonitor(config.modality_timeout, clock)
+        self.frozen = FrozenDetector(config.frozen_timeout, clock)
         self.queue: NewestSlot[Work] | FifoQueue[Work] = NewestSlot() if config.realtime else FifoQueue()
         self.last_jump: StampJump | None = None
         self.last_error: str | None = None
+        self.last_refusal: list[str | None] = [None, None]  # per camera
+        self._input_logged: list[str | None] = [None, None]  # the input status last reported, per camera
         self._make_windows()
         self._latency: deque[float] = deque(maxlen=200)
         self._model_latency: deque[float] = deque(maxlen=200)
@@ -165,8 +173,9 @@ class SegmentationRuntime:
 
     def _make_windows(self) -> None:
         w = self.config.stats_window
-        self.window = {k: EventWindow(w, self.clock) for k in ("received", "good_rgb", "good_thermal", "bad", "pairs",
-                                                               "handled", "jumps", "errors")}
+        self.window = {k: EventWindow(w, self.clock) for k in ("received", "good_rgb", "good_thermal", "bad", "bad_rgb",
+                                                               "bad_thermal", "pairs", "handled", "jumps",
+                                                               "errors")}
 
     def reconfigure(self, config: RuntimeConfig) -> None:
         """Apply the settings that may change while running (window, timeouts, alpha, fallback); the pairing
@@ -175,6 +184,7 @@ class SegmentationRuntime:
             window_changed = config.stats_window != self.config.stats_window
             self.config = config
             self.monitor.timeout = config.modality_timeout
+            self.frozen.timeout = config.frozen_timeout
             if window_changed:
                 self._make_windows()
 
@@ -193,7 +203,8 @@ class SegmentationRuntime:
             if error is not None:
                 self.counts["bad_rgb" if modality == RGB else "bad_thermal"] += 1
                 self.window["bad"].add()
-                self.last_error = str(error)
+                self.window["bad_rgb" if modality == RGB else "bad_thermal"].add()
+                self.last_error = self.last_refusal[modality] = str(error)
                 self._log(logging.ERROR, f"bad_{modality}", f"bad {MODALITY_NAMES[modality]} frame: {error}")
                 return
             if frame.nonfinite:
@@ -201,15 +212,26 @@ class SegmentationRuntime:
                 self._log(logging.WARNING, "nonfinite", "thermal frame has NaN/inf pixels; they are treated as 0")
             self.monitor.seen(modality)
             self.window["good_rgb" if modality == RGB else "good_thermal"].add()
+            if self.frozen.check(modality, frame.image):
+                self.counts[f"frozen_{MODALITY_NAMES[modality]}"] += 1
+                self._log(logging.WARNING, f"frozen_{modality}",
+                          f"{MODALITY_NAMES[modality]} camera frozen: identical frames for "
+                          f"{self.frozen.frozen_for(modality):.1f} s (frozen_timeout={self.config.frozen_timeout:g} s); "
+                          f"its frames are not used until it changes")
+                return
             jump = self.jumps.check(modality, frame.stamp_ns, now)
             if jump is not None:
                 self._on_jump(jump)
             other = 1 - modality
-            if self.config.blank_missing_modality and self.monitor.failed(other):
+            if self.config.blank_missing_modality and self.failed(other):
                 self.counts["single_modality"] += 1
                 self._hand_over(Work(frame, None, now) if modality == RGB else Work(None, frame, now))
                 return
             self.pairer.add(modality, frame.stamp_ns, frame)
+
+    def failed(self, modality: int) -> bool:
+        """Silent for longer than ``modality_timeout``, or frozen."""
+        return self.monitor.failed(modality) or self.frozen.frozen(modality)
 
     def _on_jump(self, jump: StampJump) -> None:
         self.counts["clock_jumps"] += 1
@@ -304,18 +326,44 @@ class SegmentationRuntime:
         self.queue.close()
 
     # ------------------------------------------------------------------ health
-    def diagnostics(self) -> Health:
+    def input_statuses(self, views: Sequence[TopicView | None] = (None, None)) -> list[InputStatus]:
+        """Per camera, why its frames do (not) arrive: the recent frames first, then the graph ``views`` (one per
+        camera, from the node; None offline). A status that changes to a problem is logged once, with its fix."""
+        with self._lock:
+            w = self.window
+            out = []
+            for m, name in enumerate(MODALITY_NAMES):
+                status = input_status(views[m], w[f"good_{name}"].count(), w[f"bad_{name}"].count(),
+                                      self.last_refusal[m])
+                if status.text != self._input_logged[m]:
+                    self._input_logged[m] = status.text
+                    if status.level > OK:
+                        self._logger(logging.ERROR if status.level == ERROR else logging.WARNING,
+                                     f"{name} camera input: {status.text}")
+                out.append(status)
+            return out
+
+    def diagnostics(self, views: Sequence[TopicView | None] = (None, None)) -> Health:
         """The current level, a one-line reason and every counter. Each WARN cause is judged over the last
-        ``stats_window`` seconds, so the status returns to OK once the cause stops."""
+        ``stats_window`` seconds, so the status returns to OK once the cause stops. ``views``: see
+        :meth:`input_statuses`."""
+        inputs = self.input_statuses(views)
         with self._lock:
             cfg, w = self.config, self.window
             modal = self.monitor.status()
-            problems: list[tuple[int, str]] = []
-            failed = [MODALITY_NAMES[m] for m in (RGB, THERMAL) if self.monitor.failed(m)]
+            problems: list[tuple[int, str]] = [(s.level, f"{MODALITY_NAMES[m]} input: {s.text}")
+                                               for m, s in enumerate(inputs) if s.level > OK]
+            for m, name in enumerate(MODALITY_NAMES):
+                if self.frozen.frozen(m):
+                    modal[name] = f"frozen for {self.frozen.frozen_for(m):.1f} s"
+            failed = [MODALITY_NAMES[m] for m in (RGB, THERMAL) if self.failed(m)]
             if self.monitor.no_input():
                 problems.append((ERROR, "no camera input"))
             elif failed:
-                problems.append((WARN, f"{failed[0]} camera failed: " + (
+                how = ("frozen (identical frames for "
+                       f"{self.frozen.frozen_for(MODALITY_NAMES.index(failed[0])):.1f} s)"
+                       if self.frozen.frozen(MODALITY_NAMES.index(failed[0])) else "failed")
+                problems.append((WARN, f"{failed[0]} camera {how}: " + (
                     "segmenting from the other with it blanked" if cfg.blank_missing_modality else "waiting")))
             window = f"in the last {cfg.stats_window:g} s"
             if w["bad"].count():
@@ -349,6 +397,8 @@ class SegmentationRuntime:
                 "model_latency_p50_ms": f"{1e3 * np.percentile(mlat, 50):.1f}" if mlat is not None else "n/a",
                 "modality_rgb": modal["rgb"],
                 "modality_thermal": modal["thermal"],
+                "input_rgb": inputs[RGB].text,
+                "input_thermal": inputs[THERMAL].text,
                 **{k: str(v) for k, v in self.counts.items()},
                 "unpaired": str(stats.unpaired),
                 "stepped_back": str(sum(stats.stepped_back)),

@@ -4,10 +4,12 @@ Every frame is checked here, on arrival and before pairing, so that each bad fra
 happens to it later (the newest-pair slot would otherwise replace most of them unseen). Works on the fields of
 a sensor_msgs/Image or CompressedImage, so rclpy messages and rosbags-deserialised messages go the same way.
 
-Checks, in order: a header stamp; the declared size against ``max_pixels`` (before any pixel is read, so an
-oversized frame costs no memory); the encoding, step and data length (:mod:`rgbt_seg_core.imageconv`); for
-thermal, the NaN rule of :func:`rgbt_seg_core.preprocess.thermal_problem` (the inference engine applies the same
-one): no finite pixel or values beyond ±1e30 reject the frame; some non-finite pixels are set to 0 and flagged.
+Checks, in order: a header stamp; the declared size against ``max_pixels`` (a raw Image's fields, a compressed
+one's PNG/JPEG header: before any pixel is decoded, so an oversized frame costs no memory); the encoding or
+compressed format this camera takes; then decoding, with step and data length (:mod:`rgbt_seg_core.imageconv`);
+for thermal, the NaN rule of :func:`rgbt_seg_core.preprocess.thermal_problem` (the inference engine applies the
+same one): no finite pixel or values beyond ±1e30 reject the frame; some non-finite pixels are set to 0 and
+flagged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..imageconv import RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, decode_image, image_size, stamp_ns, to_rgb
+from ..imageconv import (RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, check_colour_format, check_thermal_format,
+                         image_size, is_compressed, parse_format, rgb_from_compressed, rgb_from_image, stamp_ns,
+                         thermal_from_compressed, thermal_from_image)
 from ..preprocess import THERMAL_ABS_LIMIT, thermal_problem
 
 __all__ = ["Frame", "FrameError", "decode_frame", "stamp_ns_of", "THERMAL_ABS_LIMIT", "RGB", "THERMAL"]
@@ -34,7 +38,7 @@ class Frame:
     modality: int
     stamp_ns: int
     header: Any  # the message's header, passed through to the outputs
-    image: np.ndarray  # RGB: H x W x 3 uint8; thermal: H x W (uint8, uint16 or float32)
+    image: np.ndarray  # RGB: H x W x 3 uint8; thermal: H x W (uint8, uint16, int16 or float32)
     arrival: float  # runtime clock, seconds
     nonfinite: bool = False  # thermal with some NaN/inf pixels
 
@@ -47,33 +51,51 @@ def stamp_ns_of(msg: Any) -> int:
         raise FrameError(f"message has no usable header stamp ({exc})") from exc
 
 
-def decode_frame(modality: int, msg: Any, arrival: float, max_pixels: int) -> Frame:
-    """Raises :class:`FrameError` naming the problem."""
-    name = "RGB" if modality == RGB else "thermal"
-    stamp = stamp_ns_of(msg)
+def _declared_size(name: str, msg: Any) -> tuple[int, int]:
     try:
-        size = image_size(msg)
-    except (TypeError, ValueError) as exc:
-        raise FrameError(f"{name}: unreadable height/width ({exc})") from exc
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise FrameError(f"{name}: {size[1]}x{size[0]} = {size[0] * size[1]} pixels is above max_pixels={max_pixels}")
-    allowed = RGB_ENCODINGS if modality == RGB else THERMAL_ENCODINGS
-
-    def unsupported(encoding: str) -> FrameError:
-        return FrameError(f"{name}: encoding {encoding!r} not supported (use one of {', '.join(allowed)})")
-
-    if size is not None and str(msg.encoding) not in allowed:  # before decoding: name this camera's encodings
-        raise unsupported(str(msg.encoding))
-    try:
-        arr, encoding = decode_image(msg)
+        return image_size(msg)
     except ImageFormatError as exc:
         raise FrameError(f"{name}: {exc}") from exc
-    if arr.shape[0] * arr.shape[1] > max_pixels:  # compressed images are only sized once decoded
-        raise FrameError(f"{name}: {arr.shape[1]}x{arr.shape[0]} pixels is above max_pixels={max_pixels}")
-    if encoding not in allowed:  # what a compressed image decoded to
-        raise unsupported(encoding)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise FrameError(f"{name}: unreadable height/width ({exc})") from exc
+
+
+def _check_encoding(modality: int, name: str, msg: Any) -> None:
+    """Refuse what this camera does not take before decoding, naming the encodings it does take."""
+    if is_compressed(msg):
+        check = check_colour_format if modality == RGB else check_thermal_format
+        try:
+            check(parse_format(msg.format))
+        except ImageFormatError as exc:
+            raise FrameError(f"{name}: {exc}") from exc
+        return
+    allowed = RGB_ENCODINGS if modality == RGB else THERMAL_ENCODINGS
+    if str(msg.encoding) not in allowed:
+        raise FrameError(f"{name}: encoding {str(msg.encoding)!r} not supported (use one of {', '.join(allowed)})")
+
+
+def _decode(modality: int, msg: Any, max_pixels: int) -> np.ndarray:
+    if is_compressed(msg):
+        return (rgb_from_compressed if modality == RGB else thermal_from_compressed)(msg, max_pixels)
+    return (rgb_from_image if modality == RGB else thermal_from_image)(msg)
+
+
+def decode_frame(modality: int, msg: Any, arrival: float, max_pixels: int) -> Frame:
+    """Raises :class:`FrameError` naming the problem (and nothing else, whatever the message holds)."""
+    name = "RGB" if modality == RGB else "thermal"
+    stamp = stamp_ns_of(msg)
+    h, w = _declared_size(name, msg)
+    if h * w > max_pixels:
+        raise FrameError(f"{name}: {w}x{h} = {h * w} pixels is above max_pixels={max_pixels}")
+    _check_encoding(modality, name, msg)
+    try:
+        arr = _decode(modality, msg, max_pixels)
+    except ImageFormatError as exc:
+        raise FrameError(f"{name}: {exc}") from exc
+    except (AttributeError, TypeError, ValueError) as exc:  # a message without the fields it should have
+        raise FrameError(f"{name}: unreadable message ({type(exc).__name__}: {exc})") from exc
     if modality == RGB:
-        return Frame(modality, stamp, msg.header, to_rgb(arr, encoding), arrival)
+        return Frame(modality, stamp, msg.header, arr, arrival)
     problem, nonfinite = thermal_problem(arr)
     if problem is not None:
         raise FrameError(f"thermal: {problem}")

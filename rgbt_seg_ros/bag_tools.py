@@ -175,8 +175,8 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from rgbt_seg_core.bags.io import decode_image, list_topics, read_images, require_topics
-    from rgbt_seg_core.imageconv import image_to_array, stamp_ns
+    from rgbt_seg_core.bags.io import list_topics, read_images, require_topics
+    from rgbt_seg_core.imageconv import decode_image, image_to_array, stamp_ns
     from rgbt_seg_core.metrics import ConfusionMatrix
 
     found = list_topics(bag)

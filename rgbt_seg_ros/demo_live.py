@@ -60,7 +60,8 @@ def run_live_demo(bag: Path, checkpoint: Path, *, num_classes: int, palette: lis
                   width: int, video: Path | None = None, rate: float = 1.0, lockstep: bool = False,
                   progress: Callable[[int], None] | None = None) -> LiveDemo:
     from rgbt_seg_core.bags.evaluate import _VideoSink
-    from rgbt_seg_core.bags.io import decode_image, read_images
+    from rgbt_seg_core.bags.io import read_images
+    from rgbt_seg_core.imageconv import decode_image
     from rgbt_seg_core.preprocess import overlay
 
     proc = start_node(checkpoint, height=height, width=width)

@@ -181,7 +181,7 @@ def evaluate_bag(
             res.received[item.topic] += 1
             if item.topic == topics.labels:
                 try:
-                    gt, _ = decode_image(item.msg)
+                    gt, _ = decode_image(item.msg, config.max_pixels)
                 except ImageFormatError as exc:
                     res.bad_frames += 1
                     log.error("bad label image at %.3f s: %s", item.stamp, exc)

@@ -217,7 +217,7 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
                 progress(1)
             if item.topic == topics.labels:
                 try:
-                    label, _ = decode_image(item.msg)
+                    label, _ = decode_image(item.msg, runtime_config.max_pixels)
                 except ImageFormatError as exc:
                     res.bad_labels += 1
                     log.error("bad label image at %.3f s: %s", item.stamp, exc)

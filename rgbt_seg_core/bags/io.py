@@ -18,9 +18,9 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ..imageconv import array_to_image_fields, decode_image, stamp_ns
+from ..imageconv import array_to_image_fields, stamp_ns
 
-__all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics", "decode_image",
+__all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics",
            "BAG_VERSION"]
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)

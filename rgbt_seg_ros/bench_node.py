@@ -50,7 +50,8 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
         Parameter("checkpoint", value=checkpoint), Parameter("device", value=device),
         Parameter("qos_reliability", value="reliable"), Parameter("warmup", value=1),
         Parameter("warmup_height", value=height), Parameter("warmup_width", value=width),
-        Parameter("modality_timeout", value=3600.0)])
+        Parameter("modality_timeout", value=3600.0),
+        Parameter("frozen_timeout", value=0.0)])  # one frame, published again and again
     peer = rclpy.create_node("bench_peer", context=ctx)
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     pub_rgb = peer.create_publisher(Image, "rgb/image", qos)
@@ -78,7 +79,7 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (pub_rgb.get_subscription_count() == 0
                                                or pub_thermal.get_subscription_count() == 0
-                                               or node.pub_labels.get_subscription_count() == 0):
+                                               or node.pipeline.publishers["labels"].get_subscription_count() == 0):
             time.sleep(0.05)
         e2e: list[float] = []
         model_times: list[float] = []

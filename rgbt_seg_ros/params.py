@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from rgbt_seg_core.runtime.input_status import TRANSPORTS
+
 __all__ = ["NodeParams", "PARAM_SPECS", "ParamSpec"]
 
 
@@ -38,8 +40,14 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("warmup", 2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True),
     ParamSpec("warmup_height", 480, "warm-up frame height", (32, 8192), read_only=True),
     ParamSpec("warmup_width", 640, "warm-up frame width", (32, 8192), read_only=True),
-    ParamSpec("qos_reliability", "best_effort", "image subscriptions' reliability", choices=("best_effort", "reliable"),
-              read_only=True),
+    ParamSpec("rgb_transport", "raw", "colour camera transport, named as image_transport names them: raw "
+              "(sensor_msgs/Image on rgb/image), compressed (CompressedImage jpeg/png on rgb/image/compressed), "
+              "compressedDepth (on rgb/image/compressedDepth)", choices=TRANSPORTS, read_only=True),
+    ParamSpec("thermal_transport", "raw", "thermal camera transport: raw (Image on thermal/image), compressed (8- or "
+              "16-bit png on thermal/image/compressed), compressedDepth (16-bit, on thermal/image/compressedDepth)",
+              choices=TRANSPORTS, read_only=True),
+    ParamSpec("qos_reliability", "best_effort", "image subscriptions' reliability (reliable never connects to a "
+              "best-effort camera driver)", choices=("best_effort", "reliable"), read_only=True),
     ParamSpec("qos_depth", 2, "image subscriptions' history depth", (1, 100), read_only=True),
     ParamSpec("queue_size", 10, "approximate-time pairing: messages kept per camera", (1, 1000), read_only=True),
     ParamSpec("slop", 0.05, "approximate-time pairing: stamps pair when strictly closer than this (seconds, > 0)",
@@ -60,6 +68,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
               "register` writes it); all zeros: not set (thermal is resized to RGB, then moved by the offset)"),
     ParamSpec("overlay_alpha", 0.5, "opacity of the class colours in ~/overlay", (0.0, 1.0)),
     ParamSpec("modality_timeout", 1.0, "seconds of silence after which a camera counts as failed", (0.0, 3600.0)),
+    ParamSpec("frozen_timeout", 2.0, "seconds of bit-identical frames after which a camera counts as failed (a stuck "
+              "driver, a hung flat-field correction) until its frames change; 0: off", (0.0, 3600.0)),
     ParamSpec("blank_missing_modality", True, "when a camera fails, continue from the other with it blanked"),
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.05, 60.0)),
     ParamSpec("stats_window", 5.0, "seconds over which rates and warnings are judged (a warning clears once its "
@@ -79,6 +89,8 @@ class NodeParams:
     warmup: int
     warmup_height: int
     warmup_width: int
+    rgb_transport: str
+    thermal_transport: str
     qos_reliability: str
     qos_depth: int
     queue_size: int
@@ -95,6 +107,7 @@ class NodeParams:
     thermal_homography: list
     overlay_alpha: float
     modality_timeout: float
+    frozen_timeout: float
     blank_missing_modality: bool
     diagnostics_period: float
     stats_window: float
@@ -150,7 +163,7 @@ class NodeParams:
                              modality_timeout=self.modality_timeout,
                              blank_missing_modality=self.blank_missing_modality,
                              jump_threshold=self.jump_threshold, stats_window=self.stats_window,
-                             overlay_alpha=self.overlay_alpha, realtime=True)
+                             overlay_alpha=self.overlay_alpha, frozen_timeout=self.frozen_timeout, realtime=True)
 
     def inference_config(self):
         from rgbt_seg_core.inference import InferenceConfig

@@ -49,6 +49,7 @@ class Harness:
         rclpy.init(context=self.context)
         values = {"checkpoint": str(checkpoint), "device": "cpu", "warmup": 1, "warmup_height": 48,
                   "warmup_width": 64, "qos_reliability": "reliable", "qos_depth": 10, "modality_timeout": 30.0,
+                  "frozen_timeout": 0.0,  # tests publish one frame many times; the frozen test turns it on
                   "diagnostics_period": 0.2, **params}
         overrides = [Parameter(k, value=v) for k, v in values.items()]
         self.node = SegmentationNode(context=self.context, parameter_overrides=overrides)
@@ -74,8 +75,8 @@ class Harness:
             t.start()
         assert spin_until(lambda: self.pub_rgb.get_subscription_count() > 0
                           and self.pub_thermal.get_subscription_count() > 0
-                          and self.node.pub_labels.get_subscription_count() > 0
-                          and self.node.pub_gate_rgb.get_subscription_count() > 0, 10.0), "discovery failed"
+                          and self.node.pipeline.publishers["labels"].get_subscription_count() > 0
+                          and self.node.pipeline.publishers["gate/rgb"].get_subscription_count() > 0, 10.0), "discovery failed"
 
     def publish_pair(self, rgb: np.ndarray, thermal: np.ndarray, stamp: float, thermal_stamp: float | None = None,
                      rgb_encoding: str = "rgb8", thermal_encoding: str = "mono8") -> None:

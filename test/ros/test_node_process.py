@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sigterm_while_segmenting_is_clean(tiny_checkpoint: Path) -> None:
     cmd = [sys.executable, "-m", "rgbt_seg_ros.segmentation_node", "--ros-args", "-p", f"checkpoint:={tiny_checkpoint}",
-           "-p", "device:=cpu", "-p", "warmup:=0", "-p", "qos_reliability:=reliable", "-p", "qos_depth:=5"]
+           "-p", "device:=cpu", "-p", "warmup:=0", "-p", "qos_reliability:=reliable", "-p", "qos_depth:=5",
+           "-p", "frozen_timeout:=0.0"]  # one frame, published again and again
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     ctx = rclpy.Context()

@@ -83,7 +83,7 @@ def _status(h: Harness):
 def test_bad_input_is_counted_and_good_frames_follow(harness: Harness) -> None:
     rgb, thermal = _pair(2)
     bad_enc = make_image(rgb, "rgb8", 300.0)
-    bad_enc.encoding = "yuv422"
+    bad_enc.encoding = "yuv444_bogus"
     short = make_image(rgb, "rgb8", 300.1)
     short.data = bytes(short.data)[:100]  # data shorter than step x height
     bad_step = make_image(rgb, "rgb8", 300.2)
@@ -214,9 +214,9 @@ def test_runtime_parameter_validation(harness: Harness) -> None:
 def test_diagnostics_period_applies_at_run_time(harness: Harness) -> None:
     from rclpy.parameter import Parameter
 
-    assert harness.node._diag_timer.timer_period_ns == 200_000_000
+    assert harness.node.pipeline.diagnostics_timer.timer_period_ns == 200_000_000
     res = harness.node.set_parameters([Parameter("diagnostics_period", value=0.05)])
-    assert res[0].successful and harness.node._diag_timer.timer_period_ns == 50_000_000
+    assert res[0].successful and harness.node.pipeline.diagnostics_timer.timer_period_ns == 50_000_000
     n = len(harness.received["diagnostics"])
     assert spin_until(lambda: len(harness.received["diagnostics"]) >= n + 5, 10.0)
 

@@ -9,14 +9,18 @@ The graph takes the engine's preprocessed inputs, so every backend shares the on
 Opset 19, exported with PyTorch's ``torch.export``-based exporter. H and W are dynamic (32..4096) unless a fixed
 size is asked for; batch is 1. With ``half=True`` the graph computes in float16 (weights stored as float16, inputs
 cast on entry, logits cast back to float32 on exit) while its interface stays float32: that is the graph TensorRT
-builds its fp16 engine from, as a strongly typed network takes its precision from the graph. Class names, palette and the source checkpoint's checksum are stored in the
-model's metadata, so a backend can check that an ONNX file belongs to its checkpoint.
+builds its fp16 engine from, as a strongly typed network takes its precision from the graph. Class names, palette
+and the source checkpoint's checksum are stored in the model's metadata, so a backend can check that an ONNX file
+belongs to its checkpoint.
+
+CIMNet's deformable convolutions are exported in their standard-op form
+(:mod:`rgbt_seg_core.models.deform_export`: GridSample and Conv), so the graph holds no DeformConv: ONNX Runtime up
+to 1.23 has no kernel for it, and TensorRT and OpenVINO support it unevenly.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -25,33 +29,24 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from .deps.optional import require  # telemetry off before onnxruntime/openvino load
+from .models.deform_export import with_sampled_deform_convs
+
 __all__ = ["OPSET", "export_onnx", "onnx_metadata", "checkpoint_metadata", "require"]
 
-OPSET = 19  # DeformConv (CIMNet's SCSFR) entered ONNX at opset 19
+OPSET = 19  # GridSample needs 16 and the exporter's own ops start at 18; ONNX Runtime loads 19 from 1.15 on
 MIN_SIDE, MAX_SIDE = 32, 4096
 
 
-def require(module: str, extra: str) -> object:
-    """Import an optional dependency, or say exactly what to install."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise RuntimeError(f"this needs the optional package {module!r}: pip install '.[{extra}]' (or pip install "
-                           f"{module})") from exc
-
-
 class _HalfInside(nn.Module):
-    """float32 in and out, float16 inside."""
+    """float32 in and out, float16 inside. Casts ``model`` itself: give it a copy."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = copy.deepcopy(model).half()
+        self.model = model.half()
 
     def forward(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         return self.model(rgb.half(), thermal.half()).float()
@@ -64,7 +59,8 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
     require("onnxscript", "onnx")
     import onnx
 
-    model = _HalfInside(model.eval()).eval() if half else model.eval()
+    model = with_sampled_deform_convs(model.eval())  # a copy: the caller's model keeps torchvision's kernel
+    model = _HalfInside(model).eval() if half else model
     rgb, thermal = torch.rand(1, 3, height, width), torch.rand(1, 1, height, width)
     shapes = None
     if dynamic:

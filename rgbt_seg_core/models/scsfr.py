@@ -12,7 +12,9 @@
 
 lambda_s and lambda_c are learnable, initialised at 0.5. Switching SWR or CWR off removes exactly its layers.
 The deformable convolutions are depthwise (one K x K filter per channel of F; offsets shared by all channels):
-with ResNet-101's 2048-channel stage a dense 3x3 deformable conv alone would hold 38 M parameters.
+with ResNet-101's 2048-channel stage a dense 3x3 deformable conv alone would hold 38 M parameters. They run
+torchvision's kernel; the ONNX export swaps them for the same function built from GridSample and Conv
+(:mod:`rgbt_seg_core.models.deform_export`), as runtimes without DeformConv need.
 """
 
 from __future__ import annotations

@@ -25,12 +25,21 @@ def spin_until(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
-def make_image(arr: np.ndarray, encoding: str, stamp: float, frame_id: str = "cam") -> Image:
-    msg = Image(**array_to_image_fields(arr, encoding))
+def stamped(msg: Any, stamp: float, frame_id: str) -> Any:
     msg.header.stamp.sec = int(stamp)
     msg.header.stamp.nanosec = int(round((stamp - int(stamp)) * 1e9))
     msg.header.frame_id = frame_id
     return msg
+
+
+def make_image(arr: np.ndarray, encoding: str, stamp: float, frame_id: str = "cam") -> Image:
+    return stamped(Image(**array_to_image_fields(arr, encoding)), stamp, frame_id)
+
+
+def make_compressed(data: bytes, fmt: str, stamp: float, frame_id: str = "cam") -> Any:
+    from sensor_msgs.msg import CompressedImage
+
+    return stamped(CompressedImage(format=fmt, data=data), stamp, frame_id)
 
 
 class Harness:
@@ -38,8 +47,15 @@ class Harness:
 
     OUTPUTS = {"labels": Image, "color": Image, "overlay": Image, "gate/rgb": Image, "gate/thermal": Image}
 
-    def __init__(self, checkpoint: Path, **params: Any) -> None:
+    def __init__(self, checkpoint: Path, *, camera_transports: tuple[str, str] | None = None,
+                 camera_reliable: bool = True, wait: bool = True, **params: Any) -> None:
+        """``camera_transports``: what the peer's cameras publish (default: what the node subscribes);
+        ``camera_reliable``: their reliability; ``wait``: wait until the node and the peer have discovered each
+        other (impossible when their QoS or transports differ)."""
         from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import CameraInfo, CompressedImage
+
+        from rgbt_seg_core.runtime import transport_topic
         from rclpy.parameter import Parameter
         from std_msgs.msg import Float32MultiArray
 
@@ -54,10 +70,15 @@ class Harness:
         overrides = [Parameter(k, value=v) for k, v in values.items()]
         self.node = SegmentationNode(context=self.context, parameter_overrides=overrides)
         self.peer = rclpy.create_node("peer", context=self.context)
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.pub_rgb = self.peer.create_publisher(Image, "rgb/image", qos)
-        self.pub_thermal = self.peer.create_publisher(Image, "thermal/image", qos)
-        self.received: dict[str, list[Any]] = {k: [] for k in [*self.OUTPUTS, "confidence", "diagnostics"]}
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if camera_reliable
+                         else ReliabilityPolicy.BEST_EFFORT)
+        transports = camera_transports or (values.get("rgb_transport", "raw"), values.get("thermal_transport", "raw"))
+        self.pub_rgb, self.pub_thermal = (
+            self.peer.create_publisher(Image if t == "raw" else CompressedImage, transport_topic(base, t), qos)
+            for base, t in zip(("/rgb/image", "/thermal/image"), transports))
+        self.pub_info = self.peer.create_publisher(CameraInfo, "rgb/camera_info", qos)
+        self.received: dict[str, list[Any]] = {k: [] for k in [*self.OUTPUTS, "confidence", "diagnostics",
+                                                               "camera_info"]}
         self._subs = []
         for name, typ in self.OUTPUTS.items():
             self._subs.append(self.peer.create_subscription(
@@ -66,6 +87,8 @@ class Harness:
             Float32MultiArray, "/segmentation_node/confidence", lambda m: self.received["confidence"].append(m), 10))
         self._subs.append(self.peer.create_subscription(
             DiagnosticArray, "/diagnostics", lambda m: self.received["diagnostics"].append(m), 10))
+        self._subs.append(self.peer.create_subscription(
+            CameraInfo, "/segmentation_node/camera_info", lambda m: self.received["camera_info"].append(m), 10))
         # one executor per node, as each would have in its own process
         self.executors = [SingleThreadedExecutor(context=self.context), SingleThreadedExecutor(context=self.context)]
         self.executors[0].add_node(self.node)
@@ -73,10 +96,12 @@ class Harness:
         self._threads = [threading.Thread(target=e.spin, daemon=True) for e in self.executors]
         for t in self._threads:
             t.start()
-        assert spin_until(lambda: self.pub_rgb.get_subscription_count() > 0
-                          and self.pub_thermal.get_subscription_count() > 0
-                          and self.node.pipeline.publishers["labels"].get_subscription_count() > 0
-                          and self.node.pipeline.publishers["gate/rgb"].get_subscription_count() > 0, 10.0), "discovery failed"
+        assert not wait or spin_until(self._discovered, 10.0), "discovery failed"
+
+    def _discovered(self) -> bool:
+        pubs = self.node.pipeline.publishers
+        return all(p.get_subscription_count() > 0 for p in (self.pub_rgb, self.pub_thermal, self.pub_info,
+                                                              pubs["labels"], pubs["gate/rgb"], pubs["camera_info"]))
 
     def publish_pair(self, rgb: np.ndarray, thermal: np.ndarray, stamp: float, thermal_stamp: float | None = None,
                      rgb_encoding: str = "rgb8", thermal_encoding: str = "mono8") -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .compressed import DEFAULT_MAX_PIXELS, CompressedFormat, Payload, decode_payload, open_payload
+from .compressed import DEFAULT_MAX_PIXELS, CompressedFormat, Payload, decode_payload, open_payload, parse_format
 from .encodings import BAYER_PATTERNS, ENCODINGS, ImageFormatError, image_to_array
 
 __all__ = ["RGB_ENCODINGS", "to_rgb", "rgb_from_image", "check_colour_format", "rgb_from_payload",
@@ -115,4 +115,5 @@ def rgb_from_compressed(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
 
     The size the PNG/JPEG header declares is checked against ``max_pixels`` before anything is decoded.
     """
+    check_colour_format(parse_format(msg.format))  # a refusal of the format comes before reading the payload
     return rgb_from_payload(open_payload(msg), max_pixels)

@@ -39,19 +39,26 @@ def bit_depth(encoding: str) -> int:
 
 
 def message_bytes(data: Any) -> bytes | memoryview | np.ndarray:
-    """A message's ``data`` field as something ``np.frombuffer`` reads, without a copy where possible.
+    """A message's ``data`` field as bytes ``np.frombuffer`` reads, without a copy where possible.
 
-    rclpy gives ``array.array('B')`` or bytes, rosbags a uint8 ndarray; anything else (a list, a hostile object)
-    is converted, and a conversion failure is an :class:`ImageFormatError`, not a TypeError deep in numpy.
+    rclpy gives ``array.array('B')`` or bytes, rosbags a uint8 ndarray, tests lists. Anything else is an
+    :class:`ImageFormatError`, never a conversion that could go wrong: ``bytes(n)`` of an int would allocate
+    n bytes, so only buffers and lists/tuples of byte values are accepted.
     """
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data) if data.dtype == np.uint8 else data.tobytes()
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if isinstance(data, (bytes, bytearray)):
         return data
+    if isinstance(data, (list, tuple)):
+        try:
+            return bytes(data)
+        except (TypeError, ValueError) as exc:
+            raise ImageFormatError(f"data field is not a sequence of byte values ({exc})") from exc
     try:
-        return bytes(data)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ImageFormatError(f"data field is not a byte sequence ({type(data).__name__}: {exc})") from exc
+        view = memoryview(data)
+    except TypeError:
+        raise ImageFormatError(f"data field of type {type(data).__name__} is not a byte sequence") from None
+    return view.cast("B") if view.c_contiguous else view.tobytes()
 
 
 def image_to_array(msg: Any) -> np.ndarray:

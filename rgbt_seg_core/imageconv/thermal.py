@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .compressed import DEFAULT_MAX_PIXELS, CompressedFormat, Payload, decode_payload, open_payload
+from .compressed import DEFAULT_MAX_PIXELS, CompressedFormat, Payload, decode_payload, open_payload, parse_format
 from .depth import inverse_depth_to_float
 from .encodings import ENCODINGS, ImageFormatError, image_to_array
 
@@ -75,4 +75,5 @@ def thermal_from_compressed(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
 
     The size the PNG/JPEG header declares is checked against ``max_pixels`` before anything is decoded.
     """
+    check_thermal_format(parse_format(msg.format))  # a refusal of the format comes before reading the payload
     return thermal_from_payload(open_payload(msg), max_pixels)

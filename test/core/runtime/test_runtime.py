@@ -262,7 +262,7 @@ def test_inference_errors_are_counted_and_the_next_frame_works() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- fuzz
-ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "32FC1", "yuv422", "16UC1", ""]
+ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "32FC1", "yuv422", "bayer_rggb16", "16SC1", "16UC1", "nv21", "64FC3", ""]
 
 
 @st.composite

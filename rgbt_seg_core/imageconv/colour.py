@@ -97,8 +97,7 @@ def _decoded_encoding(arr: np.ndarray, fmt: CompressedFormat) -> str:
         raise ImageFormatError(f"compressed payload decodes to {arr.dtype} with {ch} channels, not a colour image")
     declared = fmt.encoding or ""
     if ch == 1:
-        return f"{declared[:-1 if declared.endswith('8') else -2]}{bits}" if declared.startswith("bayer_") else \
-            f"mono{bits}"
+        return f"{declared.rstrip('0123456789') if declared.startswith('bayer_') else 'mono'}{bits}"
     rgb_order = declared.startswith(_COLOUR_IN_ROS) and not fmt.compressed_bgr
     return ("rgb" if rgb_order else "bgr") + ("a" if ch == 4 else "") + str(bits)
 

@@ -143,3 +143,10 @@ def test_decode_image_takes_any_payload() -> None:
     assert enc == "mono8" and np.array_equal(arr, label)
     arr, enc = decode_image(compressed_message(encode(BGR, ".png"), "bgr8; png compressed bgr8"))
     assert enc == "rgb8" and np.array_equal(arr, RGB)
+
+
+def test_a_jpeg_of_a_16_bit_bayer_mosaic_is_demosaiced_at_8_bits() -> None:
+    mosaic = np.full((8, 10), 77, np.uint8)
+    out = rgb_from_compressed(compressed_message(encode(mosaic, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 100),
+                                                 "bayer_rggb16; jpeg compressed mono8"))
+    assert out.shape == (8, 10, 3) and np.abs(out.astype(int) - 77).max() <= 1

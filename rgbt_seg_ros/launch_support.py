@@ -2,6 +2,11 @@
 
 * Parameters: the params file first, then only the launch arguments that were given. An empty ``device`` or
   ``checkpoint`` argument leaves the file's value alone (a default of "auto" would silently override it).
+* Topics: the cameras' image topics are remapped as given; ``rgb/camera_info`` follows the colour topic the way
+  image_transport pairs them (``/cam/color/image_raw`` -> ``/cam/color/camera_info``) unless given. A compressed
+  transport needs no remapping of its own: the node appends ``/compressed`` to the remapped base topic.
+* Lifecycle: ``lifecycle:=true`` starts the managed node; ``autostart:=true`` then configures it and, once it is
+  inactive after configuring, activates it.
 * RViz: the shipped config names the node's topics absolutely (RViz resolves topics against its own node, not
   ours), so the launch file rewrites them under the node's namespace.
 """
@@ -10,20 +15,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["node_parameters", "normalize_namespace", "rviz_config_for_namespace"]
+__all__ = ["node_parameters", "normalize_namespace", "rviz_config_for_namespace", "camera_info_topic", "remappings",
+           "as_bool", "node_executable"]
 
 NODE_NAME = "segmentation_node"
 
 
 def node_parameters(params_file: str, *, checkpoint: str = "", device: str = "",
-                    use_sim_time: str | bool = False, registration_file: str = "") -> list[Any]:
+                    use_sim_time: str | bool = False, registration_file: str = "", rgb_transport: str = "",
+                    thermal_transport: str = "") -> list[Any]:
     """The node's parameter list: the params file, then the registration file (`rgbt-seg register`; its
     ``thermal_homography`` wins over the params file's), then the launch arguments that were given."""
-    overrides: dict[str, Any] = {"use_sim_time": _as_bool(use_sim_time)}
-    if checkpoint.strip():
-        overrides["checkpoint"] = checkpoint.strip()
-    if device.strip():
-        overrides["device"] = device.strip()
+    overrides: dict[str, Any] = {"use_sim_time": as_bool(use_sim_time, "use_sim_time")}
+    given = {"checkpoint": checkpoint, "device": device, "rgb_transport": rgb_transport,
+             "thermal_transport": thermal_transport}
+    for name, value in given.items():
+        if value.strip():
+            overrides[name] = value.strip()
     files = [f for f in (params_file, registration_file.strip()) if f]
     return [*files, overrides]
 
@@ -39,7 +47,8 @@ def rviz_config_for_namespace(text: str, namespace: str) -> str:
     return text.replace(f"Value: /{NODE_NAME}/", f"Value: {ns}/{NODE_NAME}/")
 
 
-def _as_bool(value: str | bool) -> bool:
+def as_bool(value: str | bool, name: str) -> bool:
+    """A launch argument's truth value; anything but the usual spellings is an error naming the argument."""
     if isinstance(value, bool):
         return value
     v = value.strip().lower()
@@ -47,4 +56,19 @@ def _as_bool(value: str | bool) -> bool:
         return True
     if v in ("false", "0", "no", "off", ""):
         return False
-    raise ValueError(f"use_sim_time: expected true or false, got {value!r}")
+    raise ValueError(f"{name}: expected true or false, got {value!r}")
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """image_transport's rule: the camera_info topic is the image topic's sibling named camera_info."""
+    head, _, _ = image_topic.rstrip("/").rpartition("/")
+    return f"{head}/camera_info" if head or image_topic.startswith("/") else "camera_info"
+
+
+def remappings(rgb_topic: str, thermal_topic: str, rgb_info_topic: str = "") -> list[tuple[str, str]]:
+    return [("rgb/image", rgb_topic), ("thermal/image", thermal_topic),
+            ("rgb/camera_info", rgb_info_topic.strip() or camera_info_topic(rgb_topic))]
+
+
+def node_executable(lifecycle: str | bool) -> str:
+    return "segmentation_lifecycle_node" if as_bool(lifecycle, "lifecycle") else "segmentation_node"

@@ -70,8 +70,25 @@ def test_launch_description_declares_its_arguments() -> None:
     assert declared == set(LAUNCH_ARGUMENTS)
 
 
-LAUNCH_ARGUMENTS = ("checkpoint", "rgb_topic", "thermal_topic", "device", "params_file", "namespace", "use_sim_time",
-                    "use_rviz")
+LAUNCH_ARGUMENTS = ("checkpoint", "rgb_topic", "thermal_topic", "rgb_transport", "thermal_transport", "rgb_info_topic",
+                    "device", "params_file", "registration_file", "namespace", "use_sim_time", "use_rviz", "lifecycle",
+                    "autostart")
+
+
+@pytest.mark.skipif(not _real_launch_available(), reason="ROS 2 launch / launch_ros not installed")
+@pytest.mark.parametrize("args, labels", [(["lifecycle:=true", "autostart:=true"], True),
+                                          (["lifecycle:=true", "wait:=10"], False),  # left for a manager
+                                          ([], True)])
+def test_the_launch_file_starts_the_node_it_is_asked_for(tiny_checkpoint, args: list[str], labels: bool) -> None:
+    """The installed launch file under the real launch_ros: the managed node with autostart is configured and
+    activated by launch_ros' lifecycle events and segments; without autostart it waits unconfigured."""
+    import subprocess
+    import sys
+
+    share = Path(sys.prefix) / "share" / "rgbt_seg_ros"
+    out = subprocess.run([sys.executable, str(ROOT / "test" / "ros" / "launch_child.py"), str(tiny_checkpoint),
+                          str(share), *args], capture_output=True, text=True, timeout=300).stdout
+    assert "launch exit: 0" in out and ("labels received: 0" not in out) == labels, out
 
 
 def test_launch_file_names_every_argument_even_without_launch() -> None:
@@ -83,12 +100,31 @@ def test_launch_file_names_every_argument_even_without_launch() -> None:
 def test_launch_arguments_override_the_params_file_only_when_given() -> None:
     from rgbt_seg_ros.launch_support import node_parameters
 
+    assert node_parameters("/p.yaml", rgb_transport="compressed", thermal_transport=" ") == [
+        "/p.yaml", {"use_sim_time": False, "rgb_transport": "compressed"}]
     assert node_parameters("/p.yaml") == ["/p.yaml", {"use_sim_time": False}]  # the file's device stands
     assert node_parameters("/p.yaml", registration_file="/h.yaml") == ["/p.yaml", "/h.yaml", {"use_sim_time": False}]
     assert node_parameters("/p.yaml", checkpoint=" m.safetensors ", device="cuda:1", use_sim_time="true") == [
         "/p.yaml", {"use_sim_time": True, "checkpoint": "m.safetensors", "device": "cuda:1"}]
     with pytest.raises(ValueError, match="use_sim_time"):
         node_parameters("/p.yaml", use_sim_time="maybe")
+
+
+def test_camera_topics_and_the_node_kind() -> None:
+    from rgbt_seg_ros.launch_support import camera_info_topic, node_executable, remappings
+
+    assert camera_info_topic("/cam/color/image_raw") == "/cam/color/camera_info"
+    assert camera_info_topic("rgb/image") == "rgb/camera_info" and camera_info_topic("image") == "camera_info"
+    assert camera_info_topic("/image") == "/camera_info"
+    assert remappings("/c/image_raw", "/t/image_raw") == [("rgb/image", "/c/image_raw"), ("thermal/image", "/t/image_raw"),
+                                                          ("rgb/camera_info", "/c/camera_info")]
+    assert remappings("/c/image_raw", "/t", " /c/info ")[2] == ("rgb/camera_info", "/c/info")
+    assert node_executable("true") == "segmentation_lifecycle_node" and node_executable("") == "segmentation_node"
+    with pytest.raises(ValueError, match="lifecycle: expected true or false"):
+        node_executable("sometimes")
+    for executable in ("segmentation_node", "segmentation_lifecycle_node"):  # both installed by setup.py
+        assert f'"{executable} = rgbt_seg_ros.{executable}:main"' in (ROOT / "setup.py").read_text()
+        assert (ROOT / "scripts" / executable).exists()
 
 
 @pytest.mark.parametrize("namespace, prefix", [("", ""), ("/", ""), ("robot1", "/robot1"), ("/a/b/", "/a/b")])

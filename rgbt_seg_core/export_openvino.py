@@ -11,7 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .export_onnx import onnx_metadata, require
+from .deps.optional import require
+from .export_onnx import onnx_metadata
 
 __all__ = ["convert_onnx_to_openvino", "openvino_metadata"]
 

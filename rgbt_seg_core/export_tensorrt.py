@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from .atomic import atomic_write_bytes
-from .export_onnx import onnx_metadata, require
+from .deps.optional import require
+from .export_onnx import onnx_metadata
 
 __all__ = ["MIN_HW", "MAX_HW", "build_engine", "engine_record", "gpu_identity", "read_record"]
 

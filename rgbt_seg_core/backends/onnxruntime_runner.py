@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 class OnnxRuntimeRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: "InferenceConfig",
                  device: torch.device) -> None:
-        from ..export_onnx import onnx_metadata, require
+        from ..deps.optional import require
+        from ..export_onnx import onnx_metadata
 
         ort = require("onnxruntime", "onnx")
         if config.precision not in ("auto", "fp32"):

@@ -27,7 +27,7 @@ _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 class OpenVinoRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: "InferenceConfig",
                  device: torch.device) -> None:
-        from ..export_onnx import require
+        from ..deps.optional import require
         from ..export_openvino import convert_onnx_to_openvino, openvino_metadata
 
         ov = require("openvino", "openvino")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class TensorRtRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: "InferenceConfig",
                  device: torch.device) -> None:
-        from ..export_onnx import require
+        from ..deps.optional import require
         from ..export_tensorrt import MAX_HW, MIN_HW, build_engine, engine_record, gpu_identity
 
         if device.type != "cuda":

@@ -18,7 +18,7 @@ venv: $(STAMP)
 SOURCES := Makefile setup.py setup.cfg package.xml README.md $(shell find rgbt_seg_core rgbt_seg_ros launch config scripts resource -type f -not -name '*.pyc' 2>/dev/null)
 
 $(STAMP): $(SOURCES)
-	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'rgbt-seg needs Python >= 3.11')"
+	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 10) else 'rgbt-seg needs Python >= 3.10, found ' + sys.version.split()[0])"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	rm -rf build  # setuptools' in-tree build folder would ship modules deleted since the last install

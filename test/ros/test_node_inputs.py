@@ -197,3 +197,32 @@ def test_a_frozen_camera_is_reported_then_recovers_and_camera_info_follows_the_l
         assert thermal_only and not stamps(h.received["camera_info"]) & thermal_only
     finally:
         h.close()
+
+
+def test_a_compressed_transport_follows_the_remapped_base_topic(tiny_checkpoint) -> None:
+    """image_transport's rule: remap the base topic, and the transport's suffix follows it."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from rgbt_seg_ros.segmentation_node import SegmentationNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = SegmentationNode(context=ctx, cli_args=["--ros-args", "-r", "rgb/image:=/cam/color/image_raw", "-r",
+                                                       "rgb/camera_info:=/cam/color/camera_info"],
+                                parameter_overrides=[Parameter("checkpoint", value=str(tiny_checkpoint)),
+                                                     Parameter("device", value="cpu"), Parameter("warmup", value=0),
+                                                     Parameter("rgb_transport", value="compressed"),
+                                                     Parameter("thermal_transport", value="compressedDepth")])
+        try:
+            subscribed = {name: types for name, types in node.get_subscriber_names_and_types_by_node(
+                "segmentation_node", "/")}
+            assert subscribed["/cam/color/image_raw/compressed"] == ["sensor_msgs/msg/CompressedImage"]
+            assert subscribed["/thermal/image/compressedDepth"] == ["sensor_msgs/msg/CompressedImage"]
+            assert subscribed["/cam/color/camera_info"] == ["sensor_msgs/msg/CameraInfo"]
+            assert "/cam/color/image_raw" not in subscribed and "/rgb/image" not in subscribed
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)

@@ -289,10 +289,12 @@ def hostile_message(draw: st.DrawFn):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=st.lists(st.tuples(st.integers(0, 3), hostile_message(), st.floats(0, 3)), max_size=40),
-       realtime=st.booleans(), queue_size=st.integers(1, 4))
-def test_fuzz_never_raises_and_accounts_for_every_frame(script, realtime: bool, queue_size: int) -> None:
+       realtime=st.booleans(), queue_size=st.integers(1, 4), frozen_timeout=st.sampled_from([0.0, 0.5, 2.0]))
+def test_fuzz_never_raises_and_accounts_for_every_frame(script, realtime: bool, queue_size: int,
+                                                        frozen_timeout: float) -> None:
     clock = FakeClock(0.0)
-    rt, _ = make(clock, realtime=realtime, queue_size=queue_size, modality_timeout=1.0, max_pixels=4000)
+    rt, _ = make(clock, realtime=realtime, queue_size=queue_size, modality_timeout=1.0, max_pixels=4000,
+                 frozen_timeout=frozen_timeout)
     outputs = 0
     for action, m, dt in script:
         clock.advance(dt)
@@ -305,11 +307,11 @@ def test_fuzz_never_raises_and_accounts_for_every_frame(script, realtime: bool, 
     outputs += len(drain(rt))
     c, p = rt.counts, rt.pairer.stats
     for m, name in ((RGB, "rgb"), (THERMAL, "thermal")):
-        good = c[f"received_{name}"] - c[f"bad_{name}"]
+        good = c[f"received_{name}"] - c[f"bad_{name}"] - c[f"frozen_{name}"]
         # each good frame went to the pairer or was segmented alone (single_modality counts both streams)
         assert p.received[m] <= good
     assert sum(p.received) + c["single_modality"] == c["received_rgb"] + c["received_thermal"] - c["bad_rgb"] - \
-        c["bad_thermal"]
+        c["bad_thermal"] - c["frozen_rgb"] - c["frozen_thermal"]
     for m in (RGB, THERMAL):
         assert p.received[m] == p.paired + p.evicted[m] + p.replaced[m] + p.discarded[m] + rt.pairer.pending()[m]
         assert rt.pairer.pending()[m] <= queue_size
@@ -319,3 +321,4 @@ def test_fuzz_never_raises_and_accounts_for_every_frame(script, realtime: bool, 
     assert outputs == c["processed"] and c["inference_errors"] == 0
     h = rt.diagnostics()
     assert h.level in (OK, WARN, ERROR) and isinstance(h.message, str)
+    assert h.values["input_rgb"] and h.values["input_thermal"]

@@ -47,19 +47,22 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.11",
+    python_requires=">=3.10",
     packages=find_packages(where=str(HERE), include=["rgbt_seg_core", "rgbt_seg_core.*", "rgbt_seg_ros",
                                                      "rgbt_seg_ros.*"]),
     package_data={"rgbt_seg_core": ["presets/*.yaml"]},
     data_files=data_files,
+    # Floors: the oldest versions the test suite passed with (docs/install.md), the same ones
+    # rgbt_seg_core.deps.versions checks on import. torch 2.5: torch.onnx.export(dynamo=True), JetPack 6.1's wheel.
+    # rosbags 0.11.7: the first to bring backports.zstd (MCAP salvage). NumPy 1.x stays allowed for Humble.
     install_requires=[
-        "torch",
-        "torchvision",
-        "numpy",
-        "opencv-contrib-python-headless",
+        "torch>=2.5",
+        "torchvision>=0.20",
+        "numpy>=1.23",
+        "opencv-contrib-python-headless>=4.8",
         "pyyaml",
         "tqdm",
-        "rosbags",
+        "rosbags>=0.11.7",
         "setuptools",
     ],
     extras_require={
@@ -68,6 +71,7 @@ setup(
             "ros-sensor-msgs",
             "ros-std-msgs",
             "ros-diagnostic-msgs",
+            "ros-lifecycle-msgs",
             "ros-rmw-fastrtps-cpp",
         ],
         "train": ["tensorboard"],

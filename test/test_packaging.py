@@ -128,7 +128,8 @@ def test_package_xml_declares_what_the_package_uses() -> None:
     deps = {e.text for e in ET.parse(ROOT / "package.xml").getroot() if e.tag.endswith("depend")}
     used = set()
     for f in (ROOT / "rgbt_seg_ros").rglob("*.py"):
-        used |= set(re.findall(r"^\s*(?:from|import) (rclpy|rcl_interfaces|sensor_msgs|std_msgs|diagnostic_msgs)\b",
+        used |= set(re.findall(r"^\s*(?:from|import) "
+                               r"(rclpy|rcl_interfaces|sensor_msgs|std_msgs|diagnostic_msgs|lifecycle_msgs)\b",
                                f.read_text(), re.M))
     used |= {"launch", "launch_ros", "rviz2"}  # launch/segment.launch.py
     assert used <= deps, f"used but not declared: {sorted(used - deps)}"
@@ -138,3 +139,39 @@ def test_package_xml_declares_what_the_package_uses() -> None:
     setup = ast.parse((ROOT / "setup.py").read_text())
     requires = next(n.value for n in ast.walk(setup) if isinstance(n, ast.keyword) and n.arg == "install_requires")
     assert "safetensors" not in ast.literal_eval(requires)  # read and written by rgbt_seg_core.safetensors_io
+
+
+def _setup_keyword(name: str):
+    import ast
+
+    setup = ast.parse((ROOT / "setup.py").read_text())
+    return ast.literal_eval(next(n.value for n in ast.walk(setup) if isinstance(n, ast.keyword) and n.arg == name))
+
+
+def test_install_requires_floors_are_the_ones_checked_on_import() -> None:
+    """setup.py and rgbt_seg_core.deps.versions state each floor once each; they must agree."""
+    import re
+
+    from rgbt_seg_core.deps.versions import MINIMUM
+
+    floors = {m.group(1): m.group(2) for m in (re.fullmatch(r"([\w-]+)>=([\d.]+)", r) for r in
+                                                 _setup_keyword("install_requires")) if m}
+    for req in MINIMUM:
+        assert floors.get(req.distributions[0]) == ".".join(map(str, req.minimum)), req
+
+
+def test_python_floor_is_310_everywhere() -> None:
+    assert _setup_keyword("python_requires") == ">=3.10"
+    assert "sys.version_info >= (3, 10)" in (ROOT / "Makefile").read_text()
+
+
+def test_ros_extra_has_a_wheel_for_each_ros_package_the_node_imports() -> None:
+    import re
+
+    extra = set(_setup_keyword("extras_require")["ros"])
+    used = set()
+    for f in (ROOT / "rgbt_seg_ros").rglob("*.py"):
+        used |= set(re.findall(r"^\s*(?:from|import) (rclpy|sensor_msgs|std_msgs|diagnostic_msgs|lifecycle_msgs)\b",
+                               f.read_text(), re.M))
+    wanted = {"ros-" + name.replace("_", "-") for name in used}
+    assert wanted <= extra, f"imported but not in the ros extra: {sorted(wanted - extra)}"

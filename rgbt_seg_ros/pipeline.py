@@ -100,6 +100,7 @@ class SegmentationPipeline:
         self._camera_info: CameraInfo | None = None
         self._qos_event: list[str | None] = [None, None]
         self._base_topics = ["", ""]
+        self._activated = 0.0
         node.add_on_set_parameters_callback(self._on_set_parameters)
 
     @property
@@ -150,9 +151,9 @@ class SegmentationPipeline:
                 lambda msg, m=modality: self._on_image(m, msg), qos,
                 event_callbacks=incompatible_qos_callbacks(lambda policy, m=modality: self._on_qos(m, policy))))
         self._subs.append(self.node.create_subscription(CameraInfo, "rgb/camera_info", self._on_camera_info, qos))
-        self.active = True
+        self.active, self._activated = True, time.monotonic()
         self.diagnostics_timer = self.node.create_timer(p.diagnostics_period, self._publish_diagnostics)
-        self._publish_diagnostics()  # the graph is checked at once, then every diagnostics_period
+        self._publish_diagnostics()  # at once, then every diagnostics_period
 
     def deactivate(self) -> None:
         """Unsubscribe and stop publishing; the model stays loaded."""
@@ -269,8 +270,13 @@ class SegmentationPipeline:
 
     # ------------------------------------------------------------------ diagnostics
     def _views(self) -> list[Any]:
+        """The graph's view of each camera; none during the first ``modality_timeout`` after activation, while
+        discovery may not have found the drivers yet (a start must not log "no publisher" for a camera that is
+        there)."""
         p = self.params
         assert p is not None
+        if time.monotonic() - self._activated < p.modality_timeout:
+            return [None, None]
         reliable = p.qos_reliability == "reliable"
         return [topic_view(self.node, name, self._base_topics[m], p.rgb_transport if m == RGB else
                            p.thermal_transport, reliable, self._qos_event[m]) for m, name, _ in CAMERAS]

@@ -133,7 +133,7 @@ def test_a_compressed_publisher_and_a_qos_mismatch_are_named_with_the_fix(tiny_c
     """The RGB driver publishes only on image_transport's compressed topic; the thermal driver is best-effort
     while the node asks for reliable: /diagnostics names both, with the parameter that fixes each."""
     h = Harness(tiny_checkpoint, camera_transports=("compressed", "raw"), camera_reliable=False, wait=False,
-                qos_reliability="reliable")
+                qos_reliability="reliable", modality_timeout=0.5)
     try:
         assert spin_until(lambda: h.diag().get("input_rgb", "").endswith("set rgb_transport:=compressed")
                           and "QoS incompatible" in h.diag().get("input_thermal", ""), 20.0), h.diag()

@@ -216,7 +216,8 @@ class SegmentationRuntime:
                 self.counts[f"frozen_{MODALITY_NAMES[modality]}"] += 1
                 self._log(logging.WARNING, f"frozen_{modality}",
                           f"{MODALITY_NAMES[modality]} camera frozen: identical frames for "
-                          f"{self.frozen.frozen_for(modality):.1f} s (frozen_timeout={self.config.frozen_timeout:g} s); "
+                          f"{self.frozen.frozen_for(modality):.1f} s "
+                          f"(frozen_timeout={self.config.frozen_timeout:g} s); "
                           f"its frames are not used until it changes")
                 return
             jump = self.jumps.check(modality, frame.stamp_ns, now)

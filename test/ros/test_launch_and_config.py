@@ -116,8 +116,8 @@ def test_camera_topics_and_the_node_kind() -> None:
     assert camera_info_topic("/cam/color/image_raw") == "/cam/color/camera_info"
     assert camera_info_topic("rgb/image") == "rgb/camera_info" and camera_info_topic("image") == "camera_info"
     assert camera_info_topic("/image") == "/camera_info"
-    assert remappings("/c/image_raw", "/t/image_raw") == [("rgb/image", "/c/image_raw"), ("thermal/image", "/t/image_raw"),
-                                                          ("rgb/camera_info", "/c/camera_info")]
+    assert remappings("/c/image_raw", "/t/image_raw") == [
+        ("rgb/image", "/c/image_raw"), ("thermal/image", "/t/image_raw"), ("rgb/camera_info", "/c/camera_info")]
     assert remappings("/c/image_raw", "/t", " /c/info ")[2] == ("rgb/camera_info", "/c/info")
     assert node_executable("true") == "segmentation_lifecycle_node" and node_executable("") == "segmentation_node"
     with pytest.raises(ValueError, match="lifecycle: expected true or false"):

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from ros_harness import Harness, make_compressed, make_image, spin_until, stamped  # noqa: E402
+
 from rgbt_seg_core.imageconv import image_to_array  # noqa: E402
 from rgbt_seg_core.inference import InferenceConfig, InferenceEngine  # noqa: E402
 

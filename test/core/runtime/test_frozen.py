@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.runtime import OK, RGB, THERMAL, WARN, FakeClock, FrozenDetector, RuntimeConfig, frame_digest
-from rgbt_seg_core.runtime import SegmentationRuntime
+from rgbt_seg_core.runtime import (OK, RGB, THERMAL, WARN, FakeClock, FrozenDetector, RuntimeConfig,
+                                   SegmentationRuntime, frame_digest)
 
 from .test_runtime import FakeEngine, S, drain, rgb_msg, thermal_msg
 
@@ -50,7 +50,8 @@ def test_digest_sees_one_pixel_and_the_shape() -> None:
 
 
 def _run(rt, clock, start_s: float, n: int, thermal_seed=None, period: float = 0.125):
-    """n pairs at 8 Hz (a period exact in binary); thermal repeats one frame when ``thermal_seed`` is given, else changes every time."""
+    """n pairs at 8 Hz (a period exact in binary); thermal repeats one frame when ``thermal_seed`` is given, else
+    changes every time."""
     for k in range(n):
         clock.advance(period)
         stamp = int((start_s + k * period) * S)
@@ -82,7 +83,8 @@ def test_a_frozen_thermal_camera_is_reported_treated_as_failed_and_recovers() ->
 def test_short_repeats_below_the_timeout_never_trip() -> None:
     """A flat-field correction freezes a thermal camera for about half a second, every few seconds."""
     clock = FakeClock(0.0)
-    rt = SegmentationRuntime(FakeEngine(), RuntimeConfig(frozen_timeout=2.0, stats_window=1.0, realtime=False), clock=clock)
+    rt = SegmentationRuntime(FakeEngine(), RuntimeConfig(frozen_timeout=2.0, stats_window=1.0, realtime=False),
+                             clock=clock)
     for cycle in range(5):
         _run(rt, clock, 20.0 + 4 * cycle, 20)
         _run(rt, clock, 22.5 + 4 * cycle, 4, thermal_seed=cycle)  # 0.5 s held

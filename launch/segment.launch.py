@@ -79,7 +79,8 @@ def _launch(context, *args, **kwargs):
 
 
 def _autostart(node: LifecycleNode) -> list:
-    """Configure now; activate when configuring has ended in inactive (not after a later deactivate)."""
+    """Configure now; activate when that configuring has ended in inactive, once (a manager's later cleanup and
+    configure, or a deactivate, are not undone)."""
     from launch_ros.event_handlers import OnStateTransition
     from launch_ros.events.lifecycle import ChangeState
     from lifecycle_msgs.msg import Transition
@@ -88,7 +89,7 @@ def _autostart(node: LifecycleNode) -> list:
         return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition_id))
 
     activate = RegisterEventHandler(OnStateTransition(target_lifecycle_node=node, start_state="configuring",
-                                                      goal_state="inactive",
+                                                      goal_state="inactive", handle_once=True,
                                                       entities=[change(Transition.TRANSITION_ACTIVATE)]))
     return [activate, change(Transition.TRANSITION_CONFIGURE)]
 

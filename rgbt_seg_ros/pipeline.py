@@ -91,12 +91,12 @@ class SegmentationPipeline:
         self.engine: InferenceEngine | None = None
         self.runtime: SegmentationRuntime | None = None
         self.active = False
-        self._lock = threading.Lock()
+        self._output_lock = threading.Lock()  # held from "active?" to the last publish, and to stop being active
         self.publishers: dict[str, Any] = {}  # by topic name below ~/, and "diagnostics"
         self._subs: list[Any] = []
         self.diagnostics_timer: Any = None
         self._worker: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the current worker's own: a worker that outlives cleanup keeps its own
         self._camera_info: CameraInfo | None = None
         self._qos_event: list[str | None] = [None, None]
         self._base_topics = ["", ""]
@@ -127,16 +127,21 @@ class SegmentationPipeline:
             "camera_info": create(CameraInfo, "~/camera_info", 5),
             "diagnostics": create(DiagnosticArray, "/diagnostics", 5),
         }
-        self._stop.clear()
-        self._worker = threading.Thread(target=self._work, name="rgbt_seg_inference", daemon=True)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, args=(self.runtime, self._stop), name="rgbt_seg_inference",
+                                        daemon=True)
         self._worker.start()
         self.node.get_logger().info(
             f"{NODE_NAME} configured: {engine.meta.model} ({len(engine.class_names)} classes) on {engine.device} "
             f"{engine.precision}; rgb {params.rgb_transport}, thermal {params.thermal_transport}")
 
     def activate(self) -> None:
-        """Subscribe to the cameras and start publishing."""
+        """Subscribe to the cameras and start publishing, judging the cameras afresh (an inactive spell is not a
+        camera failure)."""
         assert self.params is not None and self.runtime is not None
+        self.deactivate()  # whatever a failed activation left behind
+        self.runtime.reset_inputs()
+        self._qos_event = [None, None]
         p = self.params
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p.qos_depth,
                          reliability=ReliabilityPolicy.BEST_EFFORT if p.qos_reliability == "best_effort"
@@ -156,8 +161,9 @@ class SegmentationPipeline:
         self._publish_diagnostics()  # at once, then every diagnostics_period
 
     def deactivate(self) -> None:
-        """Unsubscribe and stop publishing; the model stays loaded."""
-        self.active = False
+        """Unsubscribe and stop publishing; the model stays loaded. Safe to call in any state."""
+        with self._output_lock:  # an output being published finishes first; none follows
+            self.active = False
         for sub in self._subs:
             self.node.destroy_subscription(sub)
         if self.diagnostics_timer is not None:
@@ -169,14 +175,15 @@ class SegmentationPipeline:
                 pass
 
     def cleanup(self) -> None:
-        """Stop the worker, destroy the publishers and free the model."""
-        if self.active:
-            self.deactivate()
+        """Stop the worker, destroy the publishers and free the model. Safe to call in any state."""
+        self.deactivate()
         self._stop.set()
         if self.runtime is not None:
             self.runtime.close()
         if self._worker is not None and self._worker.is_alive():
             self._worker.join(timeout=10.0)
+            if self._worker.is_alive():  # inside the model still: it ends after that frame, publishing nothing
+                self.node.get_logger().warning("inference worker still busy after 10 s; it stops after this frame")
         for pub in self.publishers.values():
             self.node.destroy_publisher(pub)
         self.publishers, self._worker = {}, None
@@ -207,7 +214,11 @@ class SegmentationPipeline:
     # ------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         values = {**self.values, **{p.name: p.value for p in params}}
-        if self.params is None:  # not configured: checked at configure, where the checkpoint must be set
+        if self.params is None:  # not configured: checked as far as can be before configure needs the checkpoint
+            try:
+                NodeParams.from_values({**values, "checkpoint": values.get("checkpoint") or "unset.safetensors"})
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
             self.values = values
             return SetParametersResult(successful=True)
         try:
@@ -232,17 +243,18 @@ class SegmentationPipeline:
         return Outputs(labels=count["labels"] > 0, color=count["color"] > 0, overlay=count["overlay"] > 0,
                        gates=count["gate/rgb"] + count["gate/thermal"] > 0, confidence=count["confidence"] > 0)
 
-    def _work(self) -> None:
-        runtime = self.runtime
-        assert runtime is not None
-        while not self._stop.is_set():
+    def _work(self, runtime: SegmentationRuntime, stop: threading.Event) -> None:
+        while not stop.is_set():
             work = runtime.take(timeout=0.5)
-            if work is None or self._stop.is_set() or not self.active:
+            if work is None or stop.is_set() or not self.active:
                 continue
             try:
-                out = runtime.process(work, self._wanted())
-                if out is not None and self.active:
-                    self._publish(out)
+                with self._output_lock:
+                    if not self.active or stop.is_set():
+                        continue
+                    out = runtime.process(work, self._wanted())
+                    if out is not None:
+                        self._publish(out)
             except Exception as exc:  # publishing on a context that SIGINT/SIGTERM already shut down
                 if not self.node.context.ok():
                     return

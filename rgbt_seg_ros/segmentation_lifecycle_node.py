@@ -8,8 +8,9 @@ and the same implementation (:mod:`.pipeline`); only who drives the stages diffe
 * cleanup: free the model (the process's resident memory falls by about the model's size);
 * shutdown: free everything and end the process.
 
-A configure that fails (bad checkpoint or parameter) logs why and leaves the node unconfigured, so the parameter
-can be fixed and configure tried again.
+A configure that fails (a bad checkpoint file, a bad parameter) logs why and leaves the node unconfigured, so
+configure can be tried again once the file is fixed. The parameters marked read-only (checkpoint, device,
+transports, QoS, ...) are fixed for the node's lifetime, as on the plain node: changing one means restarting it.
 """
 
 from __future__ import annotations

@@ -47,12 +47,14 @@ class FrozenDetector:
             raise ValueError(f"frozen_timeout must be >= 0 seconds (0: off), got {seconds!r}")
         self._timeout = float(seconds)
 
-    def check(self, camera: int, image: np.ndarray) -> bool:
-        """Note a frame; True when the camera is frozen (this frame is a repeat past the timeout)."""
-        if self._timeout == 0:
+    def check(self, camera: int, digest: int | None) -> bool:
+        """Note a frame by its :func:`frame_digest` (computed by the caller, outside any lock; None while the check
+        is off); True when the camera is frozen (this frame is a repeat past the timeout)."""
+        if self._timeout == 0 or digest is None:
             self._frozen[camera] = False
+            self._digest[camera] = None  # turned on again later: a run starts afresh
             return False
-        digest, now = frame_digest(image), self.clock()
+        now = self.clock()
         if digest != self._digest[camera]:
             self._digest[camera], self._since[camera] = digest, now
             self._frozen[camera] = False

@@ -30,7 +30,7 @@ from ..preprocess import ThermalNorm, colorize, overlay, prepare_inputs
 from .camera_monitor import MODALITY_NAMES, CameraMonitor
 from .clock import Clock, monotonic
 from .frames import RGB, THERMAL, Frame, FrameError, decode_frame
-from .frozen import FrozenDetector
+from .frozen import FrozenDetector, frame_digest
 from .input_status import InputStatus, TopicView, input_status
 from .levels import ERROR, OK, WARN
 from .log_throttle import LogThrottle
@@ -177,6 +177,23 @@ class SegmentationRuntime:
                                                                "bad_thermal", "pairs", "handled", "jumps",
                                                                "errors")}
 
+    def reset_inputs(self) -> None:
+        """Forget what was seen of the cameras (liveness, frozen runs, stamps, queued frames, recent windows) but
+        keep the counters: a node that resumes after an inactive spell must judge its cameras afresh, not call
+        them failed and segment the first frame alone."""
+        with self._lock:
+            self.monitor = CameraMonitor(self.config.modality_timeout, self.clock)
+            self.frozen = FrozenDetector(self.config.frozen_timeout, self.clock)
+            threshold_ns = int(self.config.jump_threshold * 1e9)
+            self.jumps = StampJumpDetector(threshold_ns)
+            self.order = OrderGuard(threshold_ns)
+            self.pairer.reset()
+            while self.queue.take(timeout=0) is not None:  # a pair nobody will segment now
+                self.counts["dropped"] += 1
+            self.last_refusal = [None, None]
+            self._input_logged = [None, None]
+            self._make_windows()
+
     def reconfigure(self, config: RuntimeConfig) -> None:
         """Apply the settings that may change while running (window, timeouts, alpha, fallback); the pairing
         and size settings are fixed at start."""
@@ -193,8 +210,10 @@ class SegmentationRuntime:
         """One message from a camera. Never raises: whatever is wrong with it is counted and logged."""
         now = self.clock()
         error: FrameError | None = None
-        try:  # outside the lock: decoding copies pixels
+        digest = None
+        try:  # outside the lock: decoding copies pixels, the digest reads them
             frame = decode_frame(modality, msg, now, self.config.max_pixels)
+            digest = frame_digest(frame.image) if self.config.frozen_timeout > 0 else None
         except FrameError as exc:
             error = exc
         with self._lock:
@@ -212,7 +231,7 @@ class SegmentationRuntime:
                 self._log(logging.WARNING, "nonfinite", "thermal frame has NaN/inf pixels; they are treated as 0")
             self.monitor.seen(modality)
             self.window["good_rgb" if modality == RGB else "good_thermal"].add()
-            if self.frozen.check(modality, frame.image):
+            if self.frozen.check(modality, digest):
                 self.counts[f"frozen_{MODALITY_NAMES[modality]}"] += 1
                 self._log(logging.WARNING, f"frozen_{modality}",
                           f"{MODALITY_NAMES[modality]} camera frozen: identical frames for "
@@ -360,6 +379,9 @@ class SegmentationRuntime:
             failed = [MODALITY_NAMES[m] for m in (RGB, THERMAL) if self.failed(m)]
             if self.monitor.no_input():
                 problems.append((ERROR, "no camera input"))
+            elif len(failed) == 2:  # silent or frozen, both: nothing is segmented
+                problems.append((ERROR, "no usable camera input: " + ", ".join(
+                    f"{name} {modal[name]}" for name in MODALITY_NAMES)))
             elif failed:
                 how = ("frozen (identical frames for "
                        f"{self.frozen.frozen_for(MODALITY_NAMES.index(failed[0])):.1f} s)"

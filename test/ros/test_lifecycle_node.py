@@ -19,6 +19,7 @@ pytest.importorskip("lifecycle_msgs")
 import rclpy  # noqa: E402
 from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from ros_harness import make_image, spin_until  # noqa: E402
@@ -157,3 +158,26 @@ def test_every_transition(full_checkpoint) -> None:
         out = proc.communicate(timeout=30)[0]
         print(out)
     assert "Traceback" not in out, out
+
+
+def test_unconfigured_parameters_are_checked_and_a_failed_configure_leaves_it_unconfigured(tmp_path) -> None:
+    from rclpy.parameter import Parameter
+
+    from rgbt_seg_ros.segmentation_lifecycle_node import SegmentationLifecycleNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    try:
+        node = SegmentationLifecycleNode(context=ctx, parameter_overrides=[Parameter("checkpoint", value=str(bad))])
+        try:
+            assert not node.set_parameters([Parameter("thermal_norm", value="bogus")])[0].successful
+            assert node.set_parameters([Parameter("overlay_alpha", value=0.7)])[0].successful
+            assert node.pipeline.values["overlay_alpha"] == 0.7 and node.engine is None
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE  # a bad checkpoint: say why
+            assert node.engine is None and node.pipeline.publishers == {}
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)

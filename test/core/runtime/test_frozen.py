@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.runtime import (OK, RGB, THERMAL, WARN, FakeClock, FrozenDetector, RuntimeConfig,
+from rgbt_seg_core.runtime import (ERROR, OK, RGB, THERMAL, WARN, FakeClock, FrozenDetector, RuntimeConfig,
                                    SegmentationRuntime, frame_digest)
 
 from .test_runtime import FakeEngine, S, drain, rgb_msg, thermal_msg
@@ -35,7 +35,7 @@ def test_matches_the_reference(steps: list[tuple[float, int]], timeout: float) -
     for dt, content in steps:
         clock.advance(dt)
         events.append((clock.now, content))
-        got.append(det.check(0, np.full((4, 5), content, np.uint8)))
+        got.append(det.check(0, frame_digest(np.full((4, 5), content, np.uint8))))
         assert det.frozen(1) is False  # cameras are independent
     assert got == reference(events, timeout)
 
@@ -99,3 +99,33 @@ def test_zero_turns_the_check_off_and_reconfigure_turns_it_on() -> None:
     rt.reconfigure(RuntimeConfig(frozen_timeout=1.0, realtime=False))
     _run(rt, clock, 5.0, 20, thermal_seed=3)
     assert rt.counts["frozen_thermal"] > 0
+
+
+def test_both_cameras_unusable_is_an_error_not_a_fallback() -> None:
+    clock = FakeClock(0.0)
+    rt = SegmentationRuntime(FakeEngine(), RuntimeConfig(frozen_timeout=0.5, stats_window=1.0, realtime=False),
+                             clock=clock)
+    for k in range(12):  # both cameras repeat one frame for 1.5 s
+        clock.advance(0.125)
+        rt.add(RGB, rgb_msg(int((1 + k * 0.125) * S), seed=1))
+        rt.add(THERMAL, thermal_msg(int((1 + k * 0.125) * S), seed=2))
+    h = rt.diagnostics()
+    assert h.level == ERROR and h.message.startswith("no usable camera input: rgb frozen for"), h.message
+    assert "thermal frozen for" in h.message
+
+
+def test_reset_inputs_judges_the_cameras_afresh_and_keeps_the_counters() -> None:
+    """After an inactive spell longer than modality_timeout, the first frame must wait for its partner."""
+    clock = FakeClock(0.0)
+    engine = FakeEngine()
+    rt = SegmentationRuntime(engine, RuntimeConfig(modality_timeout=1.0, realtime=False), clock=clock)
+    assert len(_run(rt, clock, 1.0, 4)) == 4
+    clock.advance(60.0)  # inactive: no frames
+    assert rt.failed(RGB) and rt.diagnostics().level == ERROR
+    rt.reset_inputs()
+    assert not rt.failed(RGB) and rt.diagnostics().level == OK and rt.counts["pairs"] == 4
+    rt.add(THERMAL, thermal_msg(70 * S))  # the thermal frame comes first
+    rt.add(RGB, rgb_msg(70 * S))
+    out = drain(rt)
+    assert len(out) == 1 and out[0].rgb is not None and engine.calls[-1] == (True, True)
+    assert rt.counts["single_modality"] == 0

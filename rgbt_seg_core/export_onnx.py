@@ -38,6 +38,7 @@ from .models.deform_export import with_sampled_deform_convs
 __all__ = ["OPSET", "export_onnx", "onnx_metadata", "checkpoint_metadata", "require"]
 
 OPSET = 19  # GridSample needs 16 and the exporter's own ops start at 18; ONNX Runtime loads 19 from 1.15 on
+GRAPH_FORM = 2  # bumped when the exported graph changes for the same checkpoint (2: deformable convs from GridSample)
 MIN_SIDE, MAX_SIDE = 32, 4096
 
 

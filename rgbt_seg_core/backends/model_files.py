@@ -37,13 +37,13 @@ def model_file(given: str, loaded: LoadedCheckpoint, kind: str, name: str,
 
 def onnx_for(loaded: LoadedCheckpoint, model: nn.Module, *, half: bool = False, given: str = "") -> Path:
     """``given``, or the cached ONNX export of this checkpoint (float16 inside the graph when ``half``)."""
-    from ..export_onnx import OPSET, checkpoint_metadata, export_onnx
+    from ..export_onnx import GRAPH_FORM, OPSET, checkpoint_metadata, export_onnx
 
     def make(path: Path) -> None:
         export_onnx(model.cpu(), path, half=half, metadata=checkpoint_metadata(loaded.meta, loaded.sha256))
 
     suffix = "_fp16" if half else ""
-    return model_file(given, loaded, "onnx", f"{loaded.sha256[:24]}_opset{OPSET}{suffix}.onnx", make)
+    return model_file(given, loaded, "onnx", f"{loaded.sha256[:24]}_opset{OPSET}_form{GRAPH_FORM}{suffix}.onnx", make)
 
 
 def check_owner(path: Path, owner: str | None, loaded: LoadedCheckpoint) -> None:

@@ -42,7 +42,7 @@ from rgbt_seg_core.runtime import RGB, THERMAL, Outputs, SegmentationOutput, Seg
 from .graph import incompatible_qos_callbacks, topic_view
 from .params import PARAM_SPECS, NodeParams
 
-__all__ = ["SegmentationPipeline", "declare_parameters", "NODE_NAME"]
+__all__ = ["SegmentationPipeline", "PipelineViews", "declare_parameters", "NODE_NAME"]
 
 NODE_NAME = "segmentation_node"
 CAMERAS = ((RGB, "rgb", "rgb/image"), (THERMAL, "thermal", "thermal/image"))
@@ -309,3 +309,25 @@ class SegmentationPipeline:
         arr.header.stamp = self.node.get_clock().now().to_msg()
         arr.status = [status]
         self.publishers["diagnostics"].publish(arr)
+
+
+class PipelineViews:
+    """What both node classes show of their pipeline (tools and tests read the engine, runtime and counters)."""
+
+    pipeline: SegmentationPipeline
+
+    @property
+    def engine(self) -> InferenceEngine | None:
+        return self.pipeline.engine
+
+    @property
+    def runtime(self) -> SegmentationRuntime | None:
+        return self.pipeline.runtime
+
+    @property
+    def params(self) -> NodeParams | None:
+        return self.pipeline.params
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.pipeline.counts

@@ -20,28 +20,16 @@ from typing import Any
 import rclpy
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 
-from .pipeline import NODE_NAME, SegmentationPipeline, declare_parameters
+from .pipeline import NODE_NAME, PipelineViews, SegmentationPipeline, declare_parameters
 from .segmentation_node import run
 
 __all__ = ["SegmentationLifecycleNode", "main"]
 
 
-class SegmentationLifecycleNode(LifecycleNode):
+class SegmentationLifecycleNode(PipelineViews, LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.pipeline = SegmentationPipeline(self, declare_parameters(self))
-
-    @property
-    def engine(self):
-        return self.pipeline.engine
-
-    @property
-    def runtime(self):
-        return self.pipeline.runtime
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.pipeline.counts
 
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:

@@ -9,33 +9,17 @@ from typing import Any
 import rclpy
 from rclpy.node import Node
 
-from .pipeline import NODE_NAME, SegmentationPipeline, declare_parameters
+from .pipeline import NODE_NAME, PipelineViews, SegmentationPipeline, declare_parameters
 
 __all__ = ["SegmentationNode", "main", "run"]
 
 
-class SegmentationNode(Node):
+class SegmentationNode(PipelineViews, Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.pipeline = SegmentationPipeline(self, declare_parameters(self))
         self.pipeline.configure()  # raises ValueError naming a bad parameter, or the checkpoint's error
         self.pipeline.activate()
-
-    @property
-    def engine(self):
-        return self.pipeline.engine
-
-    @property
-    def runtime(self):
-        return self.pipeline.runtime
-
-    @property
-    def params(self):
-        return self.pipeline.params
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.pipeline.counts
 
     def destroy_node(self) -> None:
         # rclpy also destroys a node whose constructor failed half-way (bad checkpoint): stop what was started

@@ -25,9 +25,14 @@ import os
 import sys
 from types import ModuleType
 
-__all__ = ["require", "telemetry_off"]
+__all__ = ["ONNX_EXPORT_TORCH", "require", "telemetry_off"]
 
 log = logging.getLogger(__name__)
+
+# The core runs on torch >= 2.5 (deps.versions), but its ONNX export (torch.onnx.export(dynamo=True), dynamic H and
+# W) does not: 2.5.0 and 2.6.0 fail on F.interpolate with symbolic sizes, 2.7.0 writes a graph fixed to the export
+# size; see docs/install.md. onnxscript is the exporter's package, so requiring it is where the export is refused.
+ONNX_EXPORT_TORCH = (2, 8)
 
 
 
@@ -41,6 +46,8 @@ def require(module: str, extra: str) -> ModuleType:
     Returns:
         The imported module.
     """
+    if module == "onnxscript":
+        _check_torch_for_onnx_export()
     telemetry_off()
     try:
         imported = importlib.import_module(module)
@@ -57,6 +64,19 @@ def telemetry_off() -> None:
     if sys.modules.setdefault("openvino_telemetry", None) is not None:
         log.warning("openvino_telemetry was imported before rgbt-seg could block it, so OpenVINO's converter may "
                     "report usage; opt out for good with: opt_in_out --opt_out")
+
+
+def _check_torch_for_onnx_export() -> None:
+    """Refuse the export in one line on a torch whose exporter is known to fail or write a wrong graph."""
+    import torch
+
+    from .versions import parse_version
+
+    if parse_version(torch.__version__) < ONNX_EXPORT_TORCH:
+        need = ".".join(map(str, ONNX_EXPORT_TORCH))
+        raise RuntimeError(f"the ONNX export needs torch >= {need}, found {torch.__version__} (the rest of rgbt-seg "
+                           f"runs on it): pip install 'torch>={need}', or export on another machine and pass the "
+                           "file (model_file / --model-file)")
 
 
 def _disable_onnxruntime_events() -> None:

@@ -56,3 +56,17 @@ def test_onnxruntime_events_are_disabled_after_import() -> None:
     finally:
         ort.disable_telemetry_events = original
     assert calls == [1]
+
+
+def test_the_onnx_export_is_refused_on_a_torch_too_old_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from rgbt_seg_core.deps.optional import ONNX_EXPORT_TORCH
+
+    monkeypatch.setattr(torch, "__version__", "2.5.0+cu124")
+    need = ".".join(map(str, ONNX_EXPORT_TORCH))
+    with pytest.raises(RuntimeError, match=rf"^the ONNX export needs torch >= {need}, found 2\.5\.0\+cu124"):
+        require("onnxscript", "onnx")
+    monkeypatch.setattr(torch, "__version__", f"{need}.0")
+    pytest.importorskip("onnxscript")
+    assert require("onnxscript", "onnx").__name__ == "onnxscript"

@@ -34,11 +34,13 @@ data_files = [
 console_scripts = [
     "rgbt-seg = rgbt_seg_core.cli.main:main",
     "rgbt-seg-node = rgbt_seg_ros.segmentation_node:main",
+    "rgbt-seg-lifecycle-node = rgbt_seg_ros.segmentation_lifecycle_node:main",
 ]
 if LEGACY_INSTALL:
-    console_scripts.append("segmentation_node = rgbt_seg_ros.segmentation_node:main")
+    console_scripts += ["segmentation_node = rgbt_seg_ros.segmentation_node:main",
+                        "segmentation_lifecycle_node = rgbt_seg_ros.segmentation_lifecycle_node:main"]
 else:
-    data_files.append((f"lib/{PACKAGE}", ["scripts/segmentation_node"]))
+    data_files.append((f"lib/{PACKAGE}", ["scripts/segmentation_node", "scripts/segmentation_lifecycle_node"]))
 
 setup(
     name=PACKAGE,

@@ -84,6 +84,8 @@ def test_colcon_build(tmp_path: Path, symlink: bool) -> None:
     assert node.is_file() and os.access(node, os.X_OK)
     first = node.read_text().splitlines()[0]
     assert first.startswith("#!") and "env python" not in first  # the console script, with its interpreter
+    managed = prefix / "lib" / "rgbt_seg_ros" / "segmentation_lifecycle_node"
+    assert os.access(managed, os.X_OK) and "segmentation_lifecycle_node" in managed.read_text()
     # in the built environment (what `source install/setup.bash` gives), from outside any source tree
     site = next((prefix / "lib").glob("python3*/site-packages"))
     paths = [str(tmp_path / "build" / "rgbt_seg_ros")] if symlink else [str(site)]
@@ -106,6 +108,9 @@ def test_pip_launcher_runs_without_an_activated_environment(tmp_path: Path) -> N
         pytest.skip("this environment has no pip-installed rgbt_seg_ros (make installs one)")
     first = launcher.read_text().splitlines()[0]
     assert first == "#!/bin/sh"
+    managed = launcher.with_name("segmentation_lifecycle_node")
+    assert os.access(managed, os.X_OK) and "bin/rgbt-seg-lifecycle-node" in managed.read_text()
+    assert os.access(Path(sys.prefix) / "bin" / "rgbt-seg-lifecycle-node", os.X_OK)
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
            **{k: v for k, v in os.environ.items() if k.startswith("ROS_")}}
     _run_node_expecting_fatal([str(launcher)], env, tmp_path)

@@ -154,9 +154,9 @@ def prepare_inputs(
         if homography is not None:
             from .registration import warp_thermal
 
-            return r, warp_thermal(torch.from_numpy(t)[None, None], homography, (h, w), offset)[0]
+            return r, warp_thermal(torch.from_numpy(t)[None, None], homography, (h, w), offset)[0].clamp_(0.0, 1.0)
         if t.shape != (h, w):
-            t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
+            t = np.clip(cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)  # as the device path
         t = _shift(t, *offset)
         tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float32)).unsqueeze(0)
     else:

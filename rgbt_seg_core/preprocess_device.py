@@ -92,9 +92,10 @@ def prepare_on_device(rgb: np.ndarray | None, thermal: np.ndarray | None, norm: 
         if homography is not None:  # the registration warp, on the device (rgbt_seg_core.registration)
             from .registration import warp_thermal
 
-            return r, warp_thermal(t, homography, (h, w), offset)
+            return r, warp_thermal(t, homography, (h, w), offset).clamp_(0.0, 1.0)
         if t.shape[-2:] != (h, w):
-            t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
+            # interpolation weights sum to 1 only to float rounding: an all-1 frame came back as 1.0000001
+            t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
         t = _shift(t, *offset)
     else:
         t = torch.zeros(1, 1, h, w, device=device)

@@ -52,10 +52,10 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(where=str(HERE), include=["rgbt_seg_core", "rgbt_seg_core.*", "rgbt_seg_ros",
                                                      "rgbt_seg_ros.*"]),
-    package_data={"rgbt_seg_core": ["presets/*.yaml"]},
+    package_data={"rgbt_seg_core": ["training/presets/*.yaml"]},
     data_files=data_files,
     # Floors: the oldest versions the test suite passed with (docs/install.md), the same ones
-    # rgbt_seg_core.deps.versions checks on import. torch 2.5: torch.onnx.export(dynamo=True), JetPack 6.1's wheel.
+    # rgbt_seg_core.utils.versions checks on import. torch 2.5: torch.onnx.export(dynamo=True), JetPack 6.1's wheel.
     # rosbags 0.11.7: the first to bring backports.zstd (MCAP salvage). NumPy 1.x stays allowed for Humble.
     install_requires=[
         "torch>=2.5",
@@ -84,5 +84,9 @@ setup(
         "test": ["pytest", "hypothesis", "safetensors", "colcon-common-extensions", "ros-ament-package"],
     },
     zip_safe=False,  # the presets are read as files
-    entry_points={"console_scripts": console_scripts},
+    # rgbt-seg finds its commands that need rclpy here (rgbt_seg_core.cli.extensions): the core never imports ROS
+    entry_points={"console_scripts": console_scripts,
+                  "rgbt_seg.commands": ["bag-play = rgbt_seg_ros.commands:bag_play",
+                                        "bag-eval-live = rgbt_seg_ros.commands:bag_eval_live",
+                                        "bench-node = rgbt_seg_ros.commands:bench_node"]},
 )

@@ -176,8 +176,8 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     from sensor_msgs.msg import Image
 
     from rgbt_seg_core.bags.io import list_topics, read_images, require_topics
-    from rgbt_seg_core.imageconv import decode_image, image_to_array, stamp_ns
-    from rgbt_seg_core.metrics import ConfusionMatrix
+    from rgbt_seg_core.runtime.imageconv import decode_image, image_to_array, stamp_ns
+    from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
 
     found = list_topics(bag)
     require_topics(bag, [rgb_topic, thermal_topic, label_topic], {t: m for t, (m, _) in found.items()})

@@ -31,8 +31,8 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
     from sensor_msgs.msg import Image
 
     from rgbt_seg_core import build_model
-    from rgbt_seg_core.checkpoint import save_checkpoint
-    from rgbt_seg_core.imageconv import array_to_image_fields
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
+    from rgbt_seg_core.runtime.imageconv import array_to_image_fields
     from .segmentation_node import SegmentationNode
 
     tmp = None

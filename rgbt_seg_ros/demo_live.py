@@ -61,8 +61,8 @@ def run_live_demo(bag: Path, checkpoint: Path, *, num_classes: int, palette: lis
                   progress: Callable[[int], None] | None = None) -> LiveDemo:
     from rgbt_seg_core.bags.evaluate import _VideoSink
     from rgbt_seg_core.bags.io import read_images
-    from rgbt_seg_core.imageconv import decode_image
-    from rgbt_seg_core.preprocess import overlay
+    from rgbt_seg_core.runtime.imageconv import decode_image
+    from rgbt_seg_core.inference.render import overlay
 
     proc = start_node(checkpoint, height=height, width=width)
     t0 = time.monotonic()
@@ -95,9 +95,9 @@ def live_step(data: Path, checkpoint: Path, out: Path, *, fps: float = DEMO_FPS,
 
     from rgbt_seg_core.bags.evaluate import evaluate_bag
     from rgbt_seg_core.bags.from_dataset import dataset_to_bag
-    from rgbt_seg_core.checkpoint import read_meta
+    from rgbt_seg_core.models.checkpoint_file import read_meta
     from rgbt_seg_core.data import build_dataset
-    from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     bag = out / "test_bag"
     print(f"[5/5] replaying the {split} split live through segmentation_node ({bag}, {fps:g} fps)")

@@ -144,7 +144,7 @@ class NodeParams:
             raise ValueError("parameter thermal_percentile_low must be below thermal_percentile_high")
         if p.thermal_norm == "fixed" and not p.thermal_range_max > p.thermal_range_min:
             raise ValueError("thermal_norm=fixed needs thermal_range_max > thermal_range_min")
-        from rgbt_seg_core.registration import check_homography
+        from rgbt_seg_core.inference.registration import check_homography
 
         try:
             check_homography(p.thermal_homography)
@@ -166,7 +166,7 @@ class NodeParams:
                              overlay_alpha=self.overlay_alpha, frozen_timeout=self.frozen_timeout, realtime=True)
 
     def inference_config(self):
-        from rgbt_seg_core.inference import InferenceConfig
+        from rgbt_seg_core.inference.engine import InferenceConfig
 
         return InferenceConfig(device=self.device, precision=self.precision, backend=self.backend,
                                model_file=self.model_file, openvino_device=self.openvino_device,
@@ -175,7 +175,7 @@ class NodeParams:
                                thermal_homography=tuple(self.thermal_homography), warmup=self.warmup)
 
     def thermal_norm_config(self):
-        from rgbt_seg_core.preprocess import ThermalNorm
+        from rgbt_seg_core.inference.preprocess import ThermalNorm
 
         rng = (self.thermal_range_min, self.thermal_range_max) if self.thermal_range_max > self.thermal_range_min else None
         return ThermalNorm(mode=self.thermal_norm, range=rng,

@@ -35,9 +35,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
-from rgbt_seg_core.imageconv import array_to_image_fields
-from rgbt_seg_core.inference import InferenceEngine
-from rgbt_seg_core.runtime import RGB, THERMAL, Outputs, SegmentationOutput, SegmentationRuntime, transport_topic
+from rgbt_seg_core.runtime.imageconv import array_to_image_fields
+from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.runtime import RGB, THERMAL, Outputs, FrameResult, SegmentationRuntime, transport_topic
 
 from .graph import incompatible_qos_callbacks, topic_view
 from .params import PARAM_SPECS, NodeParams
@@ -260,7 +260,7 @@ class SegmentationPipeline:
                     return
                 self.node.get_logger().error(f"publishing failed: {exc}", throttle_duration_sec=5.0)
 
-    def _publish(self, out: SegmentationOutput) -> None:
+    def _publish(self, out: FrameResult) -> None:
         header, pubs = out.header, self.publishers
         pubs["labels"].publish(_image(header, out.labels, "mono8"))
         info = self._camera_info

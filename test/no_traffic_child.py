@@ -25,7 +25,7 @@ def import_every_core_module() -> int:
 def run_backends(workdir: Path) -> list[str]:
     import numpy as np
 
-    from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
     from varied_model import save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(workdir / "v.safetensors")

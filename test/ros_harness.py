@@ -13,7 +13,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from rgbt_seg_core.imageconv import array_to_image_fields
+from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 
 
 def spin_until(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -38,9 +38,9 @@ def test_installed_cli_runs_outside_the_source_tree(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    shipped = sorted(p.name for p in (ROOT / "rgbt_seg_core" / "presets").glob("*.yaml"))
+    shipped = sorted(p.name for p in (ROOT / "rgbt_seg_core" / "training" / "presets").glob("*.yaml"))
     assert str(shipped) in out.stdout and "mfnet.yaml" in shipped  # every preset shipped as package data
-    assert "site-packages/rgbt_seg_core/presets" in out.stdout
+    assert "site-packages/rgbt_seg_core/training/presets" in out.stdout
     assert "--resume" in out.stdout
 
 
@@ -119,7 +119,7 @@ def test_pip_launcher_runs_without_an_activated_environment(tmp_path: Path) -> N
 def test_presets_are_package_data_and_a_missing_one_is_an_error(tmp_path: Path, monkeypatch) -> None:
     from rgbt_seg_core.training import config
 
-    assert config.train_config_dir() == ROOT / "rgbt_seg_core" / "presets" or "site-packages" in str(
+    assert config.train_config_dir() == ROOT / "rgbt_seg_core" / "training" / "presets" or "site-packages" in str(
         config.train_config_dir())
     monkeypatch.setattr(config, "train_config_dir", lambda: tmp_path)
     with pytest.raises(FileNotFoundError, match="training preset for 'mfnet' missing"):
@@ -143,7 +143,7 @@ def test_package_xml_declares_what_the_package_uses() -> None:
 
     setup = ast.parse((ROOT / "setup.py").read_text())
     requires = next(n.value for n in ast.walk(setup) if isinstance(n, ast.keyword) and n.arg == "install_requires")
-    assert "safetensors" not in ast.literal_eval(requires)  # read and written by rgbt_seg_core.safetensors_io
+    assert "safetensors" not in ast.literal_eval(requires)  # read and written by rgbt_seg_core.utils.safetensors_io
 
 
 def _setup_keyword(name: str):
@@ -154,10 +154,10 @@ def _setup_keyword(name: str):
 
 
 def test_install_requires_floors_are_the_ones_checked_on_import() -> None:
-    """setup.py and rgbt_seg_core.deps.versions state each floor once each; they must agree."""
+    """setup.py and rgbt_seg_core.utils.versions state each floor once each; they must agree."""
     import re
 
-    from rgbt_seg_core.deps.versions import MINIMUM
+    from rgbt_seg_core.utils.versions import MINIMUM
 
     floors = {m.group(1): m.group(2) for m in (re.fullmatch(r"([\w-]+)>=([\d.]+)", r) for r in
                                                  _setup_keyword("install_requires")) if m}

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rgbt_seg_core import build_model
-from rgbt_seg_core.checkpoint import save_checkpoint
+from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
 
 SMALL_OPTIONS = {"rsfnet50_18": {"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16},

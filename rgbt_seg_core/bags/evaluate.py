@@ -3,7 +3,7 @@
 Messages are fed in bag order to :class:`~rgbt_seg_core.runtime.SegmentationRuntime`, the object the ROS node
 wraps, with the bag's receive time as its clock and every pair kept (no real-time dropping). So frame checks,
 pairing, camera-failure fallback, clock-jump handling and output ordering are exactly the node's; each output
-comes from :class:`~rgbt_seg_core.inference.InferenceEngine`, and where the bag carries ground-truth labels
+comes from :class:`~rgbt_seg_core.inference.engine.InferenceEngine`, and where the bag carries ground-truth labels
 (matched to the output's stamp, the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag
 (RGB, labels, overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
 """
@@ -19,12 +19,12 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from ..imageconv import ImageFormatError, decode_image
-from ..inference import InferenceEngine
-from ..metrics import ConfusionMatrix
-from ..runtime import RGB, THERMAL, FakeClock, Outputs, RuntimeConfig, SegmentationOutput, SegmentationRuntime
-from .from_dataset import BagTopics
-from .io import BagError, ImageBagWriter, list_topics, read_images, require_topics
+from rgbt_seg_core.runtime.imageconv import ImageFormatError, decode_image
+from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
+from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, Outputs, RuntimeConfig, FrameResult, SegmentationRuntime
+from rgbt_seg_core.bags.from_dataset import BagTopics
+from rgbt_seg_core.bags.io import BagError, ImageBagWriter, list_topics, read_images, require_topics
 
 __all__ = ["BagEvalResult", "evaluate_bag", "OUTPUT_TOPICS"]
 
@@ -152,7 +152,7 @@ def evaluate_bag(
             res.confusion.update(gt, pred)
             res.evaluated += 1
 
-    def emit(out: SegmentationOutput, bag_time_ns: int) -> None:
+    def emit(out: FrameResult, bag_time_ns: int) -> None:
         res.model_seconds.append(out.model_seconds)
         if score:
             pending_pred[out.stamp_ns] = out.labels

@@ -28,12 +28,13 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from ..atomic import atomic_write_bytes
-from ..imageconv import ImageFormatError, decode_image
-from ..preprocess import ThermalNorm, colorize, normalize_thermal
-from ..runtime import RGB, THERMAL, FakeClock, RuntimeConfig, SegmentationRuntime
-from .from_dataset import BagTopics
-from .io import BagError, list_topics, read_images, require_topics
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
+from rgbt_seg_core.runtime.imageconv import ImageFormatError, decode_image
+from rgbt_seg_core.inference.preprocess import ThermalNorm, normalize_thermal
+from rgbt_seg_core.inference.render import colorize
+from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, RuntimeConfig, SegmentationRuntime
+from rgbt_seg_core.bags.from_dataset import BagTopics
+from rgbt_seg_core.bags.io import BagError, list_topics, read_images, require_topics
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract_bag"]
 
@@ -48,7 +49,7 @@ class ExtractConfig:
     dedup: float = 1.5  # without every/fps: skip a pair whose thumbnails differ from the last kept by less (0..255)
     keep_16bit: bool = False
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
-    homography: np.ndarray | None = None  # thermal pixel -> RGB pixel (rgbt_seg_core.registration)
+    homography: np.ndarray | None = None  # thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration)
     thermal_offset: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
@@ -99,8 +100,8 @@ def _register(thermal: np.ndarray, size: tuple[int, int], cfg: ExtractConfig, no
     """Thermal in the RGB frame: normalised to [0, 1] (or raw values), then resized or warped, then offset."""
     import torch
 
-    from ..preprocess import _shift
-    from ..registration import warp_thermal
+    from rgbt_seg_core.inference.preprocess import _shift
+    from rgbt_seg_core.inference.registration import warp_thermal
 
     x = normalize_thermal(thermal, cfg.thermal_norm) if normalise else thermal.astype(np.float32)
     if cfg.homography is not None:
@@ -116,7 +117,7 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
                 prelabel: Any = None, class_names: list[str] | None = None,
                 palette: list[list[int]] | None = None,
                 progress: Callable[[int], None] | None = None) -> ExtractResult:
-    """``prelabel``: an :class:`~rgbt_seg_core.inference.InferenceEngine` labelling pairs the bag has no labels for
+    """``prelabel``: an :class:`~rgbt_seg_core.inference.engine.InferenceEngine` labelling pairs the bag has no labels for
     (as a start for annotation; its classes name the folder's). Refuses a non-empty ``out`` that it did not write."""
     bag, out = Path(bag), Path(out)
     found = list_topics(bag)
@@ -130,7 +131,7 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
     if prelabel is not None:
         class_names, palette = list(prelabel.class_names), [list(c) for c in prelabel.palette]
     if class_names is None or palette is None:
-        from ..classes import default_classes
+        from rgbt_seg_core.utils.classes import default_classes
 
         names, pal = default_classes(9)
         class_names, palette = class_names or list(names), palette or [list(c) for c in pal]

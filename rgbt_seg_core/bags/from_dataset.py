@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.base import RGBTDataset
-from .io import ImageBagWriter
+from rgbt_seg_core.data.base import RGBTDataset
+from rgbt_seg_core.bags.io import ImageBagWriter
 
 __all__ = ["BagTopics", "dataset_to_bag"]
 

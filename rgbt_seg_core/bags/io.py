@@ -18,7 +18,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ..imageconv import array_to_image_fields, stamp_ns
+from rgbt_seg_core.runtime.imageconv import array_to_image_fields, stamp_ns
 
 __all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics",
            "BAG_VERSION"]
@@ -127,7 +127,7 @@ def _mcap_files(path: Path) -> list[Path]:
 
 def _salvage(path: Path) -> tuple[list[Any], str] | None:
     """For an MCAP bag rosbags cannot open (no footer): the complete messages and where it broke off."""
-    from .mcap_salvage import salvage_mcap
+    from rgbt_seg_core.bags.mcap_salvage import salvage_mcap
 
     files = _mcap_files(path)
     if not files:

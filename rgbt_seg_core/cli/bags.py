@@ -8,13 +8,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..bags.evaluate import OUTPUT_TOPICS, evaluate_bag
-from ..bags.from_dataset import BagTopics, dataset_to_bag
-from ..data import DATASETS, build_dataset
-from ..inference import InferenceConfig, InferenceEngine
-from ..preprocess import ThermalNorm
-from ..runtime import RuntimeConfig
-from .options import add_dataset_options, add_inference_options, dataset_options, inference_options
+from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
+from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
+from rgbt_seg_core.data import DATASETS, build_dataset
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+from rgbt_seg_core.inference.preprocess import ThermalNorm
+from rgbt_seg_core.runtime import RuntimeConfig
+from rgbt_seg_core.cli.extensions import run_command
+from rgbt_seg_core.cli.options import add_dataset_options, add_inference_options, dataset_options, inference_options
 
 DEFAULTS = BagTopics()
 
@@ -77,9 +78,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--lockstep-timeout", type=float, default=10.0, help="--live --lockstep: seconds to wait")
     e.add_argument("--node-labels-topic", default="/segmentation_node/labels", help="--live: the node's labels")
     e.set_defaults(run=run_bag_eval)
-    from .bag_live import add_play_parser
-
-    add_play_parser(sub)
+    pl = sub.add_parser(
+        "bag-play",
+        help="publish a bag's image topics through rclpy with the recorded timing (needs ROS)",
+        description="A stand-in for `ros2 bag play` where rosbag2 is not installed: Image and CompressedImage "
+        "topics are published with their recorded timing (scaled by --rate).",
+    )
+    pl.add_argument("bag")
+    pl.add_argument("--rate", type=float, default=1.0)
+    pl.add_argument("--loop", action="store_true")
+    pl.add_argument("--topics", nargs="+", help="topics to play (default: every image topic)")
+    pl.set_defaults(run=lambda args: run_command("bag-play", args))
     x = sub.add_parser(
         "bag-extract",
         help="turn a recorded bag into a training folder (MFNet layout), paired as the node pairs",
@@ -128,7 +137,7 @@ def run_from_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(s: dict, class_names: list[str]) -> None:
+def print_summary(s: dict, class_names: list[str]) -> None:
     rows = [("pairs processed", s["pairs"]), ("pairs scored", s["evaluated"]), ("unpaired frames", s["unpaired"]),
             ("bad frames", s["bad_frames"])]
     for k in ("out_of_order", "clock_jumps", "single_modality", "dropped", "end_to_end_ms_p50", "end_to_end_ms_p95"):
@@ -153,9 +162,9 @@ def _print_summary(s: dict, class_names: list[str]) -> None:
 
 
 def run_bag_extract(args: argparse.Namespace) -> int:
-    from ..bags.extract import ExtractConfig, extract_bag
-    from ..bags.io import list_topics
-    from ..registration import read_homography
+    from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag
+    from rgbt_seg_core.bags.io import list_topics
+    from rgbt_seg_core.inference.registration import read_homography
 
     topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
     norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
@@ -186,9 +195,7 @@ def run_bag_extract(args: argparse.Namespace) -> int:
 def run_bag_eval(args: argparse.Namespace) -> int:
     topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
     if args.live:
-        from .bag_live import run_live
-
-        return run_live(args, topics, _print_summary)
+        return run_command("bag-eval-live", args, topics, print_summary)
     norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
     try:
         config = RuntimeConfig(queue_size=args.queue_size, slop=args.slop, max_pixels=args.max_pixels,
@@ -206,7 +213,7 @@ def run_bag_eval(args: argparse.Namespace) -> int:
             video=Path(args.video) if args.video else None, progress=lambda n: bar.update(1))
     s = res.summary(engine.class_names)
     s["checkpoint"] = args.checkpoint
-    _print_summary(s, engine.class_names)
+    print_summary(s, engine.class_names)
     if args.out_bag:
         print(f"\n  output bag: {args.out_bag}")
     if video:

@@ -11,8 +11,9 @@ import time
 
 import torch
 
-from ..backends import BACKENDS
-from ..models import build_model, list_models
+from rgbt_seg_core.cli.extensions import run_command
+from rgbt_seg_core.deploy import BACKENDS
+from rgbt_seg_core.models import build_model, list_models
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -106,7 +107,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_latency(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..bench_latency import run_latency_benchmark
+    from rgbt_seg_core.benchmarks.latency import run_latency_benchmark
 
     if args.rounds < 1 or args.warmup < 0:
         raise ValueError("--rounds must be >= 1 and --warmup >= 0")
@@ -135,22 +136,7 @@ def run_latency(args: argparse.Namespace) -> int:
 def run_node(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise ValueError("--frames must be >= 1")
-    try:
-        from rgbt_seg_ros.bench_node import run_node_benchmark
-    except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
-        raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
-    r = run_node_benchmark(args.checkpoint, args.model, args.height, args.width, args.frames, args.all_outputs,
-                           args.device)
-    if args.json:
-        print(json.dumps(r, indent=2))
-    else:
-        print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, outputs: {r['outputs']}")
-        print(f"  model latency p50      : {r['model_ms_p50']:9.2f} ms")
-        print(f"  end-to-end latency p50 : {r['end_to_end_ms_p50']:9.2f} ms (p95 {r['end_to_end_ms_p95']:.2f})")
-        print(f"  node overhead          : {r['overhead_ms']:9.2f} ms = {100 * r['overhead_ratio']:.2f} % of the model")
-        print(f"  in-node overhead p50   : {r['in_node_overhead_ms_p50']:9.2f} ms (pair received -> outputs published, "
-              "minus the model)")
-    return 0
+    return run_command("bench-node", args)
 
 
 ABLATIONS: dict[str, dict] = {
@@ -164,13 +150,13 @@ ABLATIONS: dict[str, dict] = {
 def run_ablation(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data import build_dataset
-    from ..data.synthetic import SynthConfig, write_synthetic_dataset
-    from ..evaluation import evaluate
-    from ..inference import InferenceConfig, InferenceEngine
-    from ..training.config import resolve_train_config
-    from ..training.trainer import Trainer
-    from .demo import DEMO_FRAMES, DEMO_MODEL, DEMO_SIZE
+    from rgbt_seg_core.data import build_dataset
+    from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
+    from rgbt_seg_core.evaluation.evaluator import evaluate
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.training.config import resolve_train_config
+    from rgbt_seg_core.training.trainer import Trainer
+    from rgbt_seg_core.cli.demo import DEMO_FRAMES, DEMO_MODEL, DEMO_SIZE
 
     root = Path(args.data_root)
     if not (root / "synth.json").is_file():
@@ -208,14 +194,14 @@ ROBUSTNESS_SETTINGS = ("rgb-failure", "thermal-failure", "misalign:8", "misalign
 def run_robustness(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data import build_dataset
-    from ..data.synthetic import SynthConfig, write_synthetic_dataset
-    from ..evaluation import evaluate
-    from ..inference import InferenceConfig, InferenceEngine
-    from ..perturb import parse_settings
-    from ..training.config import resolve_train_config
-    from ..training.trainer import Trainer
-    from .demo import DEMO_FRAMES, DEMO_SIZE
+    from rgbt_seg_core.data import build_dataset
+    from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
+    from rgbt_seg_core.evaluation.evaluator import evaluate
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.evaluation.perturb import parse_settings
+    from rgbt_seg_core.training.config import resolve_train_config
+    from rgbt_seg_core.training.trainer import Trainer
+    from rgbt_seg_core.cli.demo import DEMO_FRAMES, DEMO_SIZE
 
     settings = parse_settings(args.perturb)  # a typo fails before any training
     if len(set(args.models)) != 2:

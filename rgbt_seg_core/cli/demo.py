@@ -1,6 +1,6 @@
 """``rgbt-seg demo``: the whole pipeline on the embedded synthetic data set, in minutes on a CPU.
 
-synthesise -> train the demo preset (rgbt_seg_core/presets/synthetic.yaml) -> export the deploy form (verified) ->
+synthesise -> train the demo preset (rgbt_seg_core/training/presets/synthetic.yaml) -> export the deploy form (verified) ->
 evaluate on the synthetic test split -> metrics table, report PNGs and overlay images. A second run reuses the
 data set and the trained model when they are complete. ``make demo`` then replays the test split live through the
 real ROS node (``python -m rgbt_seg_ros.demo_live DIR``: the ROS side lives in the ROS package).
@@ -13,8 +13,8 @@ import logging
 import time
 from pathlib import Path
 
-from ..checkpoint import CheckpointError, read_meta
-from . import evaluate, export, synth, train
+from rgbt_seg_core.models.checkpoint_file import CheckpointError, read_meta
+from rgbt_seg_core.cli import evaluate, export, synth, train
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="synthesise, train, export and evaluate on the synthetic data set",
         description="Runs the main job end to end on the embedded synthetic data set with the demo preset "
-        f"({DEMO_MODEL}, rgbt_seg_core/presets/synthetic.yaml, {DEMO_SIZE[0]}x{DEMO_SIZE[1]} frames). Writes DIR/data, "
+        f"({DEMO_MODEL}, rgbt_seg_core/training/presets/synthetic.yaml, {DEMO_SIZE[0]}x{DEMO_SIZE[1]} frames). Writes DIR/data, "
         "DIR/run, DIR/model_deploy.safetensors, DIR/report and DIR/predictions. The live replay through the ROS "
         "node that `make demo` ends with: python -m rgbt_seg_ros.demo_live DIR.",
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +46,7 @@ TOLERANCES = {"onnx": 1e-3, "openvino": 1e-3, "tensorrt": 3e-2}
 
 
 def run_backend_export(args: argparse.Namespace) -> int:
-    from ..export_onnx import checkpoint_metadata, export_onnx
+    from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
 
     src = load_checkpoint(args.checkpoint)
     model = src.model.eval() if src.meta.deploy else src.model.eval().reparameterize()
@@ -53,8 +54,8 @@ def run_backend_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     meta = checkpoint_metadata(src.meta, src.sha256)
     if args.format == "tensorrt":  # before the ONNX export: a machine without a GPU or TensorRT fails at once
-        from ..export_onnx import require
-        from ..inference import resolve_device
+        from rgbt_seg_core.deploy.onnx.export import require
+        from rgbt_seg_core.utils.device import resolve_device
 
         gpu = resolve_device("cuda")
         require("tensorrt", "tensorrt")
@@ -67,19 +68,19 @@ def run_backend_export(args: argparse.Namespace) -> int:
             half = args.format == "tensorrt" and args.precision == "fp16"
             export_onnx(model, onnx_path, height=h, width=w, dynamic=not args.fixed_size, half=half, metadata=meta)
             if args.format == "openvino":
-                from ..export_openvino import convert_onnx_to_openvino
+                from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino
 
                 convert_onnx_to_openvino(onnx_path, out)
                 print(f"OpenVINO IR written to {out} and {out.with_suffix('.bin')}")
             else:
-                from ..export_tensorrt import build_engine
+                from rgbt_seg_core.deploy.tensorrt.export import build_engine
 
                 build_engine(onnx_path, out, gpu, opt=(h, w), fixed=args.fixed_size)
                 print(f"TensorRT {args.precision} engine written to {out} (record: {out}.json)")
     if not args.verify:
         return 0
     sizes = [(h, w)] if args.fixed_size else [(h, w), (h // 2 + 3, w // 2 + 5)]
-    from ..backends.verify import verify_backend
+    from rgbt_seg_core.deploy.verify import verify_backend
 
     diff, rel, agree = verify_backend(src, model, args.format, out, sizes, args.precision)
     tol = TOLERANCES[args.format]

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Sequence
 
-from . import bags, bench, demo, evaluate, export, model_info, predict, register, synth, train
+from rgbt_seg_core.cli import bags, bench, demo, evaluate, export, model_info, predict, register, synth, train
 
 COMMANDS = (demo, synth, train, evaluate, predict, export, bags, register, model_info, bench)
 

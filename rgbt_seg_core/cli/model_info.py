@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..models import build_model, list_models
-from ..profiling import model_summary
-from .options import add_model_options, model_options
+from rgbt_seg_core.models import build_model, list_models
+from rgbt_seg_core.evaluation.profiling import model_summary
+from rgbt_seg_core.cli.options import add_model_options, model_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

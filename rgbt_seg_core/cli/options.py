@@ -36,8 +36,8 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
 def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "auto (default), cpu, cuda[:N]") -> None:
     """--device, --precision, --backend, --model-file, --openvino-device: the engine's settings, as the node's
     parameters of the same names."""
-    from ..backends import BACKENDS
-    from ..precision import PRECISIONS
+    from rgbt_seg_core.deploy import BACKENDS
+    from rgbt_seg_core.inference.precision import PRECISIONS
 
     parser.add_argument("--device", default="auto", help=device_help)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
@@ -57,7 +57,7 @@ def inference_options(args: argparse.Namespace) -> dict[str, Any]:
     """InferenceConfig keyword arguments from :func:`add_inference_options`' flags."""
     hom = None
     if getattr(args, "thermal_homography", ""):
-        from ..registration import read_homography
+        from rgbt_seg_core.inference.registration import read_homography
 
         hom = tuple(float(v) for v in read_homography(args.thermal_homography).reshape(-1))
     return {"device": args.device, "precision": args.precision, "backend": args.backend,

@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..inference import InferenceConfig, InferenceEngine, UnusableFrame
-from ..preprocess import ThermalNorm, colorize, overlay
-from .options import add_inference_options, inference_options
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine, UnusableFrame
+from rgbt_seg_core.inference.preprocess import ThermalNorm
+from rgbt_seg_core.inference.render import colorize, overlay
+from rgbt_seg_core.cli.options import add_inference_options, inference_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

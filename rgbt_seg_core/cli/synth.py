@@ -6,7 +6,7 @@ import argparse
 
 from tqdm import tqdm
 
-from ..data.synthetic import SynthConfig, write_synthetic_dataset
+from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

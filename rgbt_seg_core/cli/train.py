@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import DATASETS
-from ..models import list_models
-from ..training.config import list_presets, resolve_train_config, train_config_dir
-from ..training.trainer import Trainer
-from .options import parse_key_values
+from rgbt_seg_core.data import DATASETS
+from rgbt_seg_core.models import list_models
+from rgbt_seg_core.training.config import list_presets, resolve_train_config, train_config_dir
+from rgbt_seg_core.training.trainer import Trainer
+from rgbt_seg_core.cli.options import parse_key_values
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model",
         description="Train with the paper's protocol for the data set and model (RSFNet Table I and §IV-B; the "
-        "preset rgbt_seg_core/presets/<dataset>.yaml). Options layer as: preset < --config < --set < flags. "
+        "preset rgbt_seg_core/training/presets/<dataset>.yaml). Options layer as: preset < --config < --set < flags. "
         "Checkpoints: RUN_DIR/last.safetensors "
         "(every epoch, resumable) and RUN_DIR/best.safetensors (best validation mIoU). Multi-GPU: launch with "
         "torchrun --nproc-per-node N $(which rgbt-seg) train ...",

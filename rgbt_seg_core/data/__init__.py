@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetLayoutError, RGBTDataset, Sample
-from .kust4k import Kust4KDataset
-from .mfnet import MFNetDataset
-from .pst900 import PST900Dataset
+from rgbt_seg_core.data.base import DatasetLayoutError, RGBTDataset, Sample
+from rgbt_seg_core.data.kust4k import Kust4KDataset
+from rgbt_seg_core.data.mfnet import MFNetDataset
+from rgbt_seg_core.data.pst900 import PST900Dataset
 
 __all__ = ["DATASETS", "build_dataset", "DatasetLayoutError", "RGBTDataset", "Sample", "MFNetDataset", "PST900Dataset",
            "Kust4KDataset"]

@@ -22,8 +22,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..checkpoint import atomic_write_bytes
-from ..classes import MFNET_CLASSES
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
+from rgbt_seg_core.utils.classes import MFNET_CLASSES
 
 __all__ = ["SynthConfig", "render_frame", "write_synthetic_dataset", "SPLIT_FRACTIONS"]
 
@@ -296,7 +296,7 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
             thermal.astype(np.float32), np.float32([[1, 0, dx], [0, 1, dy]]), (c.w, c.h), borderMode=cv2.BORDER_REPLICATE
         )
     if cfg.misalign_dynamic:  # objects moved apart from the scene: fast motion between two exposures
-        from ..perturb import shift_objects
+        from rgbt_seg_core.evaluation.perturb import shift_objects
 
         # a stream of its own, so that frames without dynamic misalignment stay exactly as before
         thermal = shift_objects(thermal.astype(np.float32), c.label, cfg.misalign_dynamic,

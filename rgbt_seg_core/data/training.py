@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..perturb import PerturbationSet
-from ..preprocess import ThermalNorm, prepare_inputs
-from .base import RGBTDataset, Sample
+from rgbt_seg_core.evaluation.perturb import PerturbationSet
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
+from rgbt_seg_core.data.base import RGBTDataset, Sample
 
 __all__ = ["IGNORE_INDEX", "TrainingSet", "EvalSet", "augment"]
 

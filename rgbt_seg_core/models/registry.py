@@ -1,59 +1,79 @@
-"""Model registry in the torchvision/timm manner: builders register under a name, ``build_model`` finds them.
+"""Model registry in the torchvision/timm manner: builders register under a name and a family, ``build_model``
+finds them.
 
-A builder is a small function returning a model; it takes keyword-only options, and the registry refuses a
-duplicate name so two modules cannot silently shadow each other.
+A builder is a small function returning a :class:`~rgbt_seg_core.models.contract.SegmentationModel`; it takes
+keyword-only options. The registry refuses a duplicate name, so two modules cannot silently shadow each other,
+and it stamps ``model_name`` on what a builder returns, which is what a checkpoint records. The families' builder
+modules register when :mod:`rgbt_seg_core.models` is imported (which importing this module always does first).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from torch import nn
+from rgbt_seg_core.models.contract import SegmentationModel
 
-__all__ = ["register_model", "build_model", "list_models", "get_builder"]
+__all__ = ["register_model", "build_model", "list_models", "get_builder", "model_family", "FAMILIES"]
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-B = TypeVar("B", bound=Callable[..., nn.Module])
+FAMILIES = ("rsfnet", "cimnet")
+Builder = Callable[..., SegmentationModel]
 
 
-def register_model(name: str | None = None) -> Callable[[B], B]:
-    def wrap(fn: B) -> B:
+@dataclass(frozen=True)
+class _Entry:
+    builder: Builder
+    family: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_model(name: str | None = None, *, family: str) -> Callable[[Builder], Builder]:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; families: {', '.join(FAMILIES)}")
+
+    def wrap(fn: Builder) -> Builder:
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is already registered")
-        _REGISTRY[key] = fn
+        _REGISTRY[key] = _Entry(fn, family)
         return fn
 
     return wrap
 
 
-def list_models() -> list[str]:
-    _ensure_loaded()
-    return sorted(_REGISTRY)
+def list_models(family: str | None = None) -> list[str]:
+    return sorted(k for k, e in _REGISTRY.items() if family is None or e.family == family)
 
 
-def get_builder(name: str) -> Callable[..., nn.Module]:
-    _ensure_loaded()
+def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def build_model(name: str, num_classes: int = 9, pretrained: bool | str = False, **options: Any) -> nn.Module:
+def get_builder(name: str) -> Builder:
+    return _entry(name).builder
+
+
+def model_family(name: str) -> str:
+    return _entry(name).family
+
+
+def build_model(name: str, num_classes: int = 9, pretrained: bool | str = False, **options: Any) -> SegmentationModel:
     """Build a registered model.
 
     Args:
         name: a name from :func:`list_models`, e.g. ``"rsfnet50_18"``.
         num_classes: output classes (9 for MFNet, 5 for PST900).
-        pretrained: ``False``; ``"imagenet"`` (or ``True``) for torchvision ImageNet encoder weights, which
-            needs network access or torchvision's cache; a folder holding those weight files (offline
-            machines); or an rgbt-seg ``.safetensors`` checkpoint of the same architecture to start from.
-        **options: architecture options (``kernel_size``, ``reduced_dim``, ``gate``, ``gate_mode``,
-            ``multi_branch``, ``fusion``, ``confidence_heads``, ``modalities``, ``fusion_channels``).
+        pretrained: ``False``; ``"imagenet"`` (or ``True``) for ImageNet encoder weights, which needs network
+            access or a cache; a folder holding those weight files (offline machines); or an rgbt-seg
+            ``.safetensors`` checkpoint of the same architecture to start from
+            (:func:`rgbt_seg_core.models.weights.resolve_pretrained`).
+        **options: the family's architecture options: the fields of ``RSFNetConfig`` or ``CIMNetConfig``.
     """
-    return get_builder(name)(num_classes=num_classes, pretrained=pretrained, **options)
-
-
-def _ensure_loaded() -> None:
-    from . import cimnet_builders, rsfnet_builders  # noqa: F401  (register on import)
+    model = get_builder(name)(num_classes=num_classes, pretrained=pretrained, **options)
+    model.model_name = name
+    return model

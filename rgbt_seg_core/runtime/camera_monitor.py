@@ -8,7 +8,7 @@ RGB camera is dead (it would then publish thermal-only outputs while RGB is mere
 
 from __future__ import annotations
 
-from .clock import Clock
+from rgbt_seg_core.runtime.clock import Clock
 
 __all__ = ["CameraMonitor", "MODALITY_NAMES"]
 

@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from .clock import Clock
+from rgbt_seg_core.runtime.clock import Clock
 
 __all__ = ["FrozenDetector", "frame_digest"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .levels import ERROR, OK, WARN
+from rgbt_seg_core.runtime.levels import ERROR, OK, WARN
 
 __all__ = ["TRANSPORTS", "IMAGE_TYPE", "COMPRESSED_TYPE", "Endpoint", "TopicView", "InputStatus", "input_status",
            "transport_topic", "message_type"]

@@ -6,7 +6,7 @@ kind of problem (bad frames) must not hide another (a clock jump), so the thrott
 
 from __future__ import annotations
 
-from .clock import Clock
+from rgbt_seg_core.runtime.clock import Clock
 
 __all__ = ["LogThrottle"]
 

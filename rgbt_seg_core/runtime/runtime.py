@@ -25,20 +25,21 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..pairing import ApproxTimePairer, slop_to_ns
-from ..preprocess import ThermalNorm, colorize, overlay, prepare_inputs
-from .camera_monitor import MODALITY_NAMES, CameraMonitor
-from .clock import Clock, monotonic
-from .frames import RGB, THERMAL, Frame, FrameError, decode_frame
-from .frozen import FrozenDetector, frame_digest
-from .input_status import InputStatus, TopicView, input_status
-from .levels import ERROR, OK, WARN
-from .log_throttle import LogThrottle
-from .queues import FifoQueue, NewestSlot
-from .stamps import OrderGuard, StampJump, StampJumpDetector
-from .window import EventWindow
+from rgbt_seg_core.runtime.pairing import ApproxTimePairer, slop_to_ns
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
+from rgbt_seg_core.inference.render import colorize, overlay
+from rgbt_seg_core.runtime.camera_monitor import MODALITY_NAMES, CameraMonitor
+from rgbt_seg_core.runtime.clock import Clock, monotonic
+from rgbt_seg_core.runtime.frames import RGB, THERMAL, Frame, FrameError, decode_frame
+from rgbt_seg_core.runtime.frozen import FrozenDetector, frame_digest
+from rgbt_seg_core.runtime.input_status import InputStatus, TopicView, input_status
+from rgbt_seg_core.runtime.levels import ERROR, OK, WARN
+from rgbt_seg_core.runtime.log_throttle import LogThrottle
+from rgbt_seg_core.runtime.queues import FifoQueue, NewestSlot
+from rgbt_seg_core.runtime.stamps import OrderGuard, StampJump, StampJumpDetector
+from rgbt_seg_core.runtime.window import EventWindow
 
-__all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "SegmentationOutput", "Health", "Work",
+__all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "FrameResult", "Health", "Work",
            "OK", "WARN", "ERROR"]
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class Work:
 
 
 @dataclass
-class SegmentationOutput:
+class FrameResult:
     header: Any
     stamp_ns: int
     labels: np.ndarray
@@ -276,7 +277,7 @@ class SegmentationRuntime:
     def take(self, timeout: float | None = None) -> Work | None:
         return self.queue.take(timeout)
 
-    def process(self, work: Work, want: Outputs = Outputs()) -> SegmentationOutput | None:
+    def process(self, work: Work, want: Outputs = Outputs()) -> FrameResult | None:
         """Segment one hand-over. None when it is out of order, unwanted or failed (each counted)."""
         lead = work.lead
         with self._lock:
@@ -313,11 +314,11 @@ class SegmentationRuntime:
             self._model_latency.append(out.model_seconds)
         return out
 
-    def _segment(self, rgb: np.ndarray | None, thermal: np.ndarray | None, want: Outputs) -> SegmentationOutput:
+    def _segment(self, rgb: np.ndarray | None, thermal: np.ndarray | None, want: Outputs) -> FrameResult:
         pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence)
         labels = pred.labels
         palette = self.engine.palette
-        out = SegmentationOutput(header=None, stamp_ns=0, labels=labels, rgb=rgb, model_seconds=pred.seconds)
+        out = FrameResult(header=None, stamp_ns=0, labels=labels, rgb=rgb, model_seconds=pred.seconds)
         if want.color:
             out.color = colorize(labels, palette)
         if want.overlay:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .clock import Clock
+from rgbt_seg_core.runtime.clock import Clock
 
 __all__ = ["EventWindow"]
 

@@ -1,6 +1,6 @@
 """Training configuration: one dataclass whose fields are the YAML keys and the ``--set key=value`` names.
 
-Precedence, lowest first: dataclass defaults < ``rgbt_seg_core/presets/<dataset>.yaml`` (its top level, then
+Precedence, lowest first: dataclass defaults < ``rgbt_seg_core/training/presets/<dataset>.yaml`` (its top level, then
 each ``by_model`` section whose model name or pattern, e.g. ``cimnet*``, matches: the paper's Table I) <
 ``--config FILE`` (same format) < ``--set key=value`` < explicit command-line flags. Unknown keys are errors that name the key and the file.
 """
@@ -45,7 +45,7 @@ class TrainConfig:
     reg_weight: float = 0.3
     aux_weight: float = 1.0
     class_weight_c: float = 1.05
-    # recipe options: the paper's method by default; rgbt_seg_core/presets/mfnet_authors.yaml sets the authors'
+    # recipe options: the paper's method by default; rgbt_seg_core/training/presets/mfnet_authors.yaml sets the authors'
     # published code's choices (docs/training.md has the source of each)
     pseudo_labels: dict[str, Any] = field(default_factory=lambda: {"restrict_to_boxes": False})
     confidence_target: str = "confidence"  # "confidence": regress p^ (paper Eq. 10); "gate": the normalised gates
@@ -110,7 +110,7 @@ class TrainConfig:
             raise bad("dataset_options", "must be a mapping of loader options")
         if not (isinstance(self.blur_prob, (int, float)) and 0 <= self.blur_prob <= 1):
             raise bad("blur_prob", "must lie in [0, 1]")
-        from ..precision import PRECISIONS
+        from rgbt_seg_core.inference.precision import PRECISIONS
 
         if self.precision not in PRECISIONS:
             raise bad("precision", f"must be one of {', '.join(PRECISIONS)}")
@@ -128,12 +128,12 @@ class TrainConfig:
 def train_config_dir() -> Path:
     """The training presets, shipped as package data of ``rgbt_seg_core`` so that every install (pip, colcon,
     editable, any prefix) finds them next to the code that reads them."""
-    return Path(__file__).resolve().parents[1] / "presets"
+    return Path(__file__).resolve().parent / "presets"
 
 
 def preset_path(dataset: str) -> Path:
     """The preset of a known data set; a missing one means a broken install, never silent defaults."""
-    from ..data import DATASETS
+    from rgbt_seg_core.data import DATASETS
 
     path = train_config_dir() / f"{dataset}.yaml"
     if dataset in DATASETS and not path.is_file():

@@ -31,19 +31,21 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, remove_stale_temporaries, save_checkpoint
-from ..data import build_dataset
-from ..data.base import RGBTDataset
-from ..data.cache import split_statistics
-from ..data.training import IGNORE_INDEX, TrainingSet
-from ..evaluation import evaluate
-from ..inference import InferenceConfig, InferenceEngine
-from ..losses import CIMLoss, RSFLoss, class_weights
-from ..models import build_model
-from ..models.cimnet import CIMNet
-from ..precision import autocast, precision_name, resolve_precision
-from .config import TrainConfig
-from .schedule import learning_rate, poly_lr
+from rgbt_seg_core.models.checkpoint_file import CheckpointError, CheckpointMeta, save_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.utils.atomic import remove_stale_temporaries
+from rgbt_seg_core.data import build_dataset
+from rgbt_seg_core.data.base import RGBTDataset
+from rgbt_seg_core.training.split_statistics import split_statistics
+from rgbt_seg_core.data.training import IGNORE_INDEX, TrainingSet
+from rgbt_seg_core.evaluation.evaluator import evaluate
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+from rgbt_seg_core.training.losses import CIMLoss, RSFLoss, class_weights
+from rgbt_seg_core.models import build_model
+from rgbt_seg_core.models.cimnet.model import CIMNet
+from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_precision
+from rgbt_seg_core.training.config import TrainConfig
+from rgbt_seg_core.training.schedule import learning_rate, poly_lr
 
 __all__ = ["Trainer", "TrainResult", "poly_lr"]
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rgbt_seg_core import build_model
-from rgbt_seg_core import checkpoint as ck
-from rgbt_seg_core.safetensors_io import read_header, write_file
+from rgbt_seg_core.models import checkpoint as ck
+from rgbt_seg_core.utils.safetensors_io import read_header, write_file
 
 OUT = Path(sys.argv[1])
 CAP = int(sys.argv[2])  # bytes the child may add to its data segment beyond what it holds after set-up

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from rgbt_seg_core.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.cli.main import main
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from varied_model import assert_varied, save_varied_checkpoint
 
 pytest.importorskip("onnxscript")
@@ -43,7 +43,7 @@ def _without(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
 
 
 def test_missing_backends_are_clear_errors(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rgbt_seg_core.export_tensorrt import build_engine
+    from rgbt_seg_core.deploy.tensorrt.export import build_engine
 
     with monkeypatch.context() as m:
         _without(m, "openvino")
@@ -65,7 +65,7 @@ def test_half_onnx_graph_for_tensorrt_keeps_the_labels(ckpt: Path, tmp_path: Pat
     """The graph a TensorRT fp16 engine is built from: float16 inside, float32 at the edges, fp32's labels."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from rgbt_seg_core.export_onnx import export_onnx
+    from rgbt_seg_core.deploy.onnx.export import export_onnx
 
     model = load_checkpoint(ckpt).model.reparameterize()
     path = export_onnx(model, tmp_path / "half.onnx", height=64, width=80, half=True)
@@ -106,7 +106,7 @@ class TestOpenVino:
         assert (got.labels == ref.labels).mean() >= 0.999 and got.gates is None
 
     def test_auto_precision_and_odd_sizes(self, ckpt: Path, ir: Path) -> None:
-        from rgbt_seg_core.precision import cpu_has_native_bf16
+        from rgbt_seg_core.inference.precision import cpu_has_native_bf16
 
         engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", model_file=str(ir),
                                                        warmup=0))

@@ -10,7 +10,8 @@ import torch
 
 from helpers import randomize_batchnorms
 from rgbt_seg_core import build_model
-from rgbt_seg_core.checkpoint import CheckpointError, load_checkpoint, load_weights_into, read_meta, save_checkpoint
+from rgbt_seg_core.models.checkpoint_file import CheckpointError, load_weights_into, read_meta, save_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_random_bytes_and_plain_safetensors_are_rejected(tmp_path: Path) -> None
     junk.write_bytes(b"\x00\x01" * 500)
     with pytest.raises(CheckpointError, match="junk.safetensors"):
         load_checkpoint(junk)
-    from rgbt_seg_core.safetensors_io import write_file
+    from rgbt_seg_core.utils.safetensors_io import write_file
 
     plain = tmp_path / "plain.safetensors"
     write_file(plain, {"w": torch.zeros(2)}, {})
@@ -97,8 +98,8 @@ def _rewrite_header(path: Path, out: Path, resign: bool = True, **changes) -> No
 
 
 def forge(path: Path, out: Path, edit, resign: bool = True, tensors: dict | None = None) -> None:
-    from rgbt_seg_core import checkpoint as ck
-    from rgbt_seg_core.safetensors_io import read_header, read_tensor, write_file
+    from rgbt_seg_core.models import checkpoint_file as ck
+    from rgbt_seg_core.utils.safetensors_io import read_header, read_tensor, write_file
 
     with open(path, "rb") as f:
         header = read_header(f, path.stat().st_size)
@@ -172,7 +173,7 @@ def test_an_edited_header_fails_the_checksum(trained, tmp_path: Path) -> None:
 
 def test_pretrained_in_a_header_is_never_acted_on(trained, tmp_path: Path, monkeypatch) -> None:
     model, path = trained
-    import rgbt_seg_core.models.encoders as enc
+    import rgbt_seg_core.models.encoders.cnn as enc
 
     def refuse(*a, **k):
         raise AssertionError("a checkpoint header made the loader fetch weights")
@@ -186,7 +187,7 @@ def test_pretrained_in_a_header_is_never_acted_on(trained, tmp_path: Path, monke
 
 
 def test_dtypes_are_checked_not_cast(trained, tmp_path: Path) -> None:
-    from rgbt_seg_core.safetensors_io import read_header, read_tensor
+    from rgbt_seg_core.utils.safetensors_io import read_header, read_tensor
 
     _, path = trained
     with open(path, "rb") as f:
@@ -202,7 +203,7 @@ def test_dtypes_are_checked_not_cast(trained, tmp_path: Path) -> None:
 
 def test_files_interoperate_with_the_safetensors_package(trained, tmp_path: Path) -> None:
     safetensors_torch = pytest.importorskip("safetensors.torch")
-    from rgbt_seg_core.safetensors_io import read_header, read_tensor
+    from rgbt_seg_core.utils.safetensors_io import read_header, read_tensor
 
     model, path = trained
     theirs = safetensors_torch.load_file(str(path))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rgbt_seg_core.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.cli.main import main
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from varied_model import assert_varied, save_varied_checkpoint
 
 pytest.importorskip("onnxruntime")
@@ -31,7 +31,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_round_trip_within_1e_3_at_several_sizes(exported: dict, capsys: pytest.CaptureFixture[str]) -> None:
     import onnx
 
-    from rgbt_seg_core.backends.verify import verify_backend
+    from rgbt_seg_core.deploy.verify import verify_backend
 
     src = load_checkpoint(exported["ckpt"])
     diff, rel, agree = verify_backend(src, src.model.reparameterize(), "onnx", exported["onnx"],

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from rgbt_seg_core import build_model
-from rgbt_seg_core.checkpoint import save_checkpoint
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
-from rgbt_seg_core.preprocess import _shift
-from rgbt_seg_core.preprocess import ThermalNorm
+from rgbt_seg_core.models.checkpoint_file import save_checkpoint
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+from rgbt_seg_core.inference.preprocess import _shift
+from rgbt_seg_core.inference.preprocess import ThermalNorm
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rgbt_seg_core.losses import RSFLoss, class_frequencies, class_weights
-from rgbt_seg_core.models.rsfnet import TrainOutput
+from rgbt_seg_core.training.losses import RSFLoss, class_frequencies, class_weights
+from rgbt_seg_core.models.rsfnet.model import TrainOutput
 
 
 def test_class_frequencies_and_weights() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rgbt_seg_core.metrics import ConfusionMatrix
+from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
 
 
 def _brute(target: list[np.ndarray], pred: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:

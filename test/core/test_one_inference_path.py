@@ -15,9 +15,9 @@ from rgbt_seg_core.bags.io import ImageBagWriter, read_images
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
-from rgbt_seg_core.imageconv import decode_image
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine, UnusableFrame
-from rgbt_seg_core.preprocess import normalize_thermal
+from rgbt_seg_core.runtime.imageconv import decode_image
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine, UnusableFrame
+from rgbt_seg_core.inference.preprocess import normalize_thermal
 from varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
 
 

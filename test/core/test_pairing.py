@@ -1,6 +1,6 @@
 """The pairer against a brute-force reference of message_filters' ApproximateTimeSynchronizer (two inputs).
 
-The reference below is written from the documented rules (see rgbt_seg_core/pairing.py) in the plainest way:
+The reference below is written from the documented rules (see rgbt_seg_core/runtime/pairing.py) in the plainest way:
 queues are lists of [stamp, msg] in arrival order, a repeated stamp overwrites in place, eviction scans for the
 minimum, candidates are fully sorted with Python's stable sort. It shares no code with the implementation.
 """
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.pairing import ApproxTimePairer, slop_to_ns
+from rgbt_seg_core.runtime.pairing import ApproxTimePairer, slop_to_ns
 
 MS = 1_000_000
 

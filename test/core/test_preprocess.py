@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from rgbt_seg_core.preprocess import ThermalNorm, normalize_thermal
+from rgbt_seg_core.inference.preprocess import ThermalNorm, normalize_thermal
 
 
 def test_constant_frame_at_float32_extremes_is_zero_not_nan() -> None:

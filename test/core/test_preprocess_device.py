@@ -9,8 +9,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.preprocess import ThermalNorm, prepare_inputs
-from rgbt_seg_core.preprocess_device import percentile, prepare_on_device
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
+from rgbt_seg_core.inference.preprocess_device import percentile, prepare_on_device
 
 CPU = torch.device("cpu")
 

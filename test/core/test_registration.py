@@ -12,12 +12,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.preprocess import ThermalNorm, prepare_inputs
-from rgbt_seg_core.preprocess_device import prepare_on_device
-from rgbt_seg_core.registration import (
-    apply_homography_to_points, check_homography, estimate_homography, homography_yaml, offset_homography,
-    read_homography, read_point_pairs, resize_homography,
-)
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
+from rgbt_seg_core.inference.preprocess_device import prepare_on_device
+from rgbt_seg_core.inference.registration import apply_homography_to_points, check_homography, estimate_homography, homography_yaml, offset_homography, read_homography, read_point_pairs, resize_homography
 
 TRUE_H = np.array([[1.92, 0.04, 21.0], [-0.03, 1.95, 14.0], [2e-5, -1e-5, 1.0]])  # 320x256 thermal -> 640x512 RGB
 
@@ -79,7 +76,7 @@ def test_host_and_device_warp_agree() -> None:
 def test_engine_labels_for_a_warped_thermal_frame_registered_back(tmp_path: Path) -> None:
     from varied_model import assert_varied, save_varied_checkpoint
 
-    from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
     rng = np.random.default_rng(3)

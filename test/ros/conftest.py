@@ -13,7 +13,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from rgbt_seg_core import build_model
-    from rgbt_seg_core.checkpoint import save_checkpoint
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("rsfnet50_18", fusion_channels=[16, 16, 32, 32], reduced_dim=16).eval()

@@ -17,7 +17,7 @@ from rgbt_seg_core.bags.evaluate import evaluate_bag  # noqa: E402
 from rgbt_seg_core.bags.from_dataset import dataset_to_bag  # noqa: E402
 from rgbt_seg_core.data import build_dataset  # noqa: E402
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset  # noqa: E402
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine  # noqa: E402
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
 from rgbt_seg_ros import bag_tools  # noqa: E402
 from rgbt_seg_ros.segmentation_node import SegmentationNode  # noqa: E402
 

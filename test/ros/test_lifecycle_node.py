@@ -36,7 +36,7 @@ def full_checkpoint(tmp_path_factory) -> tuple[Path, int]:
     import torch
 
     from rgbt_seg_core import build_model
-    from rgbt_seg_core.checkpoint import save_checkpoint
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("rsfnet50_18").eval().reparameterize()

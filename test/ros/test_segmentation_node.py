@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("rclpy")
 
 from ros_harness import Harness, make_image, spin_until  # noqa: E402
-from rgbt_seg_core.imageconv import image_to_array  # noqa: E402
-from rgbt_seg_core.inference import InferenceConfig, InferenceEngine  # noqa: E402
+from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
 
 pytestmark = pytest.mark.ros
 H, W = 48, 64

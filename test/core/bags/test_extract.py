@@ -18,7 +18,7 @@ from rgbt_seg_core.bags.io import ImageBagWriter
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
-from rgbt_seg_core.registration import offset_homography
+from rgbt_seg_core.inference.registration import offset_homography
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_round_trip_gives_the_same_frames_and_labels_and_trains(data: Path, tmp_
 def test_keep_rules_registration_and_prelabel(data: Path, tmp_path: Path) -> None:
     from varied_model import save_varied_checkpoint
 
-    from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ds = build_dataset("synthetic", data, "train")
     bag = tmp_path / "bag"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rgbt_seg_core.deps.optional import require, telemetry_off
+from rgbt_seg_core.utils.optional import require, telemetry_off
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -61,7 +61,7 @@ def test_onnxruntime_events_are_disabled_after_import() -> None:
 def test_the_onnx_export_is_refused_on_a_torch_too_old_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from rgbt_seg_core.deps.optional import ONNX_EXPORT_TORCH
+    from rgbt_seg_core.utils.optional import ONNX_EXPORT_TORCH
 
     monkeypatch.setattr(torch, "__version__", "2.5.0+cu124")
     need = ".".join(map(str, ONNX_EXPORT_TORCH))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rgbt_seg_core.deps import versions
-from rgbt_seg_core.deps.versions import MINIMUM, DependencyVersionError, Found, check_dependencies, parse_version
+from rgbt_seg_core.utils import versions
+from rgbt_seg_core.utils.versions import MINIMUM, DependencyVersionError, Found, check_dependencies, parse_version
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -92,6 +92,6 @@ def test_importing_the_package_with_an_old_torch_stops_with_one_line(tmp_path: P
                          text=True, timeout=120)
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("rgbt_seg_core.deps.versions.DependencyVersionError: rgbt-seg needs torch >= 2.5, "
+    assert last.startswith("rgbt_seg_core.utils.versions.DependencyVersionError: rgbt-seg needs torch >= 2.5, "
                            f"found 1.13.1 in {tmp_path.resolve()}"), out.stderr
     assert "the old torch was imported" not in out.stderr

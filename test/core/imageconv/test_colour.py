@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from image_messages import raw_message
 
-from rgbt_seg_core.imageconv import RGB_ENCODINGS, ImageFormatError, rgb_from_image, to_rgb
+from rgbt_seg_core.runtime.imageconv import RGB_ENCODINGS, ImageFormatError, rgb_from_image, to_rgb
 
 # cv_bridge's getConversionCodes (ROS Bayer names are OpenCV's shifted by a row)
 OPENCV_CODE = {

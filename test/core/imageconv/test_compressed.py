@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from image_messages import compressed_message, encode
 
-from rgbt_seg_core.imageconv import (CompressedFormat, ImageFormatError, decode_image, parse_format,
-                                     rgb_from_compressed, thermal_from_compressed)
+from rgbt_seg_core.runtime.imageconv import CompressedFormat, ImageFormatError, decode_image, parse_format, rgb_from_compressed, thermal_from_compressed
 
 RNG = np.random.default_rng(0)
 RGB = cv2.GaussianBlur(RNG.integers(0, 256, (24, 33, 3), dtype=np.uint8), (5, 5), 0)  # odd width on purpose

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from image_messages import compressed_message, depth_config, encode
 
-from rgbt_seg_core.imageconv import ImageFormatError, compressed_size, thermal_from_compressed
-from rgbt_seg_core.imageconv.depth import DepthHeader, inverse_depth_to_float, split_depth_header
+from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, thermal_from_compressed
+from rgbt_seg_core.runtime.imageconv.depth import DepthHeader, inverse_depth_to_float, split_depth_header
 
 
 def brute_int32(b: bytes) -> int:

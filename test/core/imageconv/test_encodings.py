@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from image_messages import raw_message
 
-from rgbt_seg_core.imageconv import ENCODINGS, ImageFormatError, array_to_image_fields, image_to_array
-from rgbt_seg_core.imageconv.encodings import bit_depth
+from rgbt_seg_core.runtime.imageconv import ENCODINGS, ImageFormatError, array_to_image_fields, image_to_array
+from rgbt_seg_core.runtime.imageconv.encodings import bit_depth
 
 ROS_NAMES = {  # sensor_msgs/image_encodings.hpp
     "rgb8", "rgba8", "rgb16", "rgba16", "bgr8", "bgra8", "bgr16", "bgra16", "mono8", "mono16", "8UC1", "16UC1",

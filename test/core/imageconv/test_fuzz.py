@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from image_messages import depth_config, encode, header
 
-from rgbt_seg_core.imageconv import (ImageFormatError, compressed_size, decode_image, rgb_from_compressed,
-                                     thermal_from_compressed)
+from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, decode_image, rgb_from_compressed, thermal_from_compressed
 
 RNG = np.random.default_rng(5)
 _RGB = cv2.GaussianBlur(RNG.integers(0, 256, (20, 27, 3), dtype=np.uint8), (3, 3), 0)

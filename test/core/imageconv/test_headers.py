@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from image_messages import compressed_message, encode
 
-from rgbt_seg_core.imageconv import ImageFormatError, compressed_size, rgb_from_compressed, thermal_from_compressed
-from rgbt_seg_core.imageconv import compressed as compressed_module
-from rgbt_seg_core.imageconv.headers import read_header
+from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, rgb_from_compressed, thermal_from_compressed
+from rgbt_seg_core.runtime.imageconv import compressed as compressed_module
+from rgbt_seg_core.runtime.imageconv.headers import read_header
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:

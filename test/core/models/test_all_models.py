@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rgbt_seg_core.checkpoint import load_checkpoint, save_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 from rgbt_seg_core.models import build_model, list_models
 
 # small options where a family has them, so the whole registry runs on a CPU in CI
@@ -76,7 +77,7 @@ def test_onnx_export(name: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cimnet_with_a_mit_encoder_exports(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from rgbt_seg_core.models.cimnet import CIMNet, CIMNetConfig
+    from rgbt_seg_core.models.cimnet.model import CIMNet, CIMNetConfig
 
     torch.manual_seed(0)
     _check_export(CIMNet(CIMNetConfig(encoder="mit_b0", num_classes=5, **SMALL["cimnet"])), tmp_path)
@@ -85,7 +86,7 @@ def test_cimnet_with_a_mit_encoder_exports(tmp_path: Path) -> None:
 def _check_export(model: torch.nn.Module, tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     ort = pytest.importorskip("onnxruntime")
-    from rgbt_seg_core.export_onnx import export_onnx
+    from rgbt_seg_core.deploy.onnx.export import export_onnx
 
     model = model.eval().reparameterize()
     path = export_onnx(model, tmp_path / "m.onnx", height=64, width=96)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgbt_seg_core.losses import CIMLoss
+from rgbt_seg_core.training.losses import CIMLoss
 from rgbt_seg_core.models import build_model
-from rgbt_seg_core.models.cipa import mutual_information
-from rgbt_seg_core.models.cimnet import CIMTrainOutput
-from rgbt_seg_core.profiling import count_macs
+from rgbt_seg_core.models.cimnet.cipa import mutual_information
+from rgbt_seg_core.models.cimnet.model import CIMTrainOutput
+from rgbt_seg_core.evaluation.profiling import count_macs
 
 
 def test_counts_match_table_ii() -> None:
@@ -108,8 +108,8 @@ def test_engine_runs_a_cimnet_checkpoint_without_gates(tmp_path) -> None:
     """What the node and the bag tools call: labels, and no gate maps or confidences (CIMNet has none)."""
     import numpy as np
 
-    from rgbt_seg_core.checkpoint import save_checkpoint
-    from rgbt_seg_core.inference import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     torch.manual_seed(0)
     path = tmp_path / "cim.safetensors"

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision.ops import DeformConv2d, deform_conv2d
 
-from rgbt_seg_core.checkpoint import load_checkpoint
-from rgbt_seg_core.models.deform_export import SampledDeformConv2d, sampled_deform_conv2d, with_sampled_deform_convs
-from rgbt_seg_core.models.scsfr import SCSFR
+from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.models.layers.deform import SampledDeformConv2d, sampled_deform_conv2d, with_sampled_deform_convs
+from rgbt_seg_core.models.cimnet.scsfr import SCSFR
 from varied_model import assert_varied, save_varied_checkpoint
 
 
@@ -135,7 +135,7 @@ def test_exported_cimnet_has_no_deform_conv_and_matches_torch(tmp_path: Path) ->
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from rgbt_seg_core.export_onnx import export_onnx
+    from rgbt_seg_core.deploy.onnx.export import export_onnx
 
     model = load_checkpoint(save_varied_checkpoint(tmp_path / "c.safetensors", seed=4, model_name="cimnet_r18")).model
     model = _move_cimnet_offsets(model.eval().reparameterize())

@@ -11,7 +11,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from rgbt_seg_core.models.mit_encoder import MIT_SIZES, MiTEncoder  # noqa: E402
+from rgbt_seg_core.models.encoders.mit import MIT_SIZES, MiTEncoder  # noqa: E402
 
 
 def _segformer(name: str) -> torch.nn.Module:

@@ -9,14 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rgbt_seg_core.models.reparam import (
-    ConvBNReLU,
-    RepConvKxK,
-    fold_batchnorms,
-    fuse_conv_bn,
-    merge_1x1_then_kxk,
-    pad_kernel_to,
-)
+from rgbt_seg_core.models.layers.reparam import ConvBNReLU, RepConvKxK, fold_batchnorms, fuse_conv_bn, merge_1x1_then_kxk, pad_kernel_to
 from helpers import randomize_batchnorms
 
 

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from helpers import randomize_batchnorms
-from rgbt_seg_core import RSFNet, build_model, list_models
-from rgbt_seg_core.models import SegmentationOutput, TrainOutput
+from rgbt_seg_core import build_model, list_models
+from rgbt_seg_core.models import GatedOutput, RSFNet, TrainOutput, model_family
 from rgbt_seg_core.models.encoders import build_encoder
 from rgbt_seg_core.models.registry import register_model
-from rgbt_seg_core.models.reparam import RepConvKxK
-from rgbt_seg_core.profiling import count_macs
+from rgbt_seg_core.models.layers.reparam import RepConvKxK
+from rgbt_seg_core.evaluation.profiling import count_macs
 
 ALL_MODELS = [m for m in list_models() if m.startswith("rsfnet")]  # CIMNet: test_cimnet.py
 
@@ -33,9 +33,14 @@ def test_registry_lists_the_table_xii_pairs() -> None:
 
 def test_registry_rejects_duplicates_and_unknown_names() -> None:
     with pytest.raises(ValueError, match="already registered"):
-        register_model("rsfnet50_18")(lambda **kw: nn.Identity())
+        register_model("rsfnet50_18", family="rsfnet")(lambda **kw: nn.Identity())
+    with pytest.raises(ValueError, match="unknown model family 'unet'"):
+        register_model("new_model", family="unet")
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         build_model("nope")
+    assert model_family("rsfnet50_18") == "rsfnet" and model_family("cimnet_r18") == "cimnet"
+    assert list_models("cimnet") == ["cimnet_mitb4", "cimnet_r101", "cimnet_r18"]
+    assert set(list_models("rsfnet")) | set(list_models("cimnet")) == set(list_models())
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -165,7 +170,7 @@ def test_forward_with_gates_shapes_and_gate_normalisation() -> None:
     rgb, thermal = _inputs(2, 50, 70)
     with torch.no_grad():
         out = model.forward_with_gates(rgb, thermal)
-    assert isinstance(out, SegmentationOutput)
+    assert isinstance(out, GatedOutput)
     assert out.logits.shape == (2, 9, 50, 70)
     assert out.confidence is not None and out.confidence.shape == (2, 2)
     assert len(out.gates) == 4

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from image_messages import S, compressed_message, depth_config, encode, header, raw_message
 
-from rgbt_seg_core.imageconv import compressed as compressed_module
-from rgbt_seg_core.inference import Prediction
+from rgbt_seg_core.runtime.imageconv import compressed as compressed_module
+from rgbt_seg_core.inference.engine import Prediction
 from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, FrameError, RuntimeConfig, SegmentationRuntime, decode_frame
 
 H, W = 12, 16

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.imageconv import array_to_image_fields
-from rgbt_seg_core.inference import Prediction
-from rgbt_seg_core.runtime import (ERROR, OK, RGB, THERMAL, WARN, FakeClock, Outputs, RuntimeConfig,
-                                   SegmentationRuntime)
+from rgbt_seg_core.runtime.imageconv import array_to_image_fields
+from rgbt_seg_core.inference.engine import Prediction
+from rgbt_seg_core.runtime import ERROR, OK, RGB, THERMAL, WARN, FakeClock, Outputs, RuntimeConfig, SegmentationRuntime
 
 H, W = 12, 16
 S = 1_000_000_000

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from rgbt_seg_core import atomic
+from rgbt_seg_core.utils import atomic
 from rgbt_seg_core.training.config import TrainConfig
 from rgbt_seg_core.training.trainer import Trainer
 
@@ -32,6 +32,6 @@ def replace(src, dst):
     real_replace(src, dst)
 
 
-atomic.os.replace = replace  # every checkpoint write renames through rgbt_seg_core.atomic
+atomic.os.replace = replace  # every checkpoint write renames through rgbt_seg_core.utils.atomic
 Trainer(cfg).run()
 print(json.dumps(writes))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rgbt_seg_core.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.training.config import TrainConfig
 from rgbt_seg_core.training.trainer import Trainer

@@ -1,0 +1,1 @@
+"""Benchmarks behind `rgbt-seg bench`: each prints ratios against a stated baseline, never a pass/fail."""

@@ -1,0 +1,1 @@
+"""ONNX: the export and the ONNX Runtime runner, side by side."""

@@ -1,0 +1,109 @@
+"""ONNX export of the deploy form, for ONNX Runtime (and, from the ONNX file, TensorRT and OpenVINO).
+
+The graph takes the engine's preprocessed inputs, so every backend shares the one preprocessing
+(:func:`rgbt_seg_core.inference.preprocess.prepare_inputs`):
+
+* ``rgb``: float32 1 x 3 x H x W in [0, 1]; ``thermal``: float32 1 x 1 x H x W in [0, 1];
+* ``logits``: float32 1 x C x H x W.
+
+Opset 19, exported with PyTorch's ``torch.export``-based exporter. H and W are dynamic (32..4096) unless a fixed
+size is asked for; batch is 1. With ``half=True`` the graph computes in float16 (weights stored as float16, inputs
+cast on entry, logits cast back to float32 on exit) while its interface stays float32: that is the graph TensorRT
+builds its fp16 engine from, as a strongly typed network takes its precision from the graph. Class names, palette
+and the source checkpoint's checksum are stored in the model's metadata, so a backend can check that an ONNX file
+belongs to its checkpoint.
+
+CIMNet's deformable convolutions are exported in their standard-op form
+(:mod:`rgbt_seg_core.models.layers.deform`: GridSample and Conv), so the graph holds no DeformConv: ONNX Runtime up
+to 1.23 has no kernel for it, and TensorRT and OpenVINO support it unevenly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rgbt_seg_core.utils.optional import require  # telemetry off before onnxruntime/openvino load
+from rgbt_seg_core.models.layers.deform import with_sampled_deform_convs
+
+__all__ = ["OPSET", "export_onnx", "onnx_metadata", "checkpoint_metadata", "require"]
+
+OPSET = 19  # GridSample needs 16 and the exporter's own ops start at 18; ONNX Runtime loads 19 from 1.15 on
+GRAPH_FORM = 2  # bumped when the exported graph changes for the same checkpoint (2: deformable convs from GridSample)
+MIN_SIDE, MAX_SIDE = 32, 4096
+
+
+class _HalfInside(nn.Module):
+    """float32 in and out, float16 inside. Casts ``model`` itself: give it a copy."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.half()
+
+    def forward(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        return self.model(rgb.half(), thermal.half()).float()
+
+
+def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 640, dynamic: bool = True,
+                half: bool = False, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``model`` (deploy form, eval mode) to ``out`` atomically."""
+    require("onnx", "onnx")
+    require("onnxscript", "onnx")
+    import onnx
+
+    model = with_sampled_deform_convs(model.eval())  # a copy: the caller's model keeps torchvision's kernel
+    model = _HalfInside(model).eval() if half else model
+    rgb, thermal = torch.rand(1, 3, height, width), torch.rand(1, 1, height, width)
+    shapes = None
+    if dynamic:
+        h = torch.export.Dim("H", min=MIN_SIDE, max=MAX_SIDE)
+        w = torch.export.Dim("W", min=MIN_SIDE, max=MAX_SIDE)
+        shapes = ({2: h, 3: w}, {2: h, 3: w})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    quiet = [logging.getLogger(n) for n in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.WARNING)  # the graph optimiser logs every initialiser it merges
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter narrates each step
+            warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+            program = torch.onnx.export(model, (rgb, thermal), input_names=["rgb", "thermal"],
+                                        output_names=["logits"], opset_version=OPSET, dynamo=True,
+                                        dynamic_shapes=shapes, verbose=False)
+        proto = program.model_proto
+        for k, v in (metadata or {}).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.save_model(proto, tmp)
+        onnx.checker.check_model(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
+    return out
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    onnx = require("onnx", "onnx")
+    proto = onnx.load(str(path), load_external_data=False)  # type: ignore[attr-defined]
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def checkpoint_metadata(meta, digest: str) -> dict[str, str]:
+    return {"rgbt_seg.model": meta.model, "rgbt_seg.class_names": json.dumps(meta.class_names),
+            "rgbt_seg.palette": json.dumps(meta.palette), "rgbt_seg.checkpoint_sha256": digest}

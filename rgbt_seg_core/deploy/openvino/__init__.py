@@ -1,0 +1,1 @@
+"""OpenVINO: conversion from the ONNX export and the runner."""

@@ -1,0 +1,55 @@
+"""OpenVINO: the IR (or ONNX file) compiled for an Intel CPU or iGPU.
+
+Threads: the number torch uses in this process. Precision: ``auto`` leaves the choice to OpenVINO, which
+computes in bf16 on CPUs with AMX or AVX512_BF16 and in fp32 on other CPUs (the same rule as the torch backend's ``auto``); ``fp32``, ``bf16`` and ``fp16`` are passed as
+the inference-precision hint, and the precision the compiled model reports is the one the engine states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
+from rgbt_seg_core.deploy.base import RunnerOptions, host_feeds
+from rgbt_seg_core.deploy.model_files import check_owner, model_file, onnx_for
+
+_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+
+
+class OpenVinoRunner:
+    def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
+                 device: torch.device) -> None:
+        from rgbt_seg_core.utils.optional import require
+        from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino, openvino_metadata
+
+        ov = require("openvino", "openvino")
+        import openvino.properties.hint as hints  # type: ignore[import-not-found]
+
+        path = model_file(config.model_file, loaded, "openvino", f"{loaded.sha256[:24]}.xml",
+                          lambda p: convert_onnx_to_openvino(onnx_for(loaded, model), p))
+        check_owner(path, openvino_metadata(path).get("rgbt_seg.checkpoint_sha256"), loaded)
+        core = ov.Core()  # type: ignore[attr-defined]
+        target = config.openvino_device
+        if target != "AUTO" and target.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
+            raise ValueError(f"openvino_device {target!r} is not on this machine (it has: "
+                             f"{', '.join(core.available_devices)})")
+        # the thread budget torch has in this process (set by the CPU's cores or torch.set_num_threads), not more
+        props: dict = {"INFERENCE_NUM_THREADS": torch.get_num_threads()} if target == "CPU" else {}
+        if config.precision != "auto":
+            props[hints.inference_precision] = getattr(ov.Type, _HINTS[config.precision])  # type: ignore[attr-defined]
+        self._compiled = core.compile_model(core.read_model(str(path)), target, props)
+        self._request = self._compiled.create_infer_request()
+        try:
+            reported = str(self._compiled.get_property(hints.inference_precision).to_string())
+        except (RuntimeError, AttributeError):  # devices that do not report it run what they were asked for
+            reported = _HINTS.get(config.precision, "f32")
+        self.precision = _NAMES.get(reported, reported)
+        self.device = torch.device("cpu")
+        self.path = path
+
+    def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        out = self._request.infer(host_feeds(rgb, thermal))
+        return torch.from_numpy(np.array(out[self._compiled.output("logits")]))

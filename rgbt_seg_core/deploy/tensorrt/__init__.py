@@ -1,0 +1,1 @@
+"""TensorRT: fp16 engines built from the ONNX export, and the runner."""

@@ -1,0 +1,108 @@
+"""TensorRT engines of the deploy form, built from its ONNX export on the GPU that will run them.
+
+The engine is built as a strongly typed network from the float16 ONNX graph (``export_onnx(..., half=True)``):
+TensorRT 10.12 deprecated and TensorRT 11 removed the builder's precision flags, and a strongly typed network
+takes its precision from the graph, so one build path serves both. Inputs and output stay float32.
+
+H and W are dynamic within one optimisation profile: :data:`MIN_HW` to :data:`MAX_HW`, tuned for ``opt`` (the
+node's warm-up size). Engines are specific to the GPU model and TensorRT version, so a JSON file beside the engine
+(``<engine>.json``) records both, with the checkpoint's checksum, class names and palette; an engine whose record
+does not match this checkpoint, GPU or TensorRT is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
+from rgbt_seg_core.utils.optional import require
+from rgbt_seg_core.deploy.onnx.export import onnx_metadata
+
+__all__ = ["MIN_HW", "MAX_HW", "build_engine", "engine_record", "gpu_identity", "read_record"]
+
+MIN_HW = (32, 32)
+MAX_HW = (1088, 1920)  # 1080p with the height rounded up to the model's stride
+
+
+def gpu_identity(device: torch.device) -> str:
+    props = torch.cuda.get_device_properties(device)
+    return f"{props.name} sm{props.major}{props.minor}"
+
+
+def _check_size(name: str, hw: tuple[int, int]) -> None:
+    if not (MIN_HW[0] <= hw[0] <= MAX_HW[0] and MIN_HW[1] <= hw[1] <= MAX_HW[1]):
+        raise ValueError(f"{name} {hw[0]}x{hw[1]} lies outside the TensorRT profile {MIN_HW[0]}x{MIN_HW[1]} .. "
+                         f"{MAX_HW[0]}x{MAX_HW[1]}")
+
+
+def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple[int, int] = (480, 640),
+                 fixed: bool = False) -> Path:
+    """Build and write ``out`` (+ ``out.json``) from ``onnx_path``; ``fixed`` builds for ``opt`` alone."""
+    trt = require("tensorrt", "tensorrt")
+    if device.type != "cuda" or not torch.cuda.is_available():
+        raise RuntimeError("a TensorRT engine is built on the CUDA GPU that runs it; this machine has none")
+    _check_size("opt size", opt)
+    logger = trt.Logger(trt.Logger.WARNING)  # type: ignore[attr-defined]
+    builder = trt.Builder(logger)  # type: ignore[attr-defined]
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))  # type: ignore
+    parser = trt.OnnxParser(network, logger)  # type: ignore[attr-defined]
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    profile = builder.create_optimization_profile()
+    lo, hi = (opt, opt) if fixed else (MIN_HW, MAX_HW)
+    for name, ch in (("rgb", 3), ("thermal", 1)):
+        profile.set_shape(name, (1, ch, *lo), (1, ch, *opt), (1, ch, *hi))
+    config.add_optimization_profile(profile)
+    with torch.cuda.device(device):
+        blob = builder.build_serialized_network(network, config)
+    if blob is None:
+        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (its log above says why)")
+    meta = onnx_metadata(onnx_path)
+    record = {"checkpoint_sha256": meta.get("rgbt_seg.checkpoint_sha256"), "model": meta.get("rgbt_seg.model"),
+              "class_names": json.loads(meta.get("rgbt_seg.class_names", "[]")),
+              "palette": json.loads(meta.get("rgbt_seg.palette", "[]")),
+              "tensorrt": trt.__version__, "gpu": gpu_identity(device),  # type: ignore[attr-defined]
+              "precision": "fp16" if _graph_is_half(onnx_path) else "fp32",
+              "min_hw": list(lo), "opt_hw": list(opt), "max_hw": list(hi)}
+    out = Path(out)
+    atomic_write_bytes(out, bytes(blob))
+    atomic_write_bytes(Path(f"{out}.json"), json.dumps(record, indent=1).encode())
+    return out
+
+
+def _graph_is_half(onnx_path: Path) -> bool:
+    onnx = require("onnx", "onnx")
+    proto = onnx.load(str(onnx_path), load_external_data=False)  # type: ignore[attr-defined]
+    return any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)  # type: ignore
+
+
+def read_record(engine: Path) -> dict[str, Any]:
+    side = Path(f"{engine}.json")
+    if not side.is_file():
+        raise ValueError(f"{engine}: its record {side} is missing (build engines with `rgbt-seg export --format "
+                         "tensorrt`)")
+    try:
+        record = json.loads(side.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{side}: not a readable engine record ({exc})") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"{side}: not an engine record")
+    return record
+
+
+def engine_record(engine: Path, device: torch.device, tensorrt_version: str) -> dict[str, Any]:
+    """The engine's record, after checking it was built for this GPU and TensorRT version."""
+    record = read_record(engine)
+    if record.get("gpu") != gpu_identity(device):
+        raise ValueError(f"{engine} was built for {record.get('gpu')!r}, this GPU is {gpu_identity(device)!r} "
+                         "(engines are GPU-specific: rebuild it here)")
+    if record.get("tensorrt") != tensorrt_version:
+        raise ValueError(f"{engine} was built with TensorRT {record.get('tensorrt')}, this is {tensorrt_version} "
+                         "(rebuild it)")
+    return record

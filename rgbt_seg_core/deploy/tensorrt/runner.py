@@ -1,0 +1,71 @@
+"""TensorRT: an engine built from the deploy form's ONNX graph (fp16 by default), run on the torch CUDA stream.
+
+Inputs are the engine's preprocessed CUDA tensors (contiguous NCHW float32); the output buffer is kept per input
+size, so steady-state frames allocate nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import torch
+from torch import nn
+
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
+from rgbt_seg_core.deploy.base import RunnerOptions
+from rgbt_seg_core.deploy.model_files import check_owner, model_file, onnx_for
+
+
+class TensorRtRunner:
+    def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
+                 device: torch.device) -> None:
+        from rgbt_seg_core.utils.optional import require
+        from rgbt_seg_core.deploy.tensorrt.export import MAX_HW, MIN_HW, build_engine, engine_record, gpu_identity
+
+        if device.type != "cuda":
+            raise ValueError("backend tensorrt runs on a CUDA GPU; device is " + str(device))
+        if config.precision not in ("auto", "fp16", "fp32"):
+            raise ValueError(f"backend tensorrt runs fp16 (or fp32); precision {config.precision} needs backend torch")
+        trt = require("tensorrt", "tensorrt")
+        half = config.precision != "fp32"
+        self.precision = "fp16" if half else "fp32"
+        tag = re.sub(r"[^A-Za-z0-9]+", "-", gpu_identity(device))
+        name = f"{loaded.sha256[:24]}_{self.precision}_trt{trt.__version__}_{tag}.engine"  # type: ignore[attr-defined]
+        path = model_file(config.model_file, loaded, "tensorrt", name,
+                          lambda p: build_engine(onnx_for(loaded, model, half=half), p, device))
+        record = engine_record(path, device, trt.__version__)  # type: ignore[attr-defined]
+        check_owner(path, record.get("checkpoint_sha256"), loaded)
+        self.precision = str(record.get("precision", self.precision))
+        self._min = tuple(record.get("min_hw", MIN_HW))
+        self._max = tuple(record.get("max_hw", MAX_HW))
+        self._logger = trt.Logger(trt.Logger.WARNING)  # type: ignore[attr-defined]
+        with torch.cuda.device(device):
+            self._runtime = trt.Runtime(self._logger)  # type: ignore[attr-defined]
+            self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+            if self._engine is None:
+                raise ValueError(f"{path}: TensorRT could not load this engine (its log above says why)")
+            self._context = self._engine.create_execution_context()
+        self.device = device
+        self.path = path
+        self._shape: tuple[int, ...] | None = None
+        self._out: torch.Tensor | None = None
+
+    def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        h, w = rgb.shape[2:]
+        if not (self._min[0] <= h <= self._max[0] and self._min[1] <= w <= self._max[1]):
+            raise ValueError(f"frame {h}x{w} lies outside this TensorRT engine's sizes {self._min[0]}x{self._min[1]} "
+                             f".. {self._max[0]}x{self._max[1]}")
+        rgb = rgb.float().contiguous()
+        thermal = thermal.float().contiguous()
+        if self._shape != tuple(rgb.shape):
+            self._context.set_input_shape("rgb", tuple(rgb.shape))
+            self._context.set_input_shape("thermal", tuple(thermal.shape))
+            self._out = torch.empty(tuple(self._context.get_tensor_shape("logits")), dtype=torch.float32,
+                                    device=self.device)
+            self._shape = tuple(rgb.shape)
+        assert self._out is not None
+        self._context.set_tensor_address("rgb", rgb.data_ptr())
+        self._context.set_tensor_address("thermal", thermal.data_ptr())
+        self._context.set_tensor_address("logits", self._out.data_ptr())
+        if not self._context.execute_async_v3(torch.cuda.current_stream(self.device).cuda_stream):
+            raise RuntimeError("TensorRT failed to run the engine (its log above says why)")
+        return self._out

@@ -1,0 +1,222 @@
+"""The one inference path: the ROS node, ``bag-eval``, ``eval`` and ``predict`` all segment through here.
+
+:class:`InferenceEngine` is configured from a checkpoint (model, class names, palette; re-parameterised into
+the deploy form) plus an :class:`InferenceConfig` (device, precision, thermal normalisation, registration
+offset). It has a single-frame call (:meth:`~InferenceEngine.predict`, raw camera arrays in) and a batch call
+(:meth:`~InferenceEngine.predict_batch`, tensors from :func:`~rgbt_seg_core.inference.preprocess.prepare_inputs`, the same
+preprocessing), and it owns the thermal NaN rule (:func:`~rgbt_seg_core.inference.preprocess.thermal_problem`). Reduced
+precision (:mod:`rgbt_seg_core.inference.precision`: ``auto`` is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)
+runs under autocast, the one mechanism everywhere, with channels-last memory layout where precision is reduced
+(oneDNN and tensor cores are fastest in it). So the same frame gives the same labels in every tool, bit for bit on
+the same device and precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, open_runner
+from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
+from rgbt_seg_core.utils.device import resolve_device
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
+from rgbt_seg_core.inference.cuda_path import GraphCache, PinnedStaging
+from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_precision
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, thermal_problem
+from rgbt_seg_core.inference.preprocess_device import prepare_on_device
+from rgbt_seg_core.inference.registration import check_homography
+
+__all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "UnusableFrame", "BACKENDS"]
+
+log = logging.getLogger(__name__)
+
+
+class UnusableFrame(ValueError):
+    """An input the engine refuses (the NaN rule); the message says why."""
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see rgbt_seg_core.inference.precision)
+    backend: str = "torch"  # one of BACKENDS (rgbt_seg_core.deploy)
+    model_file: str = ""  # the backend's model file (.onnx, .xml, .engine); empty: made once into the cache
+    openvino_device: str = "CPU"  # backend openvino: CPU, GPU (an Intel iGPU), AUTO
+    channels_last: bool | None = None  # None: where precision is reduced
+    cuda_graphs: bool = True  # torch on CUDA: replay a captured graph per input size
+    thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
+    thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
+    # 9 numbers, row-major: thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration); None or all zeros: not set
+    thermal_homography: tuple[float, ...] | None = None
+    warmup: int = 1
+
+    def __post_init__(self) -> None:
+        check_homography(self.thermal_homography)  # a bad matrix fails here, naming why, not at the first frame
+
+    def homography(self) -> np.ndarray | None:
+        return check_homography(self.thermal_homography)
+
+
+class Prediction(NamedTuple):
+    labels: np.ndarray  # H x W uint8 class ids
+    confidence: np.ndarray | None  # (2,) raw confidences (rgb, thermal)
+    gates: np.ndarray | None  # 2 x H x W float32: stride-4 spatial gate maps x gate, resized to the input
+    seconds: float  # model time (preprocessing to labels on the host)
+
+
+class InferenceEngine:
+    def __init__(self, checkpoint: str | Path | LoadedCheckpoint, config: InferenceConfig = InferenceConfig()) -> None:
+        if config.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
+        loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
+        model = loaded.model
+        if not loaded.meta.deploy:
+            model.reparameterize()
+        if config.backend != "torch":  # the backend's model is made from the deploy form (on the CPU)
+            device = resolve_device(config.device)
+            options = RunnerOptions(config.backend, config.precision, config.model_file, config.openvino_device)
+            runner = open_runner(loaded, model.eval(), options, device)
+            self._setup(model, loaded.meta, config, runner)
+        else:
+            self._setup(model, loaded.meta, config)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()
+                   ) -> "InferenceEngine":
+        """An engine around a model in memory, as it is (validation during training scores the training form)."""
+        if config.backend != "torch":
+            raise ValueError("an engine around a model in memory runs torch; other backends start from a checkpoint")
+        engine = cls.__new__(cls)
+        engine._setup(model, meta, config)
+        return engine
+
+    def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig, runner: Runner | None = None
+               ) -> None:
+        self.config = config
+        self.meta = meta
+        self._runner = runner
+        self.device = resolve_device(config.device)
+        if runner is not None:  # the backend computes in its own precision, from plain NCHW float32 inputs
+            self._precision_name, self.channels_last = runner.precision, False
+            self.dtype = torch.float32
+            self._input_device = runner.device
+            self.model = model.cpu().eval()  # not run (labels and logits come from the backend); for inspection
+        else:
+            self.dtype = resolve_precision(config.precision, self.device)
+            self._precision_name = precision_name(self.dtype)
+            self.channels_last = config.channels_last if config.channels_last is not None else \
+                self.dtype != torch.float32
+            self._input_device = self.device
+            self.model = model.to(self.device).eval()
+            if self.channels_last:
+                self.model = self.model.to(memory_format=torch.channels_last)
+        cuda = self._input_device.type == "cuda"
+        self._staging = PinnedStaging(self._input_device) if cuda else None
+        self._graphs = GraphCache(self._labels_eager, self.device) \
+            if cuda and runner is None and config.cuda_graphs else None
+
+    @property
+    def precision(self) -> str:
+        """The precision actually used (``auto`` resolved; a backend's own choice where it makes one)."""
+        return self._precision_name
+
+    @property
+    def backend(self) -> str:
+        return self.config.backend
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.meta.class_names
+
+    @property
+    def palette(self) -> list[list[int]]:
+        return self.meta.palette
+
+    def _precision(self) -> contextlib.AbstractContextManager[Any]:
+        return autocast(self.device, self.dtype)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def warmup(self, height: int = 480, width: int = 640) -> None:
+        rgb = np.zeros((height, width, 3), np.uint8)
+        thermal = np.zeros((height, width), np.uint8)
+        for _ in range(max(0, self.config.warmup)):  # both passes: labels only (captures the CUDA graph), gates
+            self.predict(rgb, thermal)
+            self.predict(rgb, thermal, want_gates=True)
+
+    def tensors(self, rgb: np.ndarray | None, thermal: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors where the model runs (after the NaN rule).
+
+        On CUDA the raw arrays go up through pinned buffers and are preprocessed there
+        (:mod:`~rgbt_seg_core.inference.preprocess_device`); elsewhere :func:`~rgbt_seg_core.inference.preprocess.prepare_inputs`
+        does it on the host."""
+        if thermal is not None:
+            problem, _ = thermal_problem(thermal)
+            if problem is not None:
+                raise UnusableFrame(f"thermal: {problem}")
+        norm, offset = self.config.thermal_norm, self.config.thermal_offset
+        # the homography maps into the RGB frame: a thermal-only frame (RGB camera failed) stays in its own
+        hom = self.config.homography() if rgb is not None else None
+        if self._staging is not None:
+            r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, self._staging.upload, hom)
+        else:
+            r3, t1 = prepare_inputs(rgb, thermal, norm, offset, hom)
+            r, t = r3.unsqueeze(0).to(self._input_device), t1.unsqueeze(0).to(self._input_device)
+        return self._layout(r), self._layout(t)
+
+    def _labels_eager(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        with self._precision():
+            logits = self.model(rgb, thermal)
+        return logits.argmax(dim=1).to(torch.uint8)
+
+    def _labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        """B x H x W uint8 class ids where the model ran."""
+        if self._runner is not None:
+            return self._runner(rgb, thermal).argmax(dim=1).to(torch.uint8)
+        if self._graphs is not None:
+            return self._graphs(rgb, thermal)
+        return self._labels_eager(rgb, thermal)
+
+    def _to_host(self, t: torch.Tensor) -> np.ndarray:
+        return self._staging.download(t) if self._staging is not None else t.cpu().numpy()
+
+    @torch.inference_mode()
+    def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False) -> Prediction:
+        """One frame from raw camera arrays (uint8 H x W x 3 RGB; uint8, uint16 or float H x W thermal; either
+        may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses.
+
+        Gates (``want_gates``) come from the torch model's eager pass; other backends compute labels only."""
+        t0 = time.perf_counter()
+        r, t = self.tensors(rgb, thermal)
+        h, w = r.shape[2:]
+        if not want_gates or self._runner is not None:
+            labels = self._to_host(self._labels(r, t)[0])
+            return Prediction(labels, None, None, time.perf_counter() - t0)
+        with self._precision():
+            out = self.model.forward_with_gates(r, t)  # type: ignore[operator]
+        gates = None
+        if out.gates:
+            g = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)
+            gates = g[0].cpu().numpy()
+        labels = self._to_host(out.logits.argmax(dim=1)[0].to(torch.uint8))
+        confidence = out.confidence[0].float().cpu().numpy() if out.confidence is not None else None
+        return Prediction(labels, confidence, gates, time.perf_counter() - t0)
+
+    @torch.inference_mode()
+    def predict_batch(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        """Class ids B x H x W (uint8, on the device) for B x 3 x H x W and B x 1 x H x W tensors made by
+        :func:`~rgbt_seg_core.inference.preprocess.prepare_inputs` (the single-frame path's preprocessing)."""
+        rgb, thermal = rgb.to(self._input_device), thermal.to(self._input_device)
+        if self._runner is not None:  # the exported graphs take batch 1
+            return torch.cat([self._labels(rgb[i:i + 1], thermal[i:i + 1]) for i in range(rgb.shape[0])])
+        return self._labels_eager(self._layout(rgb), self._layout(thermal))

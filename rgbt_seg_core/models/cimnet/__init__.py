@@ -1,0 +1,1 @@
+"""CIMNet (paper 2): CIPA, SCSFR, FFM, the MLP decoder and its builders."""

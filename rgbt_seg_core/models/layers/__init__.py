@@ -1,0 +1,1 @@
+"""Blocks shared by both families: ECA, re-parameterisation transforms, export-friendly deformable ops."""

@@ -1,0 +1,88 @@
+"""The ``rgbt-seg`` commands that need rclpy: ``bag-play``, ``bag-eval --live`` and ``bench node``.
+
+``rgbt-seg`` parses their arguments itself and finds these functions through the ``rgbt_seg.commands`` entry-point
+group (setup.py), so the core never imports ROS and still shows their ``--help`` on a machine without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rgbt_seg_core.bags.from_dataset import BagTopics
+
+__all__ = ["bag_play", "bag_eval_live", "bench_node"]
+
+
+def _ros() -> Any:
+    try:
+        from rgbt_seg_ros import bag_tools
+    except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
+        raise RuntimeError(f"this command needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
+    return bag_tools
+
+
+def bag_eval_live(args: argparse.Namespace, topics: BagTopics,
+                  print_summary: Callable[[dict, list[str]], None]) -> int:
+    from tqdm import tqdm
+
+    from rgbt_seg_core.models.checkpoint_file import read_meta
+
+    tools = _ros()
+    if not args.checkpoint:
+        raise ValueError("bag-eval --live needs --checkpoint (the node's checkpoint: class names and count)")
+    names = read_meta(args.checkpoint).class_names
+    with tqdm(desc="bag-eval --live", unit="msg", disable=None) as bar:
+        res = tools.run_live(args.bag, rgb_topic=topics.rgb, thermal_topic=topics.thermal, label_topic=topics.labels,
+                             node_labels_topic=args.node_labels_topic, num_classes=len(names), rate=args.rate,
+                             lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout,
+                             progress=lambda n: bar.update(1))
+    lat = np.array(res.latencies) if res.latencies else None
+    s: dict[str, Any] = {
+        "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "pairs": res.labelled,
+        "evaluated": res.labelled,
+        "unpaired": 0, "bad_frames": 0, "frames": res.frames, "dropped": res.dropped,
+        "end_to_end_ms_p50": round(float(1e3 * np.percentile(lat, 50)), 1) if lat is not None else None,
+        "end_to_end_ms_p95": round(float(1e3 * np.percentile(lat, 95)), 1) if lat is not None else None,
+        "error": res.play.error if res.play else None,
+    }
+    if res.labelled:
+        s.update(res.confusion.scores(names).to_dict())
+    print_summary(s, names)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(s, indent=2))
+    return 3 if s["error"] else 0
+
+
+def bag_play(args: argparse.Namespace) -> int:
+    stats = _ros().run_bag_play(args.bag, args.topics, args.rate, args.loop)
+    print(f"published {sum(stats.published.values())} messages in {stats.seconds:.1f} s: "
+          + ", ".join(f"{t} {n}" for t, n in stats.published.items()))
+    if stats.error:
+        print(f"stopped early: {stats.error}")
+        return 3
+    return 0
+
+
+def bench_node(args: argparse.Namespace) -> int:
+    try:
+        from rgbt_seg_ros.bench_node import run_node_benchmark
+    except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
+        raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
+    r = run_node_benchmark(args.checkpoint, args.model, args.height, args.width, args.frames, args.all_outputs,
+                           args.device)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, outputs: {r['outputs']}")
+        print(f"  model latency p50      : {r['model_ms_p50']:9.2f} ms")
+        print(f"  end-to-end latency p50 : {r['end_to_end_ms_p50']:9.2f} ms (p95 {r['end_to_end_ms_p95']:.2f})")
+        print(f"  node overhead          : {r['overhead_ms']:9.2f} ms = {100 * r['overhead_ratio']:.2f} % of the model")
+        print(f"  in-node overhead p50   : {r['in_node_overhead_ms_p50']:9.2f} ms (pair received -> outputs published, "
+              "minus the model)")
+    return 0

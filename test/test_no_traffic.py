@@ -25,6 +25,7 @@ import rgbt_seg_core
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
+SUPPORT = HERE / "_support"
 TRACED = "connect,sendto,sendmsg,sendmmsg"
 _INET = re.compile(r'sa_family=AF_INET, sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
 _INET6 = re.compile(r'sa_family=AF_INET6, sin6_port=htons\((\d+)\),[^}]*?inet_pton\(AF_INET6, "([^"]+)"')
@@ -134,7 +135,7 @@ def test_core_imports_and_onnxruntime_and_openvino_inference_stay_local(tmp_path
     if not backends:
         pytest.skip("neither onnxruntime nor openvino is installed")
     log = tmp_path / "strace.log"
-    out = _traced([sys.executable, str(HERE / "no_traffic_child.py"), str(tmp_path), *backends], log,
+    out = _traced([sys.executable, str(SUPPORT / "no_traffic_child.py"), str(tmp_path), *backends], log,
                   _env(tmp_path), timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"ran {', '.join(backends)}" in out.stdout, out.stdout

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.ros
 
 
 def test_live_step_scores_like_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from varied_model import save_varied_checkpoint
+    from _support.varied_model import save_varied_checkpoint
 
     write_synthetic_dataset(tmp_path / "data", 16, SynthConfig(height=64, width=80, seed=3))  # 4 test frames
     ckpt = save_varied_checkpoint(tmp_path / "model_deploy.safetensors")

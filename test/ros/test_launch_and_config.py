@@ -86,7 +86,7 @@ def test_the_launch_file_starts_the_node_it_is_asked_for(tiny_checkpoint, args: 
     import sys
 
     share = Path(sys.prefix) / "share" / "rgbt_seg_ros"
-    out = subprocess.run([sys.executable, str(ROOT / "test" / "ros" / "launch_child.py"), str(tiny_checkpoint),
+    out = subprocess.run([sys.executable, str(ROOT / "test" / "_support" / "launch_child.py"), str(tiny_checkpoint),
                           str(share), *args], capture_output=True, text=True, timeout=300).stdout
     assert "launch exit: 0" in out and ("labels received: 0" not in out) == labels, out
 

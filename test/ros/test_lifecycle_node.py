@@ -22,7 +22,7 @@ from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from ros_harness import make_image, spin_until  # noqa: E402
+from _support.ros_harness import make_image, spin_until  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

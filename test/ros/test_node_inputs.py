@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from ros_harness import Harness, make_compressed, make_image, spin_until, stamped  # noqa: E402
+from _support.ros_harness import Harness, make_compressed, make_image, spin_until, stamped  # noqa: E402
 
 from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
@@ -22,7 +22,7 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 
 @pytest.fixture(scope="module")
 def varied(tmp_path_factory):
-    from varied_model import save_varied_checkpoint
+    from _support.varied_model import save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path_factory.mktemp("varied") / "varied.safetensors")
     return ckpt, InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
@@ -51,7 +51,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def test_compressed_png_colour_and_16bit_png_thermal_equal_the_raw_path(varied) -> None:
-    from varied_model import assert_varied
+    from _support.varied_model import assert_varied
 
     ckpt, engine = varied
     h = Harness(ckpt, rgb_transport="compressed", thermal_transport="compressed")

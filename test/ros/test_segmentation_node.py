@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from ros_harness import Harness, make_image, spin_until  # noqa: E402
+from _support.ros_harness import Harness, make_image, spin_until  # noqa: E402
 from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
 
@@ -235,7 +235,7 @@ def test_max_pixels_rejects_large_frames_with_a_clear_reason(tiny_checkpoint) ->
 def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
     """Half-size 16-bit and NaN thermal through the node give the labels of `predict` (which equals the engine,
     test/core/test_one_inference_path.py), from a model whose labels vary across the frame."""
-    from varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+    from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")
     h = Harness(ckpt)
@@ -257,7 +257,7 @@ def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
 def test_a_cimnet_checkpoint_runs_in_the_node(tmp_path) -> None:
     """CIMNet through the node: labels, colour and overlay equal the engine's, from a model whose labels vary;
     CIMNet has no confidence gates, so nothing is published on the gate and confidence topics."""
-    from varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied, save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "cimnet.safetensors", seed=4, model_name="cimnet_r18")  # labels vary
     h = Harness(ckpt)
@@ -281,7 +281,7 @@ def test_thermal_homography_registers_a_moved_thermal_camera(tmp_path) -> None:
     (a parameter, also set at run time), the node's labels equal those of the unwarped pair; without it they
     differ. The labels come from a model whose labels vary across the frame."""
     from rclpy.parameter import Parameter
-    from varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied, save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")
     rng = np.random.default_rng(5)

@@ -60,7 +60,7 @@ def test_round_trip_gives_the_same_frames_and_labels_and_trains(data: Path, tmp_
 
 
 def test_keep_rules_registration_and_prelabel(data: Path, tmp_path: Path) -> None:
-    from varied_model import save_varied_checkpoint
+    from _support.varied_model import save_varied_checkpoint
 
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
@@ -158,7 +158,7 @@ def test_every_pair_the_node_makes_is_written(tmp_path_factory: pytest.TempPathF
 
 def test_bag_eval_runs_a_cimnet_checkpoint(data: Path, tmp_path: Path) -> None:
     """The bag tools take a CIMNet checkpoint like an RSFNet one: bag-eval scores it exactly as eval does."""
-    from varied_model import save_varied_checkpoint
+    from _support.varied_model import save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "cimnet.safetensors", seed=4, model_name="cimnet_r18")
     dataset_to_bag(build_dataset("synthetic", data, "test"), tmp_path / "bag", fps=10, thermal_delay_ms=5)

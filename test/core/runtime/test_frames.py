@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from image_messages import S, compressed_message, depth_config, encode, header, raw_message
+from _support.image_messages import S, compressed_message, depth_config, encode, header, raw_message
 
 from rgbt_seg_core.runtime.imageconv import compressed as compressed_module
 from rgbt_seg_core.inference.engine import Prediction

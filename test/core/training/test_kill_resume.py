@@ -24,7 +24,7 @@ ROOT = HERE.parents[2]
 
 def _child(cfg: TrainConfig, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(HERE / "kill_child.py"), json.dumps(asdict(cfg)), *args],
+    return subprocess.run([sys.executable, str(ROOT / "test" / "_support" / "kill_child.py"), json.dumps(asdict(cfg)), *args],
                           capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
 
 

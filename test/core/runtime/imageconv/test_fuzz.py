@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from image_messages import depth_config, encode, header
+from _support.image_messages import depth_config, encode, header
 
 from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, decode_image, rgb_from_compressed, thermal_from_compressed
 

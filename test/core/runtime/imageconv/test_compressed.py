@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from image_messages import compressed_message, encode
+from _support.image_messages import compressed_message, encode
 
 from rgbt_seg_core.runtime.imageconv import CompressedFormat, ImageFormatError, decode_image, parse_format, rgb_from_compressed, thermal_from_compressed
 

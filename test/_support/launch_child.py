@@ -18,7 +18,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ros_harness import make_image  # noqa: E402
+from _support.ros_harness import make_image  # noqa: E402
 
 ckpt, share = sys.argv[1], sys.argv[2]
 args = dict(a.split(":=", 1) for a in sys.argv[3:])

@@ -18,7 +18,7 @@ from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.runtime.imageconv import decode_image
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine, UnusableFrame
 from rgbt_seg_core.inference.preprocess import normalize_thermal
-from varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
 
 
 @pytest.fixture(scope="module")

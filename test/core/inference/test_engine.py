@@ -91,7 +91,7 @@ def test_cuda_fp16_labels_are_reproducible(ckpt: Path) -> None:
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_cuda_fast_path_keeps_the_labels(tmp_path: Path, precision: str) -> None:
     """Device preprocessing, pinned staging and CUDA graphs change nothing but the speed."""
-    from varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+    from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
     graphs = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision=precision, warmup=0))

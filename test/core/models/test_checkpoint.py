@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import randomize_batchnorms
+from _support.helpers import randomize_batchnorms
 from rgbt_seg_core import build_model
 from rgbt_seg_core.models.checkpoint_file import CheckpointError, load_weights_into, read_meta, save_checkpoint
 from rgbt_seg_core.models.checkpoint import load_checkpoint

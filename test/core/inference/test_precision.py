@@ -11,7 +11,7 @@ import torch
 
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.precision import cpu_flags, cpu_has_native_bf16, resolve_precision
-from varied_model import assert_varied, save_varied_checkpoint
+from _support.varied_model import assert_varied, save_varied_checkpoint
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

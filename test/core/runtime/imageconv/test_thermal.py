@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from image_messages import raw_message
+from _support.image_messages import raw_message
 
 from rgbt_seg_core.runtime.imageconv import THERMAL_ENCODINGS, ImageFormatError, thermal_from_image
 from rgbt_seg_core.inference.preprocess import ThermalNorm, normalize_thermal, prepare_inputs, thermal_problem

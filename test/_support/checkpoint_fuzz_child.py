@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rgbt_seg_core import build_model
-from rgbt_seg_core.models import checkpoint as ck
+from rgbt_seg_core.models import checkpoint_file as ck
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.utils.safetensors_io import read_header, write_file
 
 OUT = Path(sys.argv[1])
@@ -37,7 +38,7 @@ def write(meta_json: str, tensors: dict, resign: bool, path: Path) -> None:
 
 def load_expecting_checkpoint_error_or_success(path: Path) -> None:
     try:
-        ck.load_checkpoint(path)
+        load_checkpoint(path)
     except ck.CheckpointError as exc:
         assert path.name in str(exc), exc
         assert "allocate" not in str(exc), exc  # an out-of-memory must never pass as a bad file
@@ -101,7 +102,7 @@ soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
 used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 resource.setrlimit(resource.RLIMIT_DATA, (used + CAP, hard))
 try:
-    ck.load_checkpoint(OUT / "huge.safetensors")
+    load_checkpoint(OUT / "huge.safetensors")
     raise SystemExit("huge: loaded")
 except ck.CheckpointError as exc:
     assert "weights do not fit" in str(exc), exc

@@ -9,7 +9,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # varied_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # test/: _support.varied_model
 
 
 def import_every_core_module() -> int:
@@ -26,7 +26,7 @@ def run_backends(workdir: Path) -> list[str]:
     import numpy as np
 
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-    from varied_model import save_varied_checkpoint
+    from _support.varied_model import save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(workdir / "v.safetensors")
     rng = np.random.default_rng(0)

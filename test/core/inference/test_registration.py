@@ -74,7 +74,7 @@ def test_host_and_device_warp_agree() -> None:
 
 
 def test_engine_labels_for_a_warped_thermal_frame_registered_back(tmp_path: Path) -> None:
-    from varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied, save_varied_checkpoint
 
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import randomize_batchnorms
+from _support.helpers import randomize_batchnorms
 from rgbt_seg_core import build_model, list_models
 from rgbt_seg_core.models import GatedOutput, RSFNet, TrainOutput, model_family
 from rgbt_seg_core.models.encoders import build_encoder

@@ -12,7 +12,7 @@ import torch
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from varied_model import assert_varied, save_varied_checkpoint
+from _support.varied_model import assert_varied, save_varied_checkpoint
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

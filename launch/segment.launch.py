@@ -15,15 +15,21 @@ configured and activated by this file with ``autostart:=true``.
 import os
 import tempfile
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
-from rgbt_seg_ros.launch_support import (as_bool, node_executable, node_parameters, normalize_namespace, remappings,
-                                         rviz_config_for_namespace)
+from launch import LaunchDescription
+from rgbt_seg_ros.launch_support import (
+    as_bool,
+    node_executable,
+    node_parameters,
+    normalize_namespace,
+    remappings,
+    rviz_config_for_namespace,
+)
 
 ARGUMENTS = (
     ("checkpoint", "", "rgbt-seg .safetensors checkpoint (training or deploy form); empty: the params file's"),

@@ -9,8 +9,6 @@ and end-to-end latency (RGB frame published -> its labels received).
 
 from __future__ import annotations
 
-import os
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,16 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
 
 SETTLE_SECONDS = 0.5
-
-
-def use_local_ros_env() -> None:
-    # DDS discovery stays on this machine unless the user chose otherwise: Jazzy and later read
-    # ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 
 
 def _to_ros(item: Any) -> Any:
@@ -75,14 +66,7 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
     require_topics(bag, topics, {t: m for t, (m, _) in found.items()})
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     pubs = {t: node.create_publisher(CompressedImage if found[t][0] == COMPRESSED else Image, t, qos) for t in topics}
-    end_wait = time.monotonic() + wait_for_subscribers
-    while wait_for_subscribers > 0 and time.monotonic() < end_wait:
-        if all(p.get_subscription_count() > 0 for p in pubs.values()):
-            # DDS matches each side on its own: our publisher seeing the node's subscription does not mean the
-            # node's reader (or our labels reader) has matched yet; a first frame sent now could be lost
-            time.sleep(SETTLE_SECONDS)
-            break
-        time.sleep(0.05)
+    _wait_for_subscribers(list(pubs.values()), wait_for_subscribers)
     stats = PlayStats(published={t: 0 for t in topics})
     t_start = time.monotonic()
     count = 0
@@ -119,6 +103,17 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
             break
     stats.seconds = time.monotonic() - t_start
     return stats
+
+
+def _wait_for_subscribers(publishers: list[Any], seconds: float) -> None:
+    end_wait = time.monotonic() + seconds
+    while seconds > 0 and time.monotonic() < end_wait:
+        if all(p.get_subscription_count() > 0 for p in publishers):
+            # DDS matches each side on its own: our publisher seeing the node's subscription does not mean the
+            # node's reader (or our labels reader) has matched yet; a first frame sent now could be lost
+            time.sleep(SETTLE_SECONDS)
+            return
+        time.sleep(0.05)
 
 
 def run_bag_play(bag: str, topics: list[str] | None, rate: float, loop: bool) -> PlayStats:
@@ -175,75 +170,98 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from rgbt_seg_core.bags.io import list_topics, read_images, require_topics
-    from rgbt_seg_core.runtime.imageconv import decode_image, image_to_array, stamp_ns
-    from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
-
-    found = list_topics(bag)
-    require_topics(bag, [rgb_topic, thermal_topic, label_topic], {t: m for t, (m, _) in found.items()})
-    gt: dict[int, np.ndarray] = {}
-    for item in read_images(bag, [label_topic]):
-        gt[item.stamp_ns] = decode_image(item.msg)[0]
-
+    gt = _ground_truth(bag, [rgb_topic, thermal_topic, label_topic], label_topic)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("rgbt_seg_bag_eval", context=ctx)
-    received: dict[int, tuple[np.ndarray, float]] = {}
-    lock = threading.Condition()
-
-    def on_labels(msg: Any) -> None:
-        ns = stamp_ns(msg)
-        arr = image_to_array(msg)
-        with lock:
-            received[ns] = (arr, time.monotonic())
-            lock.notify_all()
-
-    node.create_subscription(Image, node_labels_topic, on_labels, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    labels = _NodeLabels(rgb_topic, lockstep_timeout)
+    node.create_subscription(Image, node_labels_topic, labels.on_labels,
+                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    sent: dict[int, float] = {}
-    result = LiveResult(confusion=ConfusionMatrix(num_classes))
     try:
-        deadline = time.monotonic() + discovery_timeout
-        pubs_ready = False
-
-        def on_publish(item: Any, t: float) -> None:
-            if item.topic == rgb_topic:
-                with lock:
-                    sent[item.stamp_ns] = t
-
-        def wait_for_previous(item: Any) -> None:
-            if item.topic == rgb_topic:
-                with lock:
-                    lock.wait_for(lambda: all(s in received for s in sent), lockstep_timeout)
-
-        # wait until something subscribes to both camera topics and publishes the labels topic
-        while time.monotonic() < deadline:
-            subs_rgb = node.count_subscribers(rgb_topic)
-            subs_thm = node.count_subscribers(thermal_topic)
-            pubs_lab = node.count_publishers(node_labels_topic)
-            if subs_rgb and subs_thm and pubs_lab:
-                pubs_ready = True
-                break
-            time.sleep(0.1)
-        if not pubs_ready:
-            raise RuntimeError(
-                f"no running node found: nothing subscribes to {rgb_topic} and {thermal_topic} and publishes "
-                f"{node_labels_topic} (start segmentation_node first; same ROS_DOMAIN_ID?)"
-            )
-        result.play = play(node, bag, [rgb_topic, thermal_topic], rate=rate, on_publish=on_publish,
-                           progress=progress, wait_for_subscribers=discovery_timeout,
-                           before_publish=wait_for_previous if lockstep else None)
-        with lock:
-            lock.wait_for(lambda: all(s in received for s in sent), lockstep_timeout if lockstep else tail_seconds)
+        _wait_for_node(node, rgb_topic, thermal_topic, node_labels_topic, discovery_timeout)
+        stats = play(node, bag, [rgb_topic, thermal_topic], rate=rate, on_publish=labels.on_publish,
+                     progress=progress, wait_for_subscribers=discovery_timeout,
+                     before_publish=labels.wait_for_previous if lockstep else None)
+        labels.wait_for_all(lockstep_timeout if lockstep else tail_seconds)
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
-    with lock:
-        got = dict(received)
+    return _score(gt, labels, num_classes, stats)
+
+
+def _ground_truth(bag: str, topics: list[str], label_topic: str) -> dict[int, np.ndarray]:
+    """The bag's ground-truth labels by stamp (ns), read before playing so the node never sees them."""
+    from rgbt_seg_core.bags.io import list_topics, read_images, require_topics
+    from rgbt_seg_core.runtime.imageconv import decode_image
+
+    found = list_topics(bag)
+    require_topics(bag, topics, {t: m for t, (m, _) in found.items()})
+    return {item.stamp_ns: decode_image(item.msg)[0] for item in read_images(bag, [label_topic])}
+
+
+class _NodeLabels:
+    """The RGB frames sent (stamp -> publish time) and the node's labels received (stamp -> labels, time)."""
+
+    def __init__(self, rgb_topic: str, lockstep_timeout: float) -> None:
+        self.rgb_topic, self.lockstep_timeout = rgb_topic, lockstep_timeout
+        self.sent: dict[int, float] = {}
+        self.received: dict[int, tuple[np.ndarray, float]] = {}
+        self.lock = threading.Condition()
+
+    def on_labels(self, msg: Any) -> None:
+        from rgbt_seg_core.runtime.imageconv import image_to_array, stamp_ns
+
+        ns = stamp_ns(msg)
+        arr = image_to_array(msg)
+        with self.lock:
+            self.received[ns] = (arr, time.monotonic())
+            self.lock.notify_all()
+
+    def on_publish(self, item: Any, t: float) -> None:
+        if item.topic == self.rgb_topic:
+            with self.lock:
+                self.sent[item.stamp_ns] = t
+
+    def wait_for_previous(self, item: Any) -> None:
+        if item.topic == self.rgb_topic:
+            self.wait_for_all(self.lockstep_timeout)
+
+    def wait_for_all(self, timeout: float) -> None:
+        """Until every RGB frame sent so far is labelled, or ``timeout`` seconds."""
+        with self.lock:
+            self.lock.wait_for(lambda: all(s in self.received for s in self.sent), timeout)
+
+
+def _wait_for_node(node: Any, rgb_topic: str, thermal_topic: str, node_labels_topic: str, timeout: float) -> None:
+    """Until something subscribes to both camera topics and publishes the labels topic; an error after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        subs_rgb = node.count_subscribers(rgb_topic)
+        subs_thm = node.count_subscribers(thermal_topic)
+        pubs_lab = node.count_publishers(node_labels_topic)
+        if subs_rgb and subs_thm and pubs_lab:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"no running node found: nothing subscribes to {rgb_topic} and {thermal_topic} and publishes "
+        f"{node_labels_topic} (start segmentation_node first; same ROS_DOMAIN_ID?)"
+    )
+
+
+def _score(gt: dict[int, np.ndarray], labels: _NodeLabels, num_classes: int, stats: PlayStats) -> LiveResult:
+    """Metrics, drops and latency of the played ground-truth frames."""
+    from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
+
+    with labels.lock:
+        got = dict(labels.received)
+        sent = dict(labels.sent)
+    result = LiveResult(confusion=ConfusionMatrix(num_classes), play=stats)
     result.labels = {s: arr for s, (arr, _) in got.items() if s in sent}
     for stamp, label in gt.items():
         if stamp not in sent:

@@ -79,7 +79,8 @@ def bench_node(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(r, indent=2))
     else:
-        print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, outputs: {r['outputs']}")
+        print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, "
+              f"outputs: {r['outputs']}")
         print(f"  model latency p50      : {r['model_ms_p50']:9.2f} ms")
         print(f"  end-to-end latency p50 : {r['end_to_end_ms_p50']:9.2f} ms (p95 {r['end_to_end_ms_p95']:.2f})")
         print(f"  node overhead          : {r['overhead_ms']:9.2f} ms = {100 * r['overhead_ratio']:.2f} % of the model")

@@ -17,8 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bag_tools import LiveResult, run_live, use_local_ros_env
+from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
 
+from .bag_tools import LiveResult, run_live
 
 DEMO_FPS = 5.0  # frames at 128 x 160 leave a 2-core CPU time to spare
 
@@ -61,8 +62,8 @@ def run_live_demo(bag: Path, checkpoint: Path, *, num_classes: int, palette: lis
                   progress: Callable[[int], None] | None = None) -> LiveDemo:
     from rgbt_seg_core.bags.evaluate import _VideoSink
     from rgbt_seg_core.bags.io import read_images
-    from rgbt_seg_core.runtime.imageconv import decode_image
     from rgbt_seg_core.inference.render import overlay
+    from rgbt_seg_core.runtime.imageconv import decode_image
 
     proc = start_node(checkpoint, height=height, width=width)
     t0 = time.monotonic()
@@ -95,9 +96,9 @@ def live_step(data: Path, checkpoint: Path, out: Path, *, fps: float = DEMO_FPS,
 
     from rgbt_seg_core.bags.evaluate import evaluate_bag
     from rgbt_seg_core.bags.from_dataset import dataset_to_bag
-    from rgbt_seg_core.models.checkpoint_file import read_meta
     from rgbt_seg_core.data import build_dataset
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.models.checkpoint_file import read_meta
 
     bag = out / "test_bag"
     print(f"[5/5] replaying the {split} split live through segmentation_node ({bag}, {fps:g} fps)")
@@ -122,7 +123,9 @@ def live_step(data: Path, checkpoint: Path, out: Path, *, fps: float = DEMO_FPS,
               "latency_ms_max": float(lat.max()) if lat is not None else None,
               "fps": fps, "lockstep": lockstep, "seconds": round(demo.seconds, 1), "video": demo.video}
     (out / "live.json").write_text(json.dumps(report, indent=2))
-    pct = (lambda v: f"{100 * v:.2f}" if v is not None else "-")
+    def pct(v: float | None) -> str:
+        return f"{100 * v:.2f}" if v is not None else "-"
+
     print(f"      offline mIoU {pct(off_miou)} %, live mIoU {pct(live_miou)} % over {live.labelled} of "
           f"{live.frames} frames ({live.dropped} dropped: the node keeps only the newest pair when it falls behind)")
     if lat is not None:

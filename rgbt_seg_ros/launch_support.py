@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rgbt_seg_core.utils.booleans import parse_bool
+
 __all__ = ["node_parameters", "normalize_namespace", "rviz_config_for_namespace", "camera_info_topic", "remappings",
            "as_bool", "node_executable"]
 
@@ -48,15 +50,9 @@ def rviz_config_for_namespace(text: str, namespace: str) -> str:
 
 
 def as_bool(value: str | bool, name: str) -> bool:
-    """A launch argument's truth value; anything but the usual spellings is an error naming the argument."""
-    if isinstance(value, bool):
-        return value
-    v = value.strip().lower()
-    if v in ("true", "1", "yes", "on"):
-        return True
-    if v in ("false", "0", "no", "off", ""):
-        return False
-    raise ValueError(f"{name}: expected true or false, got {value!r}")
+    """A launch argument's truth value: an argument left empty is false; anything but the usual spellings is an
+    error naming the argument."""
+    return parse_bool(value, name, empty=False)
 
 
 def camera_info_topic(image_topic: str) -> str:

@@ -1,12 +1,17 @@
-"""The node's parameters: declared once from this table, with descriptions and ranges, validated as one frozen
-dataclass. ``config/segment.yaml`` lists the same keys (a test checks they agree)."""
+"""The node's parameters, written once as the fields of one frozen dataclass: each field's metadata holds its
+default, description, range and choices, from which the node declares them (:data:`PARAM_SPECS`) and
+``config/segment.yaml`` is rendered (a test keeps the file equal). Precision and backend choices are the core's own
+(``PRECISIONS``, ``BACKENDS``), so the node accepts exactly what the engine runs."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+import typing
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rgbt_seg_core.deploy.base import BACKENDS
+from rgbt_seg_core.inference.precision import PRECISIONS
 from rgbt_seg_core.runtime.input_status import TRANSPORTS
 
 __all__ = ["NodeParams", "PARAM_SPECS", "ParamSpec"]
@@ -22,104 +27,79 @@ class ParamSpec:
     read_only: bool = False
 
 
-PARAM_SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec("checkpoint", "", "rgbt-seg .safetensors checkpoint (training or deploy form; re-parameterised at start)",
-              read_only=True),
-    ParamSpec("device", "auto", "inference device: auto (CUDA if available), cpu, cuda, cuda:N", read_only=True),
-    ParamSpec("precision", "auto", "auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16",
-              choices=("auto", "fp32", "bf16", "fp16"), read_only=True),
-    ParamSpec("backend", "torch", "inference backend: torch, onnxruntime (fp32; extra [onnx]), openvino (Intel CPU/iGPU; "
-              "extra [openvino]), tensorrt (fp16 engine on the GPU; extra [tensorrt])",
-              choices=("torch", "onnxruntime", "openvino", "tensorrt"), read_only=True),
-    ParamSpec("model_file", "", "the backend's model from `rgbt-seg export --format onnx|openvino|tensorrt` (.onnx, "
-              ".xml, .engine); empty: made once from the checkpoint into $XDG_CACHE_HOME/rgbt_seg (~/.cache/rgbt_seg)",
-              read_only=True),
-    ParamSpec("openvino_device", "CPU", "backend openvino: CPU, GPU (Intel iGPU) or AUTO", read_only=True),
-    ParamSpec("cuda_graphs", True, "backend torch on CUDA: capture the model once per input size and replay it",
-              read_only=True),
-    ParamSpec("warmup", 2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True),
-    ParamSpec("warmup_height", 480, "warm-up frame height", (32, 8192), read_only=True),
-    ParamSpec("warmup_width", 640, "warm-up frame width", (32, 8192), read_only=True),
-    ParamSpec("rgb_transport", "raw", "colour camera transport, named as image_transport names them: raw "
-              "(sensor_msgs/Image on rgb/image), compressed (CompressedImage jpeg/png on rgb/image/compressed), "
-              "compressedDepth (on rgb/image/compressedDepth)", choices=TRANSPORTS, read_only=True),
-    ParamSpec("thermal_transport", "raw", "thermal camera transport: raw (Image on thermal/image), compressed (8- or "
-              "16-bit png on thermal/image/compressed), compressedDepth (16-bit, on thermal/image/compressedDepth)",
-              choices=TRANSPORTS, read_only=True),
-    ParamSpec("qos_reliability", "best_effort", "image subscriptions' reliability (reliable never connects to a "
-              "best-effort camera driver)", choices=("best_effort", "reliable"), read_only=True),
-    ParamSpec("qos_depth", 2, "image subscriptions' history depth", (1, 100), read_only=True),
-    ParamSpec("queue_size", 10, "approximate-time pairing: messages kept per camera", (1, 1000), read_only=True),
-    ParamSpec("slop", 0.05, "approximate-time pairing: stamps pair when strictly closer than this (seconds, > 0)",
-              (1e-6, 10.0), read_only=True),
-    ParamSpec("max_pixels", 1920 * 1200, "frames with more pixels (height x width) are rejected before decoding",
-              (1, 100_000_000), read_only=True),
-    ParamSpec("jump_threshold", 2.0, "seconds: a stamp stepping back more than this, or ahead more than this "
-              "beyond the time elapsed, is a clock jump (pairing restarts)", (0.01, 86400.0), read_only=True),
-    ParamSpec("thermal_norm", "auto", "thermal to [0,1]: auto (8-bit /255, else fixed if a range is set, else "
-              "percentile), fixed, percentile", choices=("auto", "fixed", "percentile")),
-    ParamSpec("thermal_range_min", 0.0, "fixed thermal range low end (raw units); used when max > min"),
-    ParamSpec("thermal_range_max", 0.0, "fixed thermal range high end (raw units); 0 = not set"),
-    ParamSpec("thermal_percentile_low", 1.0, "percentile mode: low percentile", (0.0, 100.0)),
-    ParamSpec("thermal_percentile_high", 99.0, "percentile mode: high percentile", (0.0, 100.0)),
-    ParamSpec("thermal_offset_x", 0, "pixels to move thermal right onto RGB (registration fix)", (-500, 500)),
-    ParamSpec("thermal_offset_y", 0, "pixels to move thermal down onto RGB (registration fix)", (-500, 500)),
-    ParamSpec("thermal_homography", [0.0] * 9, "3x3 thermal-pixel -> RGB-pixel homography, row-major (`rgbt-seg "
-              "register` writes it); all zeros: not set (thermal is resized to RGB, then moved by the offset)"),
-    ParamSpec("overlay_alpha", 0.5, "opacity of the class colours in ~/overlay", (0.0, 1.0)),
-    ParamSpec("modality_timeout", 1.0, "seconds of silence after which a camera counts as failed", (0.0, 3600.0)),
-    ParamSpec("frozen_timeout", 2.0, "seconds of bit-identical frames after which a camera counts as failed (a stuck "
-              "driver, a hung flat-field correction) until its frames change; 0: off", (0.0, 3600.0)),
-    ParamSpec("blank_missing_modality", True, "when a camera fails, continue from the other with it blanked"),
-    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.05, 60.0)),
-    ParamSpec("stats_window", 5.0, "seconds over which rates and warnings are judged (a warning clears once its "
-              "cause has been absent this long)", (0.5, 600.0)),
-)
+def _param(default: Any, description: str, range: tuple[float, float] | None = None, *,
+           choices: tuple[str, ...] | None = None, read_only: bool = False) -> Any:
+    """A node parameter: a dataclass field whose metadata holds its default, description, range and choices. The
+    field has no dataclass default, so a :class:`NodeParams` is only ever made with every value given."""
+    return field(metadata={"spec": (default, description, range, choices, read_only)})
 
 
 @dataclass(frozen=True)
 class NodeParams:
-    checkpoint: str
-    device: str
-    precision: str
-    backend: str
-    model_file: str
-    openvino_device: str
-    cuda_graphs: bool
-    warmup: int
-    warmup_height: int
-    warmup_width: int
-    rgb_transport: str
-    thermal_transport: str
-    qos_reliability: str
-    qos_depth: int
-    queue_size: int
-    slop: float
-    max_pixels: int
-    jump_threshold: float
-    thermal_norm: str
-    thermal_range_min: float
-    thermal_range_max: float
-    thermal_percentile_low: float
-    thermal_percentile_high: float
-    thermal_offset_x: int
-    thermal_offset_y: int
-    thermal_homography: list
-    overlay_alpha: float
-    modality_timeout: float
-    frozen_timeout: float
-    blank_missing_modality: bool
-    diagnostics_period: float
-    stats_window: float
+    """Every node parameter, in declaration order; validated by :meth:`from_values`."""
+
+    checkpoint: str = _param("", "rgbt-seg .safetensors checkpoint (training or deploy form; re-parameterised at "
+                             "start)", read_only=True)
+    device: str = _param("auto", "inference device: auto (CUDA if available), cpu, cuda, cuda:N", read_only=True)
+    precision: str = _param("auto", "auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, "
+                            "fp16", choices=PRECISIONS, read_only=True)
+    backend: str = _param("torch", "inference backend: torch, onnxruntime (fp32; extra [onnx]), openvino (Intel "
+                          "CPU/iGPU; extra [openvino]), tensorrt (fp16 engine on the GPU; extra [tensorrt])",
+                          choices=BACKENDS, read_only=True)
+    model_file: str = _param("", "the backend's model from `rgbt-seg export --format onnx|openvino|tensorrt` (.onnx, "
+                             ".xml, .engine); empty: made once from the checkpoint into $XDG_CACHE_HOME/rgbt_seg "
+                             "(~/.cache/rgbt_seg)", read_only=True)
+    openvino_device: str = _param("CPU", "backend openvino: CPU, GPU (Intel iGPU) or AUTO", read_only=True)
+    cuda_graphs: bool = _param(True, "backend torch on CUDA: capture the model once per input size and replay it",
+                               read_only=True)
+    warmup: int = _param(2, "warm-up inferences at start, at warmup_height x warmup_width", (0, 100), read_only=True)
+    warmup_height: int = _param(480, "warm-up frame height", (32, 8192), read_only=True)
+    warmup_width: int = _param(640, "warm-up frame width", (32, 8192), read_only=True)
+    rgb_transport: str = _param("raw", "colour camera transport, named as image_transport names them: raw "
+                                "(sensor_msgs/Image on rgb/image), compressed (CompressedImage jpeg/png on "
+                                "rgb/image/compressed), compressedDepth (on rgb/image/compressedDepth)",
+                                choices=TRANSPORTS, read_only=True)
+    thermal_transport: str = _param("raw", "thermal camera transport: raw (Image on thermal/image), compressed (8- "
+                                    "or 16-bit png on thermal/image/compressed), compressedDepth (16-bit, on "
+                                    "thermal/image/compressedDepth)", choices=TRANSPORTS, read_only=True)
+    qos_reliability: str = _param("best_effort", "image subscriptions' reliability (reliable never connects to a "
+                                  "best-effort camera driver)", choices=("best_effort", "reliable"), read_only=True)
+    qos_depth: int = _param(2, "image subscriptions' history depth", (1, 100), read_only=True)
+    queue_size: int = _param(10, "approximate-time pairing: messages kept per camera", (1, 1000), read_only=True)
+    slop: float = _param(0.05, "approximate-time pairing: stamps pair when strictly closer than this (seconds, > 0)",
+                         (1e-6, 10.0), read_only=True)
+    max_pixels: int = _param(1920 * 1200, "frames with more pixels (height x width) are rejected before decoding",
+                             (1, 100_000_000), read_only=True)
+    jump_threshold: float = _param(2.0, "seconds: a stamp stepping back more than this, or ahead more than this "
+                                   "beyond the time elapsed, is a clock jump (pairing restarts)", (0.01, 86400.0),
+                                   read_only=True)
+    thermal_norm: str = _param("auto", "thermal to [0,1]: auto (8-bit /255, else fixed if a range is set, else "
+                               "percentile), fixed, percentile", choices=("auto", "fixed", "percentile"))
+    thermal_range_min: float = _param(0.0, "fixed thermal range low end (raw units); used when max > min")
+    thermal_range_max: float = _param(0.0, "fixed thermal range high end (raw units); 0 = not set")
+    thermal_percentile_low: float = _param(1.0, "percentile mode: low percentile", (0.0, 100.0))
+    thermal_percentile_high: float = _param(99.0, "percentile mode: high percentile", (0.0, 100.0))
+    thermal_offset_x: int = _param(0, "pixels to move thermal right onto RGB (registration fix)", (-500, 500))
+    thermal_offset_y: int = _param(0, "pixels to move thermal down onto RGB (registration fix)", (-500, 500))
+    thermal_homography: list = _param([0.0] * 9, "3x3 thermal-pixel -> RGB-pixel homography, row-major (`rgbt-seg "
+                                      "register` writes it); all zeros: not set (thermal is resized to RGB, then "
+                                      "moved by the offset)")
+    overlay_alpha: float = _param(0.5, "opacity of the class colours in ~/overlay", (0.0, 1.0))
+    modality_timeout: float = _param(1.0, "seconds of silence after which a camera counts as failed", (0.0, 3600.0))
+    frozen_timeout: float = _param(2.0, "seconds of bit-identical frames after which a camera counts as failed (a "
+                                   "stuck driver, a hung flat-field correction) until its frames change; 0: off",
+                                   (0.0, 3600.0))
+    blank_missing_modality: bool = _param(True, "when a camera fails, continue from the other with it blanked")
+    diagnostics_period: float = _param(1.0, "seconds between /diagnostics messages", (0.05, 60.0))
+    stats_window: float = _param(5.0, "seconds over which rates and warnings are judged (a warning clears once its "
+                                 "cause has been absent this long)", (0.5, 600.0))
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> "NodeParams":
         """Build and validate; raises ValueError naming the parameter and the allowed values."""
-        specs = {s.name: s for s in PARAM_SPECS}
         out: dict[str, Any] = {}
-        for f in fields(cls):
-            spec = specs[f.name]
-            v = values.get(f.name, spec.default)
+        for spec in PARAM_SPECS:
+            v = values.get(spec.name, spec.default)
             want = type(spec.default)
             if want is float and isinstance(v, int) and not isinstance(v, bool):
                 v = float(v)
@@ -127,16 +107,16 @@ class NodeParams:
                 try:
                     v = [float(x) for x in v]
                 except (TypeError, ValueError):
-                    raise ValueError(f"parameter {f.name}: expected a list of numbers, got {v!r}") from None
+                    raise ValueError(f"parameter {spec.name}: expected a list of numbers, got {v!r}") from None
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
-                raise ValueError(f"parameter {f.name}: expected {want.__name__}, got {v!r}")
+                raise ValueError(f"parameter {spec.name}: expected {want.__name__}, got {v!r}")
             if want is float and not math.isfinite(v):
-                raise ValueError(f"parameter {f.name}: expected a finite number, got {v!r}")
+                raise ValueError(f"parameter {spec.name}: expected a finite number, got {v!r}")
             if spec.range is not None and not spec.range[0] <= v <= spec.range[1]:
-                raise ValueError(f"parameter {f.name}={v!r} out of range [{spec.range[0]}, {spec.range[1]}]")
+                raise ValueError(f"parameter {spec.name}={v!r} out of range [{spec.range[0]}, {spec.range[1]}]")
             if spec.choices is not None and v not in spec.choices:
-                raise ValueError(f"parameter {f.name}={v!r}: expected one of {', '.join(spec.choices)}")
-            out[f.name] = v
+                raise ValueError(f"parameter {spec.name}={v!r}: expected one of {', '.join(spec.choices)}")
+            out[spec.name] = v
         p = cls(**out)
         if not p.checkpoint:
             raise ValueError("parameter checkpoint is required (path to an rgbt-seg .safetensors file)")
@@ -177,10 +157,26 @@ class NodeParams:
     def thermal_norm_config(self):
         from rgbt_seg_core.inference.preprocess import ThermalNorm
 
-        rng = (self.thermal_range_min, self.thermal_range_max) if self.thermal_range_max > self.thermal_range_min else None
+        fixed = self.thermal_range_max > self.thermal_range_min
+        rng = (self.thermal_range_min, self.thermal_range_max) if fixed else None
         return ThermalNorm(mode=self.thermal_norm, range=rng,
                            percentiles=(self.thermal_percentile_low, self.thermal_percentile_high))
 
+
+def _specs() -> tuple[ParamSpec, ...]:
+    """The parameter table, from :class:`NodeParams`' fields: a field's type annotation and its default's type must
+    agree, as validation goes by the default's type."""
+    hints = typing.get_type_hints(NodeParams)
+    specs = []
+    for f in fields(NodeParams):
+        spec = ParamSpec(f.name, *f.metadata["spec"])
+        if type(spec.default) is not hints[f.name]:
+            raise TypeError(f"parameter {f.name}: annotated {hints[f.name].__name__}, default {spec.default!r}")
+        specs.append(spec)
+    return tuple(specs)
+
+
+PARAM_SPECS: tuple[ParamSpec, ...] = _specs()
 
 _YAML_HEADER = """\
 # Parameters of rgbt_seg_ros/segmentation_node (every one, with its default). `/**` matches the node in any

@@ -35,9 +35,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
-from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 from rgbt_seg_core.inference.engine import InferenceEngine
-from rgbt_seg_core.runtime import RGB, THERMAL, Outputs, FrameResult, SegmentationRuntime, transport_topic
+from rgbt_seg_core.runtime import RGB, THERMAL, FrameResult, Outputs, SegmentationRuntime, transport_topic
+from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 
 from .graph import incompatible_qos_callbacks, topic_view
 from .params import PARAM_SPECS, NodeParams
@@ -229,7 +229,7 @@ class SegmentationPipeline:
             return SetParametersResult(successful=False, reason=str(exc))
         old, self.params, self.values = self.params, new, values
         if self.engine is not None:
-            self.engine.config = inference_config
+            self.engine.reconfigure(inference_config)
         if self.runtime is not None:
             self.runtime.reconfigure(runtime_config)
         if new.diagnostics_period != old.diagnostics_period and self.diagnostics_timer is not None:

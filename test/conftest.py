@@ -1,14 +1,13 @@
-"""Shared fixtures. ROS discovery is confined to loopback before anything can import rclpy: Jazzy and later
-read ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY; a random domain keeps parallel runs apart."""
+"""Shared fixtures. ROS discovery is confined to loopback before anything can import rclpy, whatever the shell
+said; a domain given in the environment stays, else a random one keeps parallel runs apart."""
 
 from __future__ import annotations
 
 import os
-import random
 
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_LOCALHOST_ONLY"] = "1"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
+
+use_local_ros_env(confine=True)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -1,8 +1,9 @@
 """Offline evaluation of a recorded bag with the node's own runtime and inference path.
 
 Messages are fed in bag order to :class:`~rgbt_seg_core.runtime.SegmentationRuntime`, the object the ROS node
-wraps, with the bag's receive time as its clock and every pair kept (no real-time dropping). So frame checks,
-pairing, camera-failure fallback, clock-jump handling and output ordering are exactly the node's; each output
+wraps, by the replay loop of :mod:`rgbt_seg_core.bags.replay` (the bag's receive time as the clock, every pair
+kept). So frame checks, pairing, camera-failure fallback, clock-jump handling and output ordering are exactly the
+node's; each output
 comes from :class:`~rgbt_seg_core.inference.engine.InferenceEngine`, and where the bag carries ground-truth labels
 (matched to the output's stamp, the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag
 (RGB, labels, overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
@@ -10,21 +11,22 @@ comes from :class:`~rgbt_seg_core.inference.engine.InferenceEngine`, and where t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-from rgbt_seg_core.runtime.imageconv import ImageFormatError, decode_image
-from rgbt_seg_core.inference.engine import InferenceEngine
-from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
-from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, Outputs, RuntimeConfig, FrameResult, SegmentationRuntime
 from rgbt_seg_core.bags.from_dataset import BagTopics
-from rgbt_seg_core.bags.io import BagError, ImageBagWriter, list_topics, read_images, require_topics
+from rgbt_seg_core.bags.io import BagImage, ImageBagWriter
+from rgbt_seg_core.bags.replay import BagReplay, bag_has_labels
+from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
+from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.runtime import FrameResult, Outputs, RuntimeConfig, Work
 
 __all__ = ["BagEvalResult", "evaluate_bag", "OUTPUT_TOPICS"]
 
@@ -101,6 +103,37 @@ class _VideoSink:
         return str(self.png_dir) if self.png_dir is not None else None
 
 
+class _Scorer:
+    """Outputs and ground-truth labels meet on the RGB stamp, whichever comes first; each match is scored."""
+
+    def __init__(self, res: BagEvalResult) -> None:
+        self.res = res
+        self.pred: dict[int, np.ndarray] = {}
+        self.gt: dict[int, np.ndarray] = {}
+
+    def add(self, which: dict[int, np.ndarray], stamp_ns: int, labels: np.ndarray) -> None:
+        which[stamp_ns] = labels
+        if stamp_ns in self.pred and stamp_ns in self.gt:
+            gt, pred = self.gt.pop(stamp_ns), self.pred.pop(stamp_ns)
+            if gt.shape != pred.shape:
+                self.res.bad_frames += 1
+                log.error("label at %d ns is %s, prediction %s; not scored", stamp_ns, gt.shape, pred.shape)
+                return
+            assert self.res.confusion is not None
+            self.res.confusion.update(gt, pred)
+            self.res.evaluated += 1
+
+
+def _write_outputs(writer: ImageBagWriter, out: FrameResult, bag_time_ns: int) -> None:
+    stamp, frame = out.stamp_ns * 1e-9, str(out.header.frame_id)
+    images = [("rgb", out.rgb, "rgb8"), ("labels", out.labels, "mono8"), ("overlay", out.overlay, "rgb8")]
+    if out.gates is not None:
+        images += [("gate_rgb", out.gates[0], "32FC1"), ("gate_thermal", out.gates[1], "32FC1")]
+    for key, image, encoding in images:
+        if image is not None:
+            writer.write_image(OUTPUT_TOPICS[key], image, encoding, stamp, frame, bag_time_ns)
+
+
 def evaluate_bag(
     bag: str | Path,
     engine: InferenceEngine,
@@ -120,93 +153,53 @@ def evaluate_bag(
     ``config`` is the node's runtime configuration; ``realtime`` is forced off so that every pair is segmented.
     """
     bag = Path(bag)
-    found = list_topics(bag)
-    want = [topics.rgb, topics.thermal]
-    require_topics(bag, want, {t: m for t, (m, _) in found.items()})
-    has_labels = topics.labels in found
-    if use_labels:
-        require_topics(bag, [topics.labels], {t: m for t, (m, _) in found.items()})
+    has_labels = bag_has_labels(bag, topics, require_labels=bool(use_labels))
     score = has_labels if use_labels is None else (use_labels and has_labels)
-    if score:
-        want.append(topics.labels)
-    n_classes = len(engine.class_names)
-    res = BagEvalResult(str(bag), received={t: 0 for t in want},
-                        confusion=ConfusionMatrix(n_classes) if score else None)
-    pending_pred: dict[int, np.ndarray] = {}
-    pending_gt: dict[int, np.ndarray] = {}
-    writer = ImageBagWriter(out_bag, out_storage) if out_bag is not None else None
+    replay = BagReplay(bag, topics, score, engine, config)
+    res = BagEvalResult(str(bag), confusion=ConfusionMatrix(len(engine.class_names)) if score else None)
+    scorer = _Scorer(res)
     sink = _VideoSink(video, video_fps) if video is not None else None
-    clock = FakeClock()
-    runtime = SegmentationRuntime(engine, replace(config, realtime=False), clock=clock,
-                                  logger=lambda level, text: log.log(level, text))
-    wanted = Outputs(labels=True, overlay=writer is not None or sink is not None, gates=writer is not None)
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(ImageBagWriter(out_bag, out_storage)) if out_bag is not None else None
+        wanted = Outputs(labels=True, overlay=writer is not None or sink is not None, gates=writer is not None)
 
-    def score_if_ready(stamp_ns: int) -> None:
-        if stamp_ns in pending_pred and stamp_ns in pending_gt:
-            gt, pred = pending_gt.pop(stamp_ns), pending_pred.pop(stamp_ns)
-            if gt.shape != pred.shape:
-                res.bad_frames += 1
-                log.error("label at %d ns is %s, prediction %s; not scored", stamp_ns, gt.shape, pred.shape)
+        def segment(work: Work, bag_time_ns: int) -> None:
+            out = replay.runtime.process(work, wanted)
+            if out is None:
                 return
-            assert res.confusion is not None
-            res.confusion.update(gt, pred)
-            res.evaluated += 1
+            res.model_seconds.append(out.model_seconds)
+            if score:
+                scorer.add(scorer.pred, out.stamp_ns, out.labels)
+            else:
+                res.unlabelled_pairs += 1
+            if writer is not None:
+                _write_outputs(writer, out, bag_time_ns)
+            if sink is not None and out.overlay is not None:
+                sink.add(out.overlay)
+            if progress:
+                progress(replay.runtime.counts["processed"])
 
-    def emit(out: FrameResult, bag_time_ns: int) -> None:
-        res.model_seconds.append(out.model_seconds)
-        if score:
-            pending_pred[out.stamp_ns] = out.labels
-            score_if_ready(out.stamp_ns)
-        else:
-            res.unlabelled_pairs += 1
-        if writer is not None:
-            stamp, frame = out.stamp_ns * 1e-9, str(out.header.frame_id)
-            if out.rgb is not None:
-                writer.write_image(OUTPUT_TOPICS["rgb"], out.rgb, "rgb8", stamp, frame, bag_time_ns)
-            writer.write_image(OUTPUT_TOPICS["labels"], out.labels, "mono8", stamp, frame, bag_time_ns)
-            writer.write_image(OUTPUT_TOPICS["overlay"], out.overlay, "rgb8", stamp, frame, bag_time_ns)
-            if out.gates is not None:
-                writer.write_image(OUTPUT_TOPICS["gate_rgb"], out.gates[0], "32FC1", stamp, frame, bag_time_ns)
-                writer.write_image(OUTPUT_TOPICS["gate_thermal"], out.gates[1], "32FC1", stamp, frame, bag_time_ns)
-        if sink is not None and out.overlay is not None:
-            sink.add(out.overlay)
-        if progress:
-            progress(runtime.counts["processed"])
+        def label(item: BagImage, gt: np.ndarray | None) -> None:
+            if gt is None:
+                res.bad_frames += 1
+            else:
+                scorer.add(scorer.gt, item.stamp_ns, gt)
 
-    t0 = time.perf_counter()
-    if writer is not None:
-        writer.__enter__()
-    try:
-        for item in read_images(bag, want):
-            res.received[item.topic] += 1
-            if item.topic == topics.labels:
-                try:
-                    gt, _ = decode_image(item.msg, config.max_pixels)
-                except ImageFormatError as exc:
-                    res.bad_frames += 1
-                    log.error("bad label image at %.3f s: %s", item.stamp, exc)
-                    continue
-                pending_gt[item.stamp_ns] = gt
-                score_if_ready(item.stamp_ns)
-                continue
-            clock.set(item.bag_time_ns * 1e-9)
-            runtime.add(RGB if item.topic == topics.rgb else THERMAL, item.msg)
-            while (work := runtime.take(0)) is not None:
-                out = runtime.process(work, wanted)
-                if out is not None:
-                    emit(out, item.bag_time_ns)
-    except BagError as exc:
-        res.error = str(exc)
-    finally:
-        res.wall_seconds = time.perf_counter() - t0
-        c = runtime.counts
-        res.runtime = dict(c)
-        res.pairs = c["processed"]
-        res.bad_frames += c["bad_rgb"] + c["bad_thermal"]
-        res.unpaired = runtime.pairer.stats.unpaired + sum(runtime.pairer.pending())
-        if score:
-            res.unlabelled_pairs += len(pending_pred)
-        if writer is not None:
-            writer.__exit__(None, None, None)
-        video_path = sink.close() if sink is not None else None
+        t0 = time.perf_counter()
+        try:
+            replay.run(segment, label)
+        finally:
+            res.wall_seconds = time.perf_counter() - t0
+            _account(res, replay, len(scorer.pred) if score else 0)
+            video_path = sink.close() if sink is not None else None
     return res, video_path
+
+
+def _account(res: BagEvalResult, replay: BagReplay, unscored: int) -> None:
+    """The runtime's counters into the result: what was read, paired, refused, left unpaired or unscored."""
+    c = replay.runtime.counts
+    res.received, res.error, res.runtime = replay.received, replay.error, dict(c)
+    res.pairs = c["processed"]
+    res.bad_frames += c["bad_rgb"] + c["bad_thermal"]
+    res.unpaired = replay.unpaired
+    res.unlabelled_pairs += unscored

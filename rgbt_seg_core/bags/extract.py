@@ -1,10 +1,10 @@
 """A recorded bag -> a training folder in the MFNet layout, paired exactly as the node pairs.
 
-Messages go in bag order through :class:`~rgbt_seg_core.runtime.SegmentationRuntime` (the node's frame checks,
-approximate-time pairing and clock-jump handling, offline: every pair kept, no single-camera frames), with the
-bag's receive time as its clock. Of the pairs, ``every`` keeps each N-th, ``fps`` at most F per second of RGB
-stamps, and otherwise near-duplicates of the last kept pair (a robot standing still) are skipped. Each kept pair
-is written as
+Messages go in bag order through :class:`~rgbt_seg_core.runtime.SegmentationRuntime` by the replay loop of
+:mod:`rgbt_seg_core.bags.replay` (the node's frame checks, approximate-time pairing and clock-jump handling,
+offline: every pair kept, no single-camera frames), with the bag's receive time as its clock. Of the pairs,
+``every`` keeps each N-th, ``fps`` at most F per second of RGB stamps, and otherwise near-duplicates of the last
+kept pair (a robot standing still) are skipped. Each kept pair is written as
 
     OUT/images/<name>.png        4-channel 8-bit R, G, B, thermal: thermal normalised as inference does it and,
                                  with a homography, registered onto the RGB frame
@@ -21,20 +21,22 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
+import torch
 
-from rgbt_seg_core.utils.atomic import atomic_write_bytes
-from rgbt_seg_core.runtime.imageconv import ImageFormatError, decode_image
-from rgbt_seg_core.inference.preprocess import ThermalNorm, normalize_thermal
-from rgbt_seg_core.inference.render import colorize
-from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, RuntimeConfig, SegmentationRuntime
 from rgbt_seg_core.bags.from_dataset import BagTopics
-from rgbt_seg_core.bags.io import BagError, list_topics, read_images, require_topics
+from rgbt_seg_core.bags.io import BagImage
+from rgbt_seg_core.bags.replay import BagReplay, bag_has_labels
+from rgbt_seg_core.data.png import png_bytes
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, register_thermal
+from rgbt_seg_core.inference.render import colorize
+from rgbt_seg_core.runtime import RuntimeConfig, Work
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract_bag"]
 
@@ -89,27 +91,130 @@ def _thumb(rgb: np.ndarray, thermal8: np.ndarray) -> np.ndarray:
     return np.stack([a, b])
 
 
-def _png(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
+def _thermal8(rgb: np.ndarray, thermal: np.ndarray, cfg: ExtractConfig) -> np.ndarray:
+    """Thermal in the RGB frame as the model sees it (the one preprocessing), in 8 bits."""
+    t = prepare_inputs(rgb, thermal, cfg.thermal_norm, cfg.thermal_offset, cfg.homography)[1][0].numpy()
+    return (np.clip(t, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _register(thermal: np.ndarray, size: tuple[int, int], cfg: ExtractConfig, normalise: bool) -> np.ndarray:
-    """Thermal in the RGB frame: normalised to [0, 1] (or raw values), then resized or warped, then offset."""
-    import torch
+def _thermal16(raw: np.ndarray, size: tuple[int, int], cfg: ExtractConfig) -> np.ndarray:
+    """The raw 16-bit values registered onto the RGB frame as the preprocessing registers them, not normalised."""
+    t = torch.from_numpy(raw.astype(np.float32))[None, None]
+    registered = register_thermal(t, size, cfg.thermal_offset, cfg.homography)[0, 0].numpy()
+    return np.clip(registered + 0.5, 0, 65535).astype(np.uint16)
 
-    from rgbt_seg_core.inference.preprocess import _shift
-    from rgbt_seg_core.inference.registration import warp_thermal
 
-    x = normalize_thermal(thermal, cfg.thermal_norm) if normalise else thermal.astype(np.float32)
-    if cfg.homography is not None:
-        return warp_thermal(torch.from_numpy(np.ascontiguousarray(x))[None, None], cfg.homography, size,
-                            cfg.thermal_offset)[0, 0].numpy()
-    if x.shape != size:
-        x = cv2.resize(x, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return _shift(x, *cfg.thermal_offset)
+class _Folder:
+    """The MFNet-layout folder being written: frames wait (at most 8) for a label recorded late on their stamp."""
+
+    def __init__(self, out: Path, res: ExtractResult, prelabel: Any, palette: list[list[int]]) -> None:
+        self.out, self.res, self.prelabel, self.palette = out, res, prelabel, palette
+        self.labels_by_stamp: dict[int, np.ndarray] = {}
+        self.pending: list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self.splits: dict[str, list[str]] = {s: [] for s in ("train", "val", "test")}
+
+    def add(self, stamp_ns: int, rgb: np.ndarray, t8: np.ndarray, t16: np.ndarray | None) -> None:
+        self.pending.append((f"{self.res.written + len(self.pending):06d}_{stamp_ns}", stamp_ns, rgb, t8, t16))
+        self.flush(False)
+
+    def flush(self, final: bool) -> None:
+        """Write the kept pairs whose label had its chance to arrive (labels are recorded on the RGB stamp)."""
+        while self.pending and (final or len(self.pending) > 8):
+            name, stamp_ns, rgb, t8, t16 = self.pending.pop(0)
+            label = self.labels_by_stamp.pop(stamp_ns, None)
+            if label is not None and label.shape != rgb.shape[:2]:
+                log.error("label at %d ns is %s, RGB %s: not used", stamp_ns, label.shape, rgb.shape[:2])
+                self.res.bad_labels += 1
+                label = None
+            self._write(name, rgb, t8, t16, label, "bag" if label is not None else "")
+        while len(self.labels_by_stamp) > 64:  # labels of dropped or unpaired frames: forget the oldest
+            self.labels_by_stamp.pop(next(iter(self.labels_by_stamp)))
+
+    def _write(self, name: str, rgb: np.ndarray, t8: np.ndarray, t16: np.ndarray | None,
+               label: np.ndarray | None, source: str) -> None:
+        out, res = self.out, self.res
+        atomic_write_bytes(out / "images" / f"{name}.png", png_bytes(np.dstack([rgb[:, :, ::-1], t8])))
+        if t16 is not None:
+            atomic_write_bytes(out / "thermal16" / f"{name}.png", png_bytes(t16))
+        if label is None and self.prelabel is not None:
+            label = self.prelabel.predict(rgb, t8).labels  # the registered thermal: the model sees what is written
+            source = "prelabel"
+        if label is not None:
+            atomic_write_bytes(out / "labels" / f"{name}.png", png_bytes(label))
+            atomic_write_bytes(out / "labels_color" / f"{name}.png",
+                               png_bytes(colorize(label, self.palette)[:, :, ::-1]))
+        res.labelled_from_bag += source == "bag"
+        res.prelabelled += source == "prelabel"
+        res.unlabelled += label is None
+        self.splits[SPLITS[res.written % len(SPLITS)]].append(name)
+        res.written += 1
+
+    def finish(self, info: dict[str, Any]) -> None:
+        self.flush(True)
+        self.res.splits = {k: len(v) for k, v in self.splits.items()}
+        for split, names in self.splits.items():
+            atomic_write_bytes(self.out / f"{split}.txt", ("\n".join(names) + ("\n" if names else "")).encode())
+        info["result"] = {k: v for k, v in asdict(self.res).items() if k != "out"}
+        atomic_write_bytes(self.out / "extract.json", json.dumps(info, indent=2).encode())
+
+
+class _Keep:
+    """Which pairs are written: every N-th, at most F per second, or (by default) not a near-duplicate."""
+
+    def __init__(self, config: ExtractConfig) -> None:
+        self.config = config
+        self.pairs = 0
+        self.last_thumb: np.ndarray | None = None
+        self.last_kept_ns: int | None = None
+        self.first_size: tuple[int, int] | None = None
+
+    def __call__(self, work: Work, res: ExtractResult, folder: _Folder, thermal_topic: str) -> None:
+        cfg = self.config
+        self.pairs += 1
+        rgb, stamp_ns = work.rgb.image, work.rgb.stamp_ns  # type: ignore[union-attr]
+        if cfg.every is not None and (self.pairs - 1) % cfg.every:
+            res.skipped_every += 1
+            return
+        if cfg.fps is not None and self.last_kept_ns is not None and stamp_ns - self.last_kept_ns < 1e9 / cfg.fps:
+            res.skipped_fps += 1
+            return
+        raw = work.thermal.image  # type: ignore[union-attr]
+        t8 = _thermal8(rgb, raw, cfg)
+        if cfg.every is None and cfg.fps is None and cfg.dedup > 0:
+            thumb = _thumb(rgb, t8)
+            if self.last_thumb is not None and float(np.abs(thumb - self.last_thumb).mean()) < cfg.dedup:
+                res.duplicates += 1
+                return
+            self.last_thumb = thumb
+        t16 = None
+        if cfg.keep_16bit:
+            if raw.dtype != np.uint16:
+                raise ValueError(f"--keep-16bit: thermal on {thermal_topic} is {raw.dtype}, not 16-bit")
+            t16 = _thermal16(raw, rgb.shape[:2], cfg)
+        self.last_kept_ns = stamp_ns
+        self.first_size = self.first_size or rgb.shape[:2]
+        folder.add(stamp_ns, rgb, t8, t16)
+
+
+def _start_folder(out: Path, keep_16bit: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / "extract.json").is_file():
+        raise ValueError(f"{out} exists and was not written by bag-extract; refusing to write into it")
+    if (out / "extract.json").is_file():
+        raise ValueError(f"{out} already holds an extraction; choose another --out (frames would mix)")
+    for sub in ("images", "labels", "labels_color") + (("thermal16",) if keep_16bit else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+
+def _classes(prelabel: Any, class_names: list[str] | None, palette: list[list[int]] | None
+             ) -> tuple[list[str], list[list[int]]]:
+    if prelabel is not None:
+        return list(prelabel.class_names), [list(c) for c in prelabel.palette]
+    if class_names is None or palette is None:
+        from rgbt_seg_core.utils.classes import default_classes
+
+        names, pal = default_classes(9)
+        return class_names or list(names), palette or [list(c) for c in pal]
+    return class_names, palette
 
 
 def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopics(),
@@ -117,143 +222,43 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
                 prelabel: Any = None, class_names: list[str] | None = None,
                 palette: list[list[int]] | None = None,
                 progress: Callable[[int], None] | None = None) -> ExtractResult:
-    """``prelabel``: an :class:`~rgbt_seg_core.inference.engine.InferenceEngine` labelling pairs the bag has no labels for
-    (as a start for annotation; its classes name the folder's). Refuses a non-empty ``out`` that it did not write."""
+    """``prelabel``: an :class:`~rgbt_seg_core.inference.engine.InferenceEngine` labelling pairs the bag has no
+    labels for (as a start for annotation; its classes name the folder's). Refuses a non-empty ``out`` that it did
+    not write."""
     bag, out = Path(bag), Path(out)
-    found = list_topics(bag)
-    kinds = {t: m for t, (m, _) in found.items()}
-    require_topics(bag, [topics.rgb, topics.thermal], kinds)
-    has_labels = topics.labels in found
-    if out.exists() and any(out.iterdir()) and not (out / "extract.json").is_file():
-        raise ValueError(f"{out} exists and was not written by bag-extract; refusing to write into it")
-    if (out / "extract.json").is_file():
-        raise ValueError(f"{out} already holds an extraction; choose another --out (frames would mix)")
-    if prelabel is not None:
-        class_names, palette = list(prelabel.class_names), [list(c) for c in prelabel.palette]
-    if class_names is None or palette is None:
-        from rgbt_seg_core.utils.classes import default_classes
+    has_labels = bag_has_labels(bag, topics)
+    _start_folder(out, config.keep_16bit)
+    class_names, palette = _classes(prelabel, class_names, palette)
+    replay = BagReplay(bag, topics, has_labels, None, replace(runtime_config, blank_missing_modality=False))
+    res = ExtractResult(str(out), received=replay.received)
+    folder, keep = _Folder(out, res, prelabel, palette), _Keep(config)
 
-        names, pal = default_classes(9)
-        class_names, palette = class_names or list(names), palette or [list(c) for c in pal]
-    for sub in ("images", "labels", "labels_color") + (("thermal16",) if config.keep_16bit else ()):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    want = [topics.rgb, topics.thermal] + ([topics.labels] if has_labels else [])
-    res = ExtractResult(str(out), received={t: 0 for t in want})
-    clock = FakeClock()
-    runtime = SegmentationRuntime(None, RuntimeConfig(**{**asdict(runtime_config), "realtime": False,  # type: ignore
-                                                         "blank_missing_modality": False}), clock=clock,
-                                  logger=lambda level, text: log.log(level, text))
-    labels_by_stamp: dict[int, np.ndarray] = {}
-    pending: list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray | None]] = []  # waiting for a late label
-    splits: dict[str, list[str]] = {s: [] for s in ("train", "val", "test")}
-    last_thumb: np.ndarray | None = None
-    last_kept_ns: int | None = None
-    first_size: tuple[int, int] | None = None
-    n_pair = 0
+    def label(item: BagImage, label: np.ndarray | None) -> None:
+        if label is not None and (label.ndim != 2 or label.dtype != np.uint8):
+            log.error("label at %.3f s is %s %s, expected mono8 class ids", item.stamp, label.dtype, label.shape)
+            label = None
+        if label is None:
+            res.bad_labels += 1
+        else:
+            folder.labels_by_stamp[item.stamp_ns] = label
 
-    def write(name: str, stamp_ns: int, rgb: np.ndarray, t8: np.ndarray, t16: np.ndarray | None,
-              label: np.ndarray | None, source: str) -> None:
-        atomic_write_bytes(out / "images" / f"{name}.png", _png(np.dstack([rgb[:, :, ::-1], t8])))
-        if t16 is not None:
-            atomic_write_bytes(out / "thermal16" / f"{name}.png", _png(t16))
-        if label is None and prelabel is not None:
-            label = prelabel.predict(rgb, t8).labels  # the registered thermal: the model sees what is written
-            source = "prelabel"
-        if label is not None:
-            atomic_write_bytes(out / "labels" / f"{name}.png", _png(label))
-            atomic_write_bytes(out / "labels_color" / f"{name}.png", _png(colorize(label, palette)[:, :, ::-1]))
-        res.labelled_from_bag += source == "bag"
-        res.prelabelled += source == "prelabel"
-        res.unlabelled += label is None
-        split = SPLITS[res.written % len(SPLITS)]
-        splits[split].append(name)
-        res.written += 1
-
-    def flush(final: bool) -> None:
-        """Write the kept pairs whose label had its chance to arrive (labels are recorded on the RGB stamp)."""
-        while pending and (final or len(pending) > 8):
-            name, stamp_ns, rgb, t8, t16 = pending.pop(0)
-            label = labels_by_stamp.pop(stamp_ns, None)
-            if label is not None and label.shape != rgb.shape[:2]:
-                log.error("label at %d ns is %s, RGB %s: not used", stamp_ns, label.shape, rgb.shape[:2])
-                res.bad_labels += 1
-                label = None
-            write(name, stamp_ns, rgb, t8, t16, label, "bag" if label is not None else "")
-        while len(labels_by_stamp) > 64:  # labels of dropped or unpaired frames: forget the oldest
-            labels_by_stamp.pop(next(iter(labels_by_stamp)))
-
-    def keep(work: Any) -> None:
-        nonlocal n_pair, last_thumb, last_kept_ns, first_size
-        n_pair += 1
-        rgb, stamp_ns = work.rgb.image, work.rgb.stamp_ns
-        if config.every is not None and (n_pair - 1) % config.every:
-            res.skipped_every += 1
-            return
-        if config.fps is not None and last_kept_ns is not None and stamp_ns - last_kept_ns < 1e9 / config.fps:
-            res.skipped_fps += 1
-            return
-        size = rgb.shape[:2]
-        t8 = (np.clip(_register(work.thermal.image, size, config, True), 0, 1) * 255 + 0.5).astype(np.uint8)
-        if config.every is None and config.fps is None and config.dedup > 0:
-            thumb = _thumb(rgb, t8)
-            if last_thumb is not None and float(np.abs(thumb - last_thumb).mean()) < config.dedup:
-                res.duplicates += 1
-                return
-            last_thumb = thumb
-        t16 = None
-        if config.keep_16bit:
-            raw = work.thermal.image
-            if raw.dtype != np.uint16:
-                raise ValueError(f"--keep-16bit: thermal on {topics.thermal} is {raw.dtype}, not 16-bit")
-            t16 = np.clip(_register(raw, size, config, False) + 0.5, 0, 65535).astype(np.uint16)
-        last_kept_ns = stamp_ns
-        first_size = first_size or size
-        pending.append((f"{res.written + len(pending):06d}_{stamp_ns}", stamp_ns, rgb, t8, t16))
-        flush(False)
+    def pair(work: Work, _: int) -> None:
+        if work.rgb is not None and work.thermal is not None:
+            keep(work, res, folder, topics.thermal)
 
     try:
-        for item in read_images(bag, want):
-            res.received[item.topic] += 1
-            if progress:
-                progress(1)
-            if item.topic == topics.labels:
-                try:
-                    label, _ = decode_image(item.msg, runtime_config.max_pixels)
-                except ImageFormatError as exc:
-                    res.bad_labels += 1
-                    log.error("bad label image at %.3f s: %s", item.stamp, exc)
-                    continue
-                if label.ndim != 2 or label.dtype != np.uint8:
-                    res.bad_labels += 1
-                    log.error("label at %.3f s is %s %s, expected mono8 class ids", item.stamp, label.dtype,
-                              label.shape)
-                    continue
-                labels_by_stamp[item.stamp_ns] = label
-                continue
-            clock.set(item.bag_time_ns * 1e-9)
-            runtime.add(RGB if item.topic == topics.rgb else THERMAL, item.msg)
-            while (work := runtime.take(0)) is not None:
-                if work.rgb is not None and work.thermal is not None:
-                    keep(work)
-    except BagError as exc:
-        res.error = str(exc)  # what was read before the damage is kept
+        replay.run(pair, label, (lambda: progress(1)) if progress else None)
     finally:
-        flush(True)
-        c = runtime.counts
-        res.runtime = dict(c)
-        res.pairs = n_pair
-        res.unpaired = runtime.pairer.stats.unpaired + sum(runtime.pairer.pending())
-        res.splits = {k: len(v) for k, v in splits.items()}
-        for split, names in splits.items():
-            atomic_write_bytes(out / f"{split}.txt", ("\n".join(names) + ("\n" if names else "")).encode())
-        info = {"generator": "rgbt-seg bag-extract", "bag": str(bag), "topics": asdict(topics),
-                "image_size": list(first_size) if first_size else None,
-                "class_names": class_names, "palette": palette,
-                "settings": {"every": config.every, "fps": config.fps, "dedup": config.dedup,
-                             "keep_16bit": config.keep_16bit,
-                             "thermal_homography": None if config.homography is None
-                             else [float(v) for v in config.homography.reshape(-1)],
-                             "thermal_offset": list(config.thermal_offset)},
-                "result": {k: v for k, v in asdict(res).items() if k != "out"}}
-        atomic_write_bytes(out / "extract.json", json.dumps(info, indent=2).encode())
+        res.error, res.runtime = replay.error, dict(replay.runtime.counts)
+        res.pairs, res.unpaired = keep.pairs, replay.unpaired
+        folder.finish({"generator": "rgbt-seg bag-extract", "bag": str(bag), "topics": asdict(topics),
+                       "image_size": list(keep.first_size) if keep.first_size else None,
+                       "class_names": class_names, "palette": palette, "settings": _settings(config)})
     return res
+
+
+def _settings(config: ExtractConfig) -> dict[str, Any]:
+    return {"every": config.every, "fps": config.fps, "dedup": config.dedup, "keep_16bit": config.keep_16bit,
+            "thermal_homography": None if config.homography is None
+            else [float(v) for v in config.homography.reshape(-1)],
+            "thermal_offset": list(config.thermal_offset)}

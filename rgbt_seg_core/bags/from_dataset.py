@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from rgbt_seg_core.data.base import RGBTDataset
 from rgbt_seg_core.bags.io import ImageBagWriter
+from rgbt_seg_core.data.base import RGBTDataset
 
 __all__ = ["BagTopics", "dataset_to_bag"]
 
@@ -53,7 +53,8 @@ def dataset_to_bag(
         for i, name in enumerate(dataset.names):
             s = dataset.load(name)
             t_rgb = t0 + i * period + rng.normal(0.0, jitter_ms * 1e-3) if jitter_ms else t0 + i * period
-            t_thm = t0 + i * period + thermal_delay_ms * 1e-3 + (rng.normal(0.0, jitter_ms * 1e-3) if jitter_ms else 0.0)
+            thm_jitter = rng.normal(0.0, jitter_ms * 1e-3) if jitter_ms else 0.0
+            t_thm = t0 + i * period + thermal_delay_ms * 1e-3 + thm_jitter
             transport = 0.004  # seconds from exposure to the recorder
             bag.write_image(topics.rgb, s.rgb, "rgb8", t_rgb, "rgb_optical", int(round((t_rgb + transport) * 1e9)))
             t_enc = "mono16" if s.thermal.dtype == np.uint16 else "mono8"

@@ -185,7 +185,8 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
         require_topics(path, topics, found)
         wrong = [t for t in topics if found[t] not in (IMAGE, COMPRESSED)]
         if wrong:
-            raise BagError(f"{path}: {', '.join(f'{t} is {found[t]}' for t in wrong)}; expected Image or CompressedImage")
+            kinds = ', '.join(f'{t} is {found[t]}' for t in wrong)
+            raise BagError(f"{path}: {kinds}; expected Image or CompressedImage")
         conns = [c for c in reader.connections if c.topic in topics]
         it = reader.messages(connections=conns)
         while True:

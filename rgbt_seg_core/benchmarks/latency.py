@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -68,36 +68,22 @@ def _frames(height: int, width: int, n: int) -> list[tuple[np.ndarray, np.ndarra
 
 
 def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: int = 640, device: str = "cpu",
-                          backends: list[str] = ("torch", "onnxruntime", "openvino", "tensorrt"), rounds: int = 10, warmup: int = 2,
-                          data_root: str | None = None, model: str = "rsfnet50_18") -> dict[str, Any]:
+                          backends: Sequence[str] = ("torch", "onnxruntime", "openvino", "tensorrt"),
+                          rounds: int = 10, warmup: int = 2, data_root: str | None = None,
+                          model: str = "rsfnet50_18") -> dict[str, Any]:
+    """The comparison of the module docstring, on ``checkpoint`` (a random ``model`` in deploy form if None)."""
     tmp = None
     if checkpoint is None:
-        from rgbt_seg_core.models.checkpoint_file import save_checkpoint
-        from rgbt_seg_core.models import build_model
-
         tmp = tempfile.TemporaryDirectory()
-        checkpoint = str(Path(tmp.name) / "bench.safetensors")
-        torch.manual_seed(0)
-        save_checkpoint(checkpoint, build_model(model).eval().reparameterize())
+        checkpoint = _random_checkpoint(Path(tmp.name), model)
     try:
-        variants = [Variant(n, c) for n, c in available_variants(device, list(backends))]
-        for v in variants:
-            v.engine = InferenceEngine(checkpoint, v.config)
+        variants = [Variant(n, c, InferenceEngine(checkpoint, c))
+                    for n, c in available_variants(device, list(backends))]
         frames = _frames(height, width, max(1, min(rounds, 4)))  # timing: frames of the size asked for
-        labels: dict[str, list[np.ndarray]] = {v.name: [] for v in variants}
-        for r in range(warmup + rounds):
-            rgb, thermal = frames[r % len(frames)]
-            for v in variants:
-                assert v.engine is not None
-                t0 = time.perf_counter()
-                lab = v.engine.predict(rgb, thermal).labels
-                dt = time.perf_counter() - t0
-                if r >= warmup:
-                    v.times.append(dt)
-                    if len(labels[v.name]) < len(frames):
-                        labels[v.name].append(lab)
+        labels = _time_rounds(variants, frames, rounds, warmup)
         base = variants[0]
         base_median = statistics.median(base.times)
+        ds = None
         if data_root:  # agreement on real content: the test split's frames (at their own size)
             from rgbt_seg_core.data import build_dataset
 
@@ -112,15 +98,8 @@ def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: i
             rows.append({"variant": v.name, "precision": v.engine.precision if v.engine else "",
                          "median_ms": round(1e3 * med, 2), "p95_ms": round(1e3 * float(np.percentile(v.times, 95)), 2),
                          "ratio_to_fp32_eager": round(med / base_median, 3), "label_agreement": round(agree, 5)})
-        if data_root:
-            from rgbt_seg_core.data import build_dataset
-            from rgbt_seg_core.evaluation.evaluator import evaluate
-
-            ds = build_dataset("synthetic", data_root, "test")
-            mious = {v.name: evaluate(v.engine, ds).scores().miou for v in variants if v.engine is not None}
-            for row in rows:
-                row["miou"] = round(100 * mious[row["variant"]], 2)
-                row["miou_change_points"] = round(100 * (mious[row["variant"]] - mious[base.name]), 2)
+        if ds is not None:
+            _add_miou(rows, variants, ds)
         flags = cpu_flags()
         return {
             "checkpoint": checkpoint if tmp is None else f"random {model}", "input": [height, width],
@@ -131,3 +110,43 @@ def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: i
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _random_checkpoint(folder: Path, model: str) -> str:
+    from rgbt_seg_core.models import build_model
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
+
+    path = str(folder / "bench.safetensors")
+    torch.manual_seed(0)
+    save_checkpoint(path, build_model(model).eval().reparameterize())
+    return path
+
+
+def _time_rounds(variants: list[Variant], frames: list[tuple[np.ndarray, np.ndarray]], rounds: int, warmup: int
+                 ) -> dict[str, list[np.ndarray]]:
+    """One frame through each variant per round (timed after ``warmup`` rounds); returns each variant's labels of
+    the first timed rounds, one per frame."""
+    labels: dict[str, list[np.ndarray]] = {v.name: [] for v in variants}
+    for r in range(warmup + rounds):
+        rgb, thermal = frames[r % len(frames)]
+        for v in variants:
+            assert v.engine is not None
+            t0 = time.perf_counter()
+            lab = v.engine.predict(rgb, thermal).labels
+            dt = time.perf_counter() - t0
+            if r >= warmup:
+                v.times.append(dt)
+                if len(labels[v.name]) < len(frames):
+                    labels[v.name].append(lab)
+    return labels
+
+
+def _add_miou(rows: list[dict[str, Any]], variants: list[Variant], ds: Any) -> None:
+    """Each row's test-split mIoU (%) and its change from the baseline's, in points."""
+    from rgbt_seg_core.evaluation.evaluator import evaluate
+
+    mious = {v.name: evaluate(v.engine, ds).scores().miou for v in variants if v.engine is not None}
+    base = variants[0].name
+    for row in rows:
+        row["miou"] = round(100 * mious[row["variant"]], 2)
+        row["miou_change_points"] = round(100 * (mious[row["variant"]] - mious[base]), 2)

@@ -10,17 +10,24 @@ from tqdm import tqdm
 
 from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
 from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
+from rgbt_seg_core.cli.extensions import run_command
+from rgbt_seg_core.cli.options import add_dataset_options, add_inference_options, dataset_options, inference_options
 from rgbt_seg_core.data import DATASETS, build_dataset
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.preprocess import ThermalNorm
 from rgbt_seg_core.runtime import RuntimeConfig
-from rgbt_seg_core.cli.extensions import run_command
-from rgbt_seg_core.cli.options import add_dataset_options, add_inference_options, dataset_options, inference_options
 
 DEFAULTS = BagTopics()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    _add_from_dataset(sub)
+    _add_bag_eval(sub)
+    _add_bag_play(sub)
+    _add_bag_extract(sub)
+
+
+def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bag-from-dataset",
         help="write a data set split as a rosbag2 bag (RGB, thermal, ground-truth labels)",
@@ -40,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run_from_dataset)
 
+
+def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "bag-eval",
         help="evaluate a checkpoint on a bag, offline or live against a running node",
@@ -78,6 +87,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--lockstep-timeout", type=float, default=10.0, help="--live --lockstep: seconds to wait")
     e.add_argument("--node-labels-topic", default="/segmentation_node/labels", help="--live: the node's labels")
     e.set_defaults(run=run_bag_eval)
+
+
+def _add_bag_play(sub: argparse._SubParsersAction) -> None:
     pl = sub.add_parser(
         "bag-play",
         help="publish a bag's image topics through rclpy with the recorded timing (needs ROS)",
@@ -89,6 +101,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--loop", action="store_true")
     pl.add_argument("--topics", nargs="+", help="topics to play (default: every image topic)")
     pl.set_defaults(run=lambda args: run_command("bag-play", args))
+
+
+def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
     x = sub.add_parser(
         "bag-extract",
         help="turn a recorded bag into a training folder (MFNet layout), paired as the node pairs",
@@ -124,6 +139,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--queue-size", type=int, default=10, help="pairing queue per camera (node default 10)")
     x.add_argument("--device", default="auto", help="--prelabel: inference device")
     x.set_defaults(run=run_bag_extract)
+
 
 
 def run_from_dataset(args: argparse.Namespace) -> int:

@@ -1,24 +1,31 @@
-"""``rgbt-seg bench``: speed measurements that print ratios (never timed unit tests)."""
+"""``rgbt-seg bench``: speed measurements that print ratios (never timed unit tests).
+
+Arguments and printing only; the measurements live in :mod:`rgbt_seg_core.benchmarks`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import platform
-import statistics
-import time
+from pathlib import Path
 
 import torch
 
+from rgbt_seg_core.benchmarks.ablation import ABLATIONS
+from rgbt_seg_core.benchmarks.robustness import ROBUSTNESS_SETTINGS
 from rgbt_seg_core.cli.extensions import run_command
 from rgbt_seg_core.deploy import BACKENDS
-from rgbt_seg_core.models import build_model, list_models
+from rgbt_seg_core.models import list_models
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks that print ratios", description="Benchmarks.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for add in (_add_reparam, _add_ablation, _add_robustness, _add_node, _add_latency):
+        add(bsub)
+
+
+def _add_reparam(bsub: argparse._SubParsersAction) -> None:
     r = bsub.add_parser(
         "reparam",
         help="deploy form vs training form inference speed",
@@ -35,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     r.add_argument("--json", action="store_true", help="print JSON")
     r.set_defaults(run=run_reparam)
+
+
+def _add_ablation(bsub: argparse._SubParsersAction) -> None:
     a = bsub.add_parser(
         "ablation",
         help="RSFNet vs its RGB-only, thermal-only and sum-fusion variants (Tables VII, XIII)",
@@ -48,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--variants", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
     a.add_argument("--json", action="store_true")
     a.set_defaults(run=run_ablation)
+
+
+def _add_robustness(bsub: argparse._SubParsersAction) -> None:
     rb = bsub.add_parser(
         "robustness",
         help="RSFNet vs CIMNet under the robustness protocols (CIMNet Tables IV, V)",
@@ -65,6 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rb.add_argument("--seed", type=int, default=0)
     rb.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     rb.set_defaults(run=run_robustness)
+
+
+def _add_node(bsub: argparse._SubParsersAction) -> None:
     n = bsub.add_parser(
         "node",
         help="ROS node overhead: end-to-end latency vs model latency (needs the ROS wheels)",
@@ -81,6 +97,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--device", default="cpu")
     n.add_argument("--json", action="store_true")
     n.set_defaults(run=run_node)
+
+
+def _add_latency(bsub: argparse._SubParsersAction) -> None:
     lat = bsub.add_parser(
         "latency",
         help="every backend and precision side by side: latency, ratio to fp32 eager, label agreement, mIoU",
@@ -105,8 +124,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_latency(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rgbt_seg_core.benchmarks.latency import run_latency_benchmark
 
     if args.rounds < 1 or args.warmup < 0:
@@ -139,45 +156,14 @@ def run_node(args: argparse.Namespace) -> int:
     return run_command("bench-node", args)
 
 
-ABLATIONS: dict[str, dict] = {
-    "rsf": {},
-    "rgb_only": {"modalities": "rgb"},
-    "thermal_only": {"modalities": "thermal"},
-    "sum": {"fusion": "sum"},
-}
-
-
 def run_ablation(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rgbt_seg_core.data import build_dataset
-    from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
-    from rgbt_seg_core.evaluation.evaluator import evaluate
-    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-    from rgbt_seg_core.training.config import resolve_train_config
-    from rgbt_seg_core.training.trainer import Trainer
+    from rgbt_seg_core.benchmarks.ablation import run_ablation_benchmark
     from rgbt_seg_core.cli.demo import DEMO_FRAMES, DEMO_MODEL, DEMO_SIZE
+    from rgbt_seg_core.data.synthetic import SynthConfig
 
-    root = Path(args.data_root)
-    if not (root / "synth.json").is_file():
-        write_synthetic_dataset(root, DEMO_FRAMES, SynthConfig(height=DEMO_SIZE[0], width=DEMO_SIZE[1], seed=args.seed))
-    test = build_dataset("synthetic", root, "test")
-    rows = {}
-    for name in args.variants:
-        run_dir = Path(args.out) / name
-        last = run_dir / "last.safetensors"
-        if not last.is_file():
-            cfg = resolve_train_config(
-                dataset="synthetic", model=DEMO_MODEL, data_root=str(root), out=str(run_dir),
-                max_iters=args.max_iters, seed=args.seed,
-                sets=[f"model_options.{k}={v}" for k, v in ABLATIONS[name].items()],
-            )
-            Trainer(cfg).run()
-        scores = evaluate(InferenceEngine(last, InferenceConfig(warmup=0)), test).scores()
-        rows[name] = {"mIoU": scores.miou, "mAcc": scores.macc}
-    ref = rows.get("rsf", {}).get("mIoU")
-    for r in rows.values():
-        r["ratio_to_rsf"] = (r["mIoU"] / ref) if ref else None
+    rows = run_ablation_benchmark(args.data_root, args.out, model=DEMO_MODEL, frames=DEMO_FRAMES,
+                                  synth=SynthConfig(height=DEMO_SIZE[0], width=DEMO_SIZE[1], seed=args.seed),
+                                  variants=args.variants, max_iters=args.max_iters, seed=args.seed)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -188,116 +174,41 @@ def run_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
-ROBUSTNESS_SETTINGS = ("rgb-failure", "thermal-failure", "misalign:8", "misalign-dynamic:12")
-
-
 def run_robustness(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rgbt_seg_core.data import build_dataset
-    from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
-    from rgbt_seg_core.evaluation.evaluator import evaluate
-    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-    from rgbt_seg_core.evaluation.perturb import parse_settings
-    from rgbt_seg_core.training.config import resolve_train_config
-    from rgbt_seg_core.training.trainer import Trainer
+    from rgbt_seg_core.benchmarks.robustness import run_robustness_benchmark
     from rgbt_seg_core.cli.demo import DEMO_FRAMES, DEMO_SIZE
+    from rgbt_seg_core.data.synthetic import SynthConfig
 
-    settings = parse_settings(args.perturb)  # a typo fails before any training
-    if len(set(args.models)) != 2:
-        raise ValueError("--models takes two different model names")
-    for name in args.models:
-        if name not in list_models():
-            raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    root = Path(args.data_root)
-    if not (root / "synth.json").is_file():
-        write_synthetic_dataset(root, DEMO_FRAMES, SynthConfig(height=DEMO_SIZE[0], width=DEMO_SIZE[1], seed=args.seed))
-    test = build_dataset("synthetic", root, "test")
-    scores: dict[str, dict[str, float]] = {}
-    for model in args.models:
-        run_dir = Path(args.out) / model
-        last = run_dir / "last.safetensors"
-        if not last.is_file():
-            print(f"training {model} -> {run_dir}", flush=True)
-            cfg = resolve_train_config(dataset="synthetic", model=model, data_root=str(root), out=str(run_dir),
-                                       max_iters=args.max_iters, seed=args.seed)
-            Trainer(cfg).run()
-        engine = InferenceEngine(last, InferenceConfig(warmup=0))
-        scores[model] = {"clean": evaluate(engine, test).scores().miou}
-        for setting in settings:
-            scores[model][setting.name] = evaluate(engine, test, perturb=setting).scores().miou
-    a, b = args.models
-    rows = []
-    for setting in ["clean", *(s.name for s in settings)]:
-        sa, sb = scores[a][setting], scores[b][setting]
-        better = a if sa > sb + 0.005 else b if sb > sa + 0.005 else "tie (within 0.5 points)"
-        rows.append({"setting": setting, a: sa, b: sb, f"{a}_drop": scores[a]["clean"] - sa,
-                     f"{b}_drop": scores[b]["clean"] - sb, "better": better})
+    r = run_robustness_benchmark(args.data_root, args.out, models=args.models, frames=DEMO_FRAMES,
+                                 synth=SynthConfig(height=DEMO_SIZE[0], width=DEMO_SIZE[1], seed=args.seed),
+                                 perturb=args.perturb, max_iters=args.max_iters, seed=args.seed,
+                                 on_train=lambda model, run_dir: print(f"training {model} -> {run_dir}", flush=True))
     if args.json:
-        Path(args.json).write_text(json.dumps({"models": args.models, "test_frames": len(test), "rows": rows},
-                                              indent=2))
-    print(f"test split: {len(test)} frames at {test.image_size[0]}x{test.image_size[1]}; mIoU %, drop from clean")
+        Path(args.json).write_text(json.dumps({k: r[k] for k in ("models", "test_frames", "rows")}, indent=2))
+    a, b = r["models"]
+    print(f"test split: {r['test_frames']} frames at {r['image_size'][0]}x{r['image_size'][1]}; mIoU %, drop from "
+          "clean")
     print(f"| setting | {a} | {b} | {a} drop | {b} drop | better |")
     print("|---|---:|---:|---:|---:|---|")
-    for r in rows:
-        print(f"| {r['setting']} | {100 * r[a]:.2f} | {100 * r[b]:.2f} | {100 * r[a + '_drop']:.2f} | "
-              f"{100 * r[b + '_drop']:.2f} | {r['better']} |")
+    for row in r["rows"]:
+        print(f"| {row['setting']} | {100 * row[a]:.2f} | {100 * row[b]:.2f} | {100 * row[a + '_drop']:.2f} | "
+              f"{100 * row[b + '_drop']:.2f} | {row['better']} |")
     return 0
 
 
-def _time_interleaved(
-    models: list[torch.nn.Module], inputs: tuple[torch.Tensor, ...], iters: int, warmup: int
-) -> list[list[float]]:
-    """Time several models round-robin so clock drift and cache effects hit all of them alike."""
-    sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
-    times: list[list[float]] = [[] for _ in models]
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for m in models:
-                m(*inputs)
-        sync()
-        for i in range(iters):
-            order = range(len(models)) if i % 2 == 0 else reversed(range(len(models)))
-            for k in order:
-                t = time.perf_counter()
-                models[k](*inputs)
-                sync()
-                times[k].append(time.perf_counter() - t)
-    return times
-
-
 def run_reparam(args: argparse.Namespace) -> int:
-    if args.iters < 1 or args.warmup < 0 or args.batch < 1:
-        raise ValueError("--iters and --batch must be >= 1 and --warmup >= 0")
+    from rgbt_seg_core.benchmarks.reparam import run_reparam_benchmark
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    gen = torch.Generator().manual_seed(0)
-    rgb = torch.rand(args.batch, 3, args.height, args.width, generator=gen).to(device)
-    thermal = torch.rand(args.batch, 1, args.height, args.width, generator=gen).to(device)
-    torch.manual_seed(0)
-    model = build_model(args.model).to(device).eval()
-    deployed = copy.deepcopy(model).reparameterize()
-    with torch.inference_mode():
-        diff = float((deployed(rgb, thermal) - model(rgb, thermal)).abs().max())
-    train_t, deploy_t = _time_interleaved([model, deployed], (rgb, thermal), args.iters, args.warmup)
-    tm, dm = statistics.median(train_t), statistics.median(deploy_t)
-    result = {
-        "model": args.model,
-        "input": [args.batch, args.height, args.width],
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "train_form_ms": round(tm * 1e3, 2),
-        "deploy_form_ms": round(dm * 1e3, 2),
-        "speedup": round(tm / dm, 3),
-        "max_abs_logit_diff": diff,
-    }
+    result = run_reparam_benchmark(args.model, height=args.height, width=args.width, batch=args.batch,
+                                   iters=args.iters, warmup=args.warmup, device=args.device)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{args.model} {args.batch}x{args.height}x{args.width} on {device} ({result['threads']} threads)")
+        diff = result["max_abs_logit_diff"]
+        print(f"{args.model} {args.batch}x{args.height}x{args.width} on {result['device']} ({result['threads']} "
+              "threads)")
         print(f"  training form : {result['train_form_ms']:9.2f} ms (median of {args.iters})")
         print(f"  deploy form   : {result['deploy_form_ms']:9.2f} ms")
         print(f"  speed-up      : {result['speedup']:.3f}x   max |logit diff| {diff:.2e}")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rgbt_seg_core.data import DATASETS, build_dataset
-from rgbt_seg_core.evaluation.evaluator import evaluate
-from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from rgbt_seg_core.evaluation.perturb import parse_settings
-from rgbt_seg_core.evaluation.reports import confusion_png, iou_bar_png, json_report, markdown_report, robustness_tables
 from rgbt_seg_core.cli.options import add_dataset_options, add_inference_options, dataset_options, inference_options
+from rgbt_seg_core.data import DATASETS, build_dataset
+from rgbt_seg_core.data.perturb import parse_settings
+from rgbt_seg_core.evaluation.evaluator import evaluate
+from rgbt_seg_core.evaluation.reports import confusion_png, iou_bar_png, json_report, markdown_report, robustness_tables
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +88,7 @@ def _run_robustness(args: argparse.Namespace, engine: InferenceEngine, ds, setti
     """The clean split and each --perturb setting, one table: CIMNet Tables IV and V."""
     import json
 
-    from rgbt_seg_core.evaluation.perturb import PerturbationSet
+    from rgbt_seg_core.data.perturb import PerturbationSet
 
     runs = [PerturbationSet(), *[s for s in settings if s]]
     scored = {}

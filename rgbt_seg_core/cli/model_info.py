@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rgbt_seg_core.models import build_model, list_models
-from rgbt_seg_core.evaluation.profiling import model_summary
 from rgbt_seg_core.cli.options import add_model_options, model_options
+from rgbt_seg_core.evaluation.profiling import model_summary
+from rgbt_seg_core.models import build_model, list_models
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.height < 1 or args.width < 1:
         raise ValueError(f"--height/--width must be positive, got {args.height}x{args.width}")
-    model = build_model(args.name, num_classes=args.num_classes, **model_options(args))
+    model = build_model(args.name, **model_options(args, args.name))
     train = model_summary(model, args.height, args.width)
     deploy = model_summary(model.reparameterize(), args.height, args.width)
     result = {"model": args.name, "input": [args.height, args.width], "train_form": train, "deploy_form": deploy}

@@ -1,36 +1,134 @@
-"""Shared argument helpers: model options as CLI flags that map 1:1 to ``build_model`` keyword options."""
+"""Shared argument helpers. Model options are generated from each family's config dataclass (type, default,
+choices from the module's constants, help from the field's comment), so a new architecture option becomes a flag
+without a second list; they map 1:1 to ``build_model`` keyword options."""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import functools
+import inspect
+import io
+import sys
+import textwrap
+import tokenize
+import typing
 from typing import Any
 
+from rgbt_seg_core.models import list_models, model_family
+from rgbt_seg_core.models.cimnet.model import CIMNetConfig
+from rgbt_seg_core.models.rsfnet.model import RSFNetConfig
+from rgbt_seg_core.utils.booleans import parse_bool
 
-def _bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
+MODEL_CONFIGS: dict[str, type] = {"rsfnet": RSFNetConfig, "cimnet": CIMNetConfig}  # family -> its options
+NAMED_BY_MODEL = frozenset({"rgb_encoder", "thermal_encoder", "encoder"})  # the model's name picks its encoders
+
+
+def _bool_flag(text: str) -> bool:
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _title(family: str) -> str:
+    return MODEL_CONFIGS[family].__name__.removesuffix("Config")
+
+
+@functools.cache
+def field_comments(config: type) -> dict[str, str]:
+    """The comment after each field of a dataclass (``mir: bool = True  # CIPA's MI regularisation``): the field's
+    help, written where the field is, so a new field brings its help along."""
+    source = textwrap.dedent(inspect.getsource(config))
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    body = ast.parse(source).body[0]
+    assert isinstance(body, ast.ClassDef)
+    return {node.target.id: comments[node.end_lineno] for node in body.body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.end_lineno in comments}
+
+
+def model_fields(family: str) -> list[dataclasses.Field]:
+    """The family's options that a flag can set: every config field but the encoders, which the name fixes."""
+    return [f for f in dataclasses.fields(MODEL_CONFIGS[family]) if f.name not in NAMED_BY_MODEL]
+
+
+def _choices(config: type, name: str) -> tuple[str, ...] | None:
+    """The allowed values of a text option, from its module's constant (``fusion`` -> ``FUSIONS``, ``modalities``
+    -> ``MODALITIES``), the one the config validates against."""
+    module = sys.modules[config.__module__]
+    for constant in (name.upper(), name.upper() + "S"):
+        value = getattr(module, constant, None)
+        if isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+            return value
+    return None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _argument(config: type, f: dataclasses.Field) -> dict[str, Any]:
+    """argparse keywords for one config field (type, choices, count); no default, so an option not given is left
+    to the config's own default."""
+    hint = typing.get_type_hints(config)[f.name]
+    kw: dict[str, Any] = {"default": None}
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        kw["nargs"] = "+" if args[-1] is Ellipsis else len(args)
+        hint, kw["metavar"] = args[0], "N"
+    if hint is bool:
+        kw["type"], kw["metavar"] = _bool_flag, "{true,false}"
+    elif hint in (int, float, str):
+        kw["type"] = hint
+        kw["choices"] = _choices(config, f.name) if hint is str else None
+    else:
+        raise TypeError(f"{config.__name__}.{f.name}: no command-line form for {hint!r}")
+    return kw
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("model options (see docs/model.md)")
-    g.add_argument("--num-classes", type=int, default=9, help="output classes (default: 9, MFNet)")
-    g.add_argument("--kernel-size", type=int, help="RSF KxK kernel size (default 5)")
-    g.add_argument("--reduced-dim", type=int, help="RSF reduced dimension C~ (default 64)")
-    g.add_argument("--gate", type=_bool, help="confidence gate on/off (default true)")
-    g.add_argument("--gate-mode", choices=("normalized", "raw"), help="gate normalisation (default normalized)")
-    g.add_argument("--multi-branch", type=_bool, help="train-time multi-branch KxK block (default true)")
-    g.add_argument("--fusion", choices=("rsf", "sum", "concat"), help="fusion scheme (default rsf)")
-    g.add_argument("--confidence-heads", type=_bool, help="PLG confidence heads (default true)")
-    g.add_argument("--modalities", choices=("rgbt", "rgb", "thermal"), help="encoders used (default rgbt)")
+    """One flag per architecture option of every family, from its config dataclass (``--gate-mode`` sets
+    ``gate_mode``); options both families have are listed once."""
+    found: dict[str, tuple[dict[str, Any], list[str], list[str]]] = {}  # name -> keywords, families, help parts
+    for family, config in MODEL_CONFIGS.items():
+        comments = field_comments(config)
+        for f in model_fields(family):
+            kw = _argument(config, f)
+            if f.name in found and found[f.name][0] != kw:
+                raise TypeError(f"model option {f.name} differs between families: cannot share one flag")
+            _, families, notes = found.setdefault(f.name, (kw, [], []))
+            families.append(family)
+            comment = comments.get(f.name)
+            notes.append(f"{comment} (default {_shown(f.default)})" if comment else f"default {_shown(f.default)}")
+    shared = parser.add_argument_group("model options (see docs/model.md)")
+    groups = {fam: parser.add_argument_group(f"{_title(fam)} options (models: {', '.join(list_models(fam))})")
+              for fam in MODEL_CONFIGS}
+    for name, (kw, families, notes) in found.items():
+        group = shared if len(families) > 1 else groups[families[0]]
+        text = notes[0] if len(set(notes)) == 1 else "; ".join(f"{_title(fam)}: {n}" for fam, n in zip(families, notes))
+        group.add_argument("--" + name.replace("_", "-"), help=text, **kw)
 
 
-def model_options(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("kernel_size", "reduced_dim", "gate", "gate_mode", "multi_branch", "fusion", "confidence_heads", "modalities")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+def model_options(args: argparse.Namespace, model: str) -> dict[str, Any]:
+    """``build_model`` keyword options of ``model`` from :func:`add_model_options`' flags (those given); a flag of
+    another family is an error naming it."""
+    family = model_family(model)
+    own = {f.name for f in model_fields(family)}
+    out: dict[str, Any] = {}
+    for other in MODEL_CONFIGS:
+        for f in model_fields(other):
+            value = getattr(args, f.name, None)
+            if value is None or f.name in out:
+                continue
+            if f.name not in own:
+                flag = "--" + f.name.replace("_", "-")
+                raise ValueError(f"{flag} is an option of {_title(other)} models; {model} is {_title(family)}")
+            out[f.name] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "auto (default), cpu, cuda[:N]") -> None:

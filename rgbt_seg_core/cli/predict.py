@@ -8,10 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rgbt_seg_core.cli.options import add_inference_options, inference_options
+from rgbt_seg_core.data.base import read_image
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine, UnusableFrame
 from rgbt_seg_core.inference.preprocess import ThermalNorm
 from rgbt_seg_core.inference.render import colorize, overlay
-from rgbt_seg_core.cli.options import add_inference_options, inference_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,20 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _read(path: str, flags: int) -> np.ndarray:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    img = cv2.imread(path, flags)
-    if img is None:
-        raise ValueError(f"unreadable image: {path}")
-    return img
-
-
 def run(args: argparse.Namespace) -> int:
     norm = ThermalNorm(mode="fixed" if args.thermal_range else "auto",
                        range=tuple(args.thermal_range) if args.thermal_range else None)
-    bgr = _read(args.rgb, cv2.IMREAD_COLOR)
-    thermal = _read(args.thermal, cv2.IMREAD_UNCHANGED)
+    bgr = read_image(args.rgb, cv2.IMREAD_COLOR)
+    thermal = read_image(args.thermal, cv2.IMREAD_UNCHANGED)
     if thermal.ndim == 3:
         thermal = thermal[:, :, 0] if thermal.shape[2] in (3, 4) else thermal.squeeze(2)
     if thermal.dtype not in (np.uint8, np.uint16, np.float32):

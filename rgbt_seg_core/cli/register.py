@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rgbt_seg_core.utils.atomic import atomic_write_bytes
 from rgbt_seg_core.inference.registration import estimate_homography, homography_yaml, read_point_pairs
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
 
 # a pair off by more than this after the fit was most likely clicked on the wrong point
 SUSPECT_PX = 3.0

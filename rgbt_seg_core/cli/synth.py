@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Synthetic day/night street scenes with the nine MFNet classes, written as 4-channel PNGs, "
         "label PNGs and train/val/test/test_day/test_night split files (2:1:1). Deterministic by seed.",
     )
-    p.add_argument("--out", required=True, help="output folder (new, or an earlier synth output with the same settings)")
+    p.add_argument("--out", required=True,
+                   help="output folder (new, or an earlier synth output with the same settings)")
     p.add_argument("--num", type=int, default=200, help="number of frames (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--height", type=int, default=480, help="frame height (default 480, as MFNet)")

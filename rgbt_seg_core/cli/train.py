@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from rgbt_seg_core.cli.options import parse_key_values
 from rgbt_seg_core.data import DATASETS
 from rgbt_seg_core.models import list_models
 from rgbt_seg_core.training.config import list_presets, resolve_train_config, train_config_dir
 from rgbt_seg_core.training.trainer import Trainer
-from rgbt_seg_core.cli.options import parse_key_values
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -38,8 +38,9 @@ class DatasetLayoutError(ValueError):
         )
 
 
-def read_image(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
-    """cv2.imread that raises instead of returning None, naming the file."""
+def read_image(path: str | Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """cv2.imread that raises instead of returning None, naming the file (data sets and ``rgbt-seg predict``)."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing file: {path}")
     img = cv2.imread(str(path), flags)

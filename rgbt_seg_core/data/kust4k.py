@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbt_seg_core.utils.classes import KUST4K_CLASSES, KUST4K_PALETTE
 from rgbt_seg_core.data.base import DatasetLayoutError, RGBTDataset, Sample, read_image, read_split_file
+from rgbt_seg_core.utils.classes import KUST4K_CLASSES, KUST4K_PALETTE
 
 __all__ = ["Kust4KDataset", "KUST4K_SPLITS", "kust4k_split"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbt_seg_core.utils.classes import MFNET_CLASSES, MFNET_PALETTE
 from rgbt_seg_core.data.base import RGBTDataset, Sample, read_image, read_split_file
+from rgbt_seg_core.utils.classes import MFNET_CLASSES, MFNET_PALETTE
 
 __all__ = ["MFNetDataset", "MFNET_SPLITS"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbt_seg_core.utils.classes import PST900_CLASSES, PST900_PALETTE
 from rgbt_seg_core.data.base import RGBTDataset, Sample, read_image
+from rgbt_seg_core.utils.classes import PST900_CLASSES, PST900_PALETTE
 
 __all__ = ["PST900Dataset"]
 

@@ -22,6 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from rgbt_seg_core.data.png import png_bytes
 from rgbt_seg_core.utils.atomic import atomic_write_bytes
 from rgbt_seg_core.utils.classes import MFNET_CLASSES
 
@@ -179,7 +180,8 @@ def _bike(rng, c: _Canvas, horizon: int, night: bool, hide: str) -> None:
     t = max(2, r // 3)
     for wx in (x + r, x + bw - r):
         cv2.circle(m, (int(wx), int(y - r)), r, 1, t)
-    frame = np.array([[x + r, y - r], [x + bw * 0.45, y - r], [x + bw * 0.6, y - 2.2 * r], [x + bw * 0.35, y - 2.2 * r]])
+    frame = np.array([[x + r, y - r], [x + bw * 0.45, y - r], [x + bw * 0.6, y - 2.2 * r],
+                      [x + bw * 0.35, y - 2.2 * r]])
     cv2.polylines(m, [frame.astype(np.int32)], True, 1, t)
     cv2.line(m, (int(x + bw * 0.6), int(y - 2.2 * r)), (int(x + bw - r), int(y - r)), 1, t)
     c.paint(m, BIKE, None if hide == "rgb" else (160, 30, 160), None if hide == "thermal" else 165)
@@ -241,7 +243,8 @@ def _bump(rng, c: _Canvas, horizon: int, night: bool, hide: str) -> None:
     x0, x1 = int(c.w / 2 - half), int(c.w / 2 + half)
     m = c.mask()
     cv2.rectangle(m, (x0, int(y - bh)), (x1, int(y)), 1, -1)
-    c.paint(m, BUMP, None if hide == "rgb" else (235, 210, 30), None if hide == "thermal" else (150 if not night else 110))
+    c.paint(m, BUMP, None if hide == "rgb" else (235, 210, 30),
+            None if hide == "thermal" else (150 if not night else 110))
     if hide != "rgb":
         step = max(4, (x1 - x0) // 8)
         for sx in range(x0, x1, 2 * step):
@@ -293,10 +296,11 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
     if cfg.misalign:
         dx, dy = (int(v) for v in rng.integers(-cfg.misalign, cfg.misalign + 1, 2))
         thermal = cv2.warpAffine(
-            thermal.astype(np.float32), np.float32([[1, 0, dx], [0, 1, dy]]), (c.w, c.h), borderMode=cv2.BORDER_REPLICATE
+            thermal.astype(np.float32), np.float32([[1, 0, dx], [0, 1, dy]]), (c.w, c.h),
+            borderMode=cv2.BORDER_REPLICATE,
         )
     if cfg.misalign_dynamic:  # objects moved apart from the scene: fast motion between two exposures
-        from rgbt_seg_core.evaluation.perturb import shift_objects
+        from rgbt_seg_core.data.perturb import shift_objects
 
         # a stream of its own, so that frames without dynamic misalignment stay exactly as before
         thermal = shift_objects(thermal.astype(np.float32), c.label, cfg.misalign_dynamic,
@@ -308,13 +312,6 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
         np.clip(thermal, 0, 255).astype(np.uint8),
         c.label,
     )
-
-
-def _png(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
 
 
 def write_synthetic_dataset(
@@ -355,8 +352,8 @@ def write_synthetic_dataset(
     for i in range(num):
         name, rgb, thermal, label = render_frame(cfg, i)
         bgra = np.dstack([rgb[:, :, ::-1], thermal])  # file channel order R, G, B, T; OpenCV writes BGRA
-        atomic_write_bytes(out / "images" / f"{name}.png", _png(bgra))
-        atomic_write_bytes(out / "labels" / f"{name}.png", _png(label))
+        atomic_write_bytes(out / "images" / f"{name}.png", png_bytes(bgra, compression=1))
+        atomic_write_bytes(out / "labels" / f"{name}.png", png_bytes(label, compression=1))
         split = ("train", "train", "val", "test")[i % 4]
         splits[split].append(name)
         if split == "test":

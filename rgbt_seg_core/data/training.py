@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rgbt_seg_core.evaluation.perturb import PerturbationSet
-from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
 from rgbt_seg_core.data.base import RGBTDataset, Sample
+from rgbt_seg_core.data.perturb import PerturbationSet
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
 
-__all__ = ["IGNORE_INDEX", "TrainingSet", "EvalSet", "augment"]
+__all__ = ["IGNORE_INDEX", "TrainingSet", "EvalSet", "frame_lists", "augment"]
 
 IGNORE_INDEX = 255  # pixels that rotation or padding invented; excluded from the loss
 
@@ -73,13 +73,13 @@ def augment(
             h, w = label.shape
         y = int(rng.integers(0, h - ch + 1))
         x = int(rng.integers(0, w - cw + 1))
-        rgb, thermal, label = rgb[y : y + ch, x : x + cw], thermal[y : y + ch, x : x + cw], label[y : y + ch, x : x + cw]
+        window = (slice(y, y + ch), slice(x, x + cw))
+        rgb, thermal, label = rgb[window], thermal[window], label[window]
     return np.ascontiguousarray(rgb), np.ascontiguousarray(thermal), np.ascontiguousarray(label)
 
 
-def _tensors(s_rgb: np.ndarray, s_thermal: np.ndarray, label: np.ndarray, norm: ThermalNorm,
-             offset: tuple[int, int] = (0, 0), homography: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    rgb, thermal = prepare_inputs(s_rgb, s_thermal, norm, offset, homography)  # the inference engine's preprocessing
+def _tensors(s_rgb: np.ndarray, s_thermal: np.ndarray, label: np.ndarray, norm: ThermalNorm) -> dict[str, torch.Tensor]:
+    rgb, thermal = prepare_inputs(s_rgb, s_thermal, norm)  # the inference engine's preprocessing
     return {"rgb": rgb, "thermal": thermal, "label": torch.from_numpy(label.astype(np.int64))}
 
 
@@ -127,23 +127,22 @@ class TrainingSet(Dataset):
 
 
 class EvalSet(Dataset):
-    """Full frames, no augmentation; keeps the name so predictions can be saved and split by day/night."""
+    """Full frames as the cameras gave them (perturbed, if asked), no augmentation: the engine preprocesses them,
+    as it does every tool's frames. Keeps the index so predictions can be saved and split by day/night."""
 
-    def __init__(self, base: RGBTDataset, thermal_norm: ThermalNorm = ThermalNorm(),
-                 thermal_offset: tuple[int, int] = (0, 0), perturb: PerturbationSet | None = None,
-                 thermal_homography: np.ndarray | None = None) -> None:
+    def __init__(self, base: RGBTDataset, perturb: PerturbationSet | None = None) -> None:
         self.base = base
-        self.thermal_norm = thermal_norm
-        self.thermal_offset = thermal_offset
-        self.thermal_homography = thermal_homography
         self.perturb = perturb or PerturbationSet()
 
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, np.ndarray | int]:
         s = self.base[index]
         rgb, thermal = self.perturb.apply(s.rgb, s.thermal, s.label, s.name) if self.perturb else (s.rgb, s.thermal)
-        out = _tensors(rgb, thermal, s.label, self.thermal_norm, self.thermal_offset, self.thermal_homography)
-        out["index"] = torch.tensor(index)
-        return out
+        return {"rgb": rgb, "thermal": thermal, "label": s.label, "index": index}
+
+
+def frame_lists(samples: list[dict[str, np.ndarray | int]]) -> dict[str, list]:
+    """A DataLoader's ``collate_fn`` for :class:`EvalSet`: each key's values as a list, arrays left as they are."""
+    return {k: [s[k] for s in samples] for k in samples[0]} if samples else {}

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.deploy import RunnerOptions, open_runner
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.utils.device import resolve_device
 
 __all__ = ["verify_backend"]

@@ -1,9 +1,10 @@
 """Running a model over a split and scoring it in the RTFNet convention of the paper's tables, with optional
 saved predictions.
 
-The evaluator feeds full frames (no resizing) in batches of equally sized images through
-:meth:`InferenceEngine.predict_batch` (the preprocessing and precision of every other tool) and accumulates one
-confusion matrix for the split plus one per subset (MFNet: day and night by the name's D/N suffix).
+The evaluator feeds full frames (no resizing), raw as the data set holds them, in batches of equally sized images
+through :meth:`InferenceEngine.predict_batch`, which preprocesses them as every other tool's frames (the same
+preprocessing, NaN rule and precision), and accumulates one confusion matrix for the split plus one per subset
+(MFNet: day and night by the name's D/N suffix).
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from rgbt_seg_core.data.base import RGBTDataset
-from rgbt_seg_core.data.training import EvalSet
-from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.data.perturb import PerturbationSet
+from rgbt_seg_core.data.training import EvalSet, frame_lists
 from rgbt_seg_core.evaluation.metrics import ConfusionMatrix, SegmentationScores
-from rgbt_seg_core.evaluation.perturb import PerturbationSet
+from rgbt_seg_core.inference.engine import InferenceEngine
 from rgbt_seg_core.inference.render import colorize, overlay
 
 __all__ = ["EvalResult", "evaluate"]
@@ -66,23 +66,19 @@ def evaluate(
         for sub in ("labels", "color", "overlay"):
             (save_predictions / sub).mkdir(parents=True, exist_ok=True)
     loader = DataLoader(
-        EvalSet(dataset, engine.config.thermal_norm, engine.config.thermal_offset, perturb,
-                engine.config.homography()), batch_size=batch_size,
-        num_workers=num_workers,
+        EvalSet(dataset, perturb), batch_size=batch_size, num_workers=num_workers, collate_fn=frame_lists,
         generator=torch.Generator(),  # leave the global RNG alone (training resumes must stay exact)
     )
     done = 0
     for batch in loader:
         pred = engine.predict_batch(batch["rgb"], batch["thermal"]).cpu().numpy()
-        target = batch["label"].numpy()
         for k in range(pred.shape[0]):
-            idx = int(batch["index"][k])
-            name = dataset.names[idx]
-            result.confusion.update(target[k], pred[k])
+            name, target = dataset.names[batch["index"][k]], batch["label"][k]
+            result.confusion.update(target, pred[k])
             if day_night:
-                result.subsets["night" if dataset.is_night(name) else "day"].update(target[k], pred[k])
+                result.subsets["night" if dataset.is_night(name) else "day"].update(target, pred[k])
             if save_predictions is not None:
-                rgb8 = (batch["rgb"][k].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+                rgb8 = batch["rgb"][k]  # the (perturbed) camera image the model saw
                 cv2.imwrite(str(save_predictions / "labels" / f"{name}.png"), pred[k])
                 cv2.imwrite(str(save_predictions / "color" / f"{name}.png"), colorize(pred[k], palette)[:, :, ::-1])
                 cv2.imwrite(

@@ -2,7 +2,8 @@
 
 Table II / V layout: one row per model, for each class an Acc and an IoU column (percent), then mAcc and mIoU.
 Table IV layout: day and night mAcc / mIoU. Robustness (CIMNet Tables IV and V): per-class IoU per setting, and
-mIoU with one row per setting and one column per model. Charts are drawn with OpenCV so reports need no plotting library.
+mIoU with one row per setting and one column per model. Charts are drawn with OpenCV so reports need no plotting
+library.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def confusion_png(path: Path, confusion: np.ndarray, class_names: tuple[str, ...
             cv2.rectangle(img, (x0, y0), (x0 + cell, y0 + cell), (200, 200, 200), 1)
             colour = (255, 255, 255) if v > 0.5 else (0, 0, 0)
             cv2.putText(img, f"{100 * v:.0f}", (x0 + 8, y0 + cell // 2 + 5), font, 0.45, colour, 1, cv2.LINE_AA)
-        cv2.putText(img, class_names[i][:16], (5, top + i * cell + cell // 2 + 5), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, class_names[i][:16], (5, top + i * cell + cell // 2 + 5), font, 0.42, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     # column labels: write them along a strip with one row per class, then turn it to read bottom-up
     strip = np.full((n * cell, top - 30, 3), 255, np.uint8)
     for j in range(n):

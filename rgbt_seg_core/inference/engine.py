@@ -1,11 +1,12 @@
 """The one inference path: the ROS node, ``bag-eval``, ``eval`` and ``predict`` all segment through here.
 
 :class:`InferenceEngine` is configured from a checkpoint (model, class names, palette; re-parameterised into
-the deploy form) plus an :class:`InferenceConfig` (device, precision, thermal normalisation, registration
-offset). It has a single-frame call (:meth:`~InferenceEngine.predict`, raw camera arrays in) and a batch call
-(:meth:`~InferenceEngine.predict_batch`, tensors from :func:`~rgbt_seg_core.inference.preprocess.prepare_inputs`, the same
-preprocessing), and it owns the thermal NaN rule (:func:`~rgbt_seg_core.inference.preprocess.thermal_problem`). Reduced
-precision (:mod:`rgbt_seg_core.inference.precision`: ``auto`` is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)
+the deploy form) plus an :class:`InferenceConfig` (device, precision, thermal normalisation, registration). It
+owns the preprocessing (:mod:`rgbt_seg_core.inference.preprocess`, torch on the device where the model runs) and
+the thermal NaN rule (:func:`~rgbt_seg_core.inference.preprocess.thermal_problem`) for its single-frame call
+(:meth:`~InferenceEngine.predict`) and its batch call (:meth:`~InferenceEngine.predict_batch`) alike: both take
+raw camera arrays, so no caller builds model inputs of its own. Reduced precision
+(:mod:`rgbt_seg_core.inference.precision`: ``auto`` is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)
 runs under autocast, the one mechanism everywhere, with channels-last memory layout where precision is reduced
 (oneDNN and tensor cores are fastest in it). So the same frame gives the same labels in every tool, bit for bit on
 the same device and precision.
@@ -16,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -26,14 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, open_runner
-from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
-from rgbt_seg_core.utils.device import resolve_device
-from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from rgbt_seg_core.inference.cuda_path import GraphCache, PinnedStaging
 from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_precision
-from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, thermal_problem
-from rgbt_seg_core.inference.preprocess_device import prepare_on_device
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_on_device, thermal_problem
 from rgbt_seg_core.inference.registration import check_homography
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
+from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
+from rgbt_seg_core.utils.device import resolve_device
 
 __all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "UnusableFrame", "BACKENDS"]
 
@@ -55,15 +55,24 @@ class InferenceConfig:
     cuda_graphs: bool = True  # torch on CUDA: replay a captured graph per input size
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
     thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
-    # 9 numbers, row-major: thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration); None or all zeros: not set
+    # 9 numbers, row-major: thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration); None or all zeros:
+    # not set
     thermal_homography: tuple[float, ...] | None = None
     warmup: int = 1
 
+    # what a running engine can take from reconfigure(); the rest chose its model, device and buffers at the start
+    CHANGEABLE = ("thermal_norm", "thermal_offset", "thermal_homography", "warmup")
+
     def __post_init__(self) -> None:
-        check_homography(self.thermal_homography)  # a bad matrix fails here, naming why, not at the first frame
+        # parsed and checked once, when the config is made: a bad matrix fails here, naming why, not at a frame
+        h = check_homography(self.thermal_homography)
+        if h is not None:
+            h.setflags(write=False)  # shared by every frame and every engine given this config
+        object.__setattr__(self, "_homography", h)
 
     def homography(self) -> np.ndarray | None:
-        return check_homography(self.thermal_homography)
+        """The 3x3 thermal -> RGB matrix, or None where none is set."""
+        return self._homography  # type: ignore[attr-defined]
 
 
 class Prediction(NamedTuple):
@@ -101,7 +110,7 @@ class InferenceEngine:
 
     def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig, runner: Runner | None = None
                ) -> None:
-        self.config = config
+        self._set_config(config)
         self.meta = meta
         self._runner = runner
         self.device = resolve_device(config.device)
@@ -123,6 +132,20 @@ class InferenceEngine:
         self._staging = PinnedStaging(self._input_device) if cuda else None
         self._graphs = GraphCache(self._labels_eager, self.device) \
             if cuda and runner is None and config.cuda_graphs else None
+
+    def _set_config(self, config: InferenceConfig) -> None:
+        # one tuple, read once per frame: a reconfigure from another thread never mixes two configs in one frame
+        self._preprocessing = (config.thermal_norm, config.thermal_offset, config.homography())
+        self.config = config
+
+    def reconfigure(self, config: InferenceConfig) -> None:
+        """Apply new preprocessing settings (thermal normalisation, offset, homography) to a running engine. The
+        model, device, precision and backend were fixed when it was made: a config that changes them is refused."""
+        fixed = [f.name for f in fields(InferenceConfig) if f.name not in InferenceConfig.CHANGEABLE
+                 and getattr(config, f.name) != getattr(self.config, f.name)]
+        if fixed:
+            raise ValueError(f"inference settings {', '.join(fixed)} are fixed once the engine is made; make a new one")
+        self._set_config(config)
 
     @property
     def precision(self) -> str:
@@ -154,25 +177,30 @@ class InferenceEngine:
             self.predict(rgb, thermal)
             self.predict(rgb, thermal, want_gates=True)
 
-    def tensors(self, rgb: np.ndarray | None, thermal: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors where the model runs (after the NaN rule).
+    def tensors(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, thermal_checked: bool = False,
+                staged: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors where the model runs.
 
-        On CUDA the raw arrays go up through pinned buffers and are preprocessed there
-        (:mod:`~rgbt_seg_core.inference.preprocess_device`); elsewhere :func:`~rgbt_seg_core.inference.preprocess.prepare_inputs`
-        does it on the host."""
-        if thermal is not None:
+        Applies the NaN rule unless ``thermal_checked`` (the caller applied it already, as the runtime does on
+        arrival). On CUDA with ``staged`` the raw arrays go up through the pinned buffers, which one frame at a time
+        may reuse; a batch (whose frames of one size would share a buffer in flight) uploads plainly."""
+        if thermal is not None and not thermal_checked:
             problem, _ = thermal_problem(thermal)
             if problem is not None:
                 raise UnusableFrame(f"thermal: {problem}")
-        norm, offset = self.config.thermal_norm, self.config.thermal_offset
-        # the homography maps into the RGB frame: a thermal-only frame (RGB camera failed) stays in its own
-        hom = self.config.homography() if rgb is not None else None
-        if self._staging is not None:
-            r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, self._staging.upload, hom)
-        else:
-            r3, t1 = prepare_inputs(rgb, thermal, norm, offset, hom)
-            r, t = r3.unsqueeze(0).to(self._input_device), t1.unsqueeze(0).to(self._input_device)
+        norm, offset, hom = self._preprocessing
+        if rgb is None:  # the homography maps into the RGB frame: a thermal-only frame stays in its own
+            hom = None
+        upload = self._staging.upload if self._staging is not None and staged else None
+        r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, upload, hom)
         return self._layout(r), self._layout(t)
+
+    def thermal_view(self, thermal: np.ndarray) -> np.ndarray:
+        """H x W float32 in [0, 1] on the host: a thermal-only frame as the model sees it (normalised, offset), to
+        show where there is no RGB image."""
+        with torch.inference_mode():
+            t = self.tensors(None, thermal, thermal_checked=True, staged=False)[1]
+        return t[0, 0].float().cpu().numpy()
 
     def _labels_eager(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         with self._precision():
@@ -191,13 +219,15 @@ class InferenceEngine:
         return self._staging.download(t) if self._staging is not None else t.cpu().numpy()
 
     @torch.inference_mode()
-    def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False) -> Prediction:
+    def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
+                thermal_checked: bool = False) -> Prediction:
         """One frame from raw camera arrays (uint8 H x W x 3 RGB; uint8, uint16 or float H x W thermal; either
-        may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses.
+        may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses, unless
+        ``thermal_checked`` says the caller applied the rule already.
 
         Gates (``want_gates``) come from the torch model's eager pass; other backends compute labels only."""
         t0 = time.perf_counter()
-        r, t = self.tensors(rgb, thermal)
+        r, t = self.tensors(rgb, thermal, thermal_checked=thermal_checked)
         h, w = r.shape[2:]
         if not want_gates or self._runner is not None:
             labels = self._to_host(self._labels(r, t)[0])
@@ -213,10 +243,23 @@ class InferenceEngine:
         return Prediction(labels, confidence, gates, time.perf_counter() - t0)
 
     @torch.inference_mode()
-    def predict_batch(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        """Class ids B x H x W (uint8, on the device) for B x 3 x H x W and B x 1 x H x W tensors made by
-        :func:`~rgbt_seg_core.inference.preprocess.prepare_inputs` (the single-frame path's preprocessing)."""
-        rgb, thermal = rgb.to(self._input_device), thermal.to(self._input_device)
+    def predict_batch(self, rgb: Sequence[np.ndarray | None], thermal: Sequence[np.ndarray | None]) -> torch.Tensor:
+        """Class ids B x H x W (uint8, on the device) for B frames of one size, raw camera arrays as :meth:`predict`
+        takes them: the same preprocessing and NaN rule, in one forward pass. :class:`UnusableFrame` names the
+        refused frame's place in the batch."""
+        if len(rgb) != len(thermal) or not len(rgb):
+            raise ValueError(f"a batch needs as many RGB as thermal frames, at least one; got {len(rgb)} and "
+                             f"{len(thermal)}")
+        inputs = []
+        for i, (r, t) in enumerate(zip(rgb, thermal)):
+            try:
+                inputs.append(self.tensors(r, t, staged=False))
+            except UnusableFrame as exc:
+                raise UnusableFrame(f"batch frame {i}: {exc}") from None
+        sizes = {tuple(x.shape[2:]) for x, _ in inputs}
+        if len(sizes) > 1:
+            raise ValueError(f"a batch's frames must have one size, got {sorted(sizes)}")
+        rs, ts = torch.cat([x for x, _ in inputs]), torch.cat([y for _, y in inputs])
         if self._runner is not None:  # the exported graphs take batch 1
-            return torch.cat([self._labels(rgb[i:i + 1], thermal[i:i + 1]) for i in range(rgb.shape[0])])
-        return self._labels_eager(self._layout(rgb), self._layout(thermal))
+            return torch.cat([self._labels(rs[i:i + 1], ts[i:i + 1]) for i in range(rs.shape[0])])
+        return self._labels_eager(self._layout(rs), self._layout(ts))

@@ -1,20 +1,38 @@
-"""Turning raw camera arrays into model inputs; shared by the data sets, the evaluator, the ROS node and the bag
-tools so that every path feeds the network identical tensors."""
+"""Turning raw camera arrays into model inputs: one implementation, in torch, for the CPU and the GPU alike.
+
+The data sets, the evaluator, the ROS node and the bag tools all feed the network through these functions, so
+every path gives identical tensors on the same device. The raw arrays are moved to the device as they arrive
+(uint8 RGB, the thermal frame's own integer or float type: on a GPU a fraction of the float32 bytes) and
+scaled, normalised, resized and shifted there, so a GPU host does no per-pixel work. NumPy appears only where
+arrays come in or go out.
+
+Order of the steps: RGB / 255; thermal normalised at its own resolution *first* (so percentiles and ranges see
+the raw values), then resized bilinearly to the RGB frame (half-pixel centres, as OpenCV's INTER_LINEAR) and moved
+by the registration offset, or warped by the registration homography
+(:mod:`rgbt_seg_core.inference.registration`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["ThermalNorm", "normalize_thermal", "thermal_range_rule", "usable_span", "check_camera_arrays",
-           "shift_slices", "thermal_problem", "prepare_inputs", "to_input_tensors",
-           "THERMAL_ABS_LIMIT"]
+from rgbt_seg_core.inference.registration import warp_thermal
+
+__all__ = ["ThermalNorm", "THERMAL_ABS_LIMIT", "Upload", "thermal_range_rule", "usable_span", "thermal_problem",
+           "check_camera_arrays", "shift_slices", "shift", "percentile", "thermal_tensor", "normalize_thermal_tensor",
+           "normalize_thermal", "register_thermal", "prepare_on_device", "prepare_inputs"]
 
 # Far above any thermal unit in use (raw counts, kelvin, degrees, millikelvin), far below float32's 3.4e38: a
 # frame beyond it holds sentinels or garbage, and differences of its values overflow in normalisation.
 THERMAL_ABS_LIMIT = 1e30
+
+Upload = Callable[[np.ndarray], torch.Tensor]  # a host array -> the same values as a tensor on the device
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,7 @@ class ThermalNorm:
 
 def thermal_range_rule(norm: ThermalNorm, from_uint8: bool) -> str | tuple[float, float]:
     """How a frame maps to [0, 1] under ``norm``: ``"scale255"``, ``"percentile"`` (of its valid pixels) or a fixed
-    (low, high). One rule for the host and the device preprocessing."""
+    (low, high)."""
     mode = norm.mode
     if mode == "auto":
         if from_uint8:
@@ -66,6 +84,24 @@ def usable_span(lo: float, hi: float) -> float | None:
     return span if np.isfinite(span) and span > 0 else None
 
 
+def thermal_problem(thermal: np.ndarray) -> tuple[str | None, bool]:
+    """The NaN rule, in one place: (reason the frame is unusable or None, whether some pixels are non-finite).
+
+    Unusable: no finite pixel, or finite values beyond :data:`THERMAL_ABS_LIMIT`. Usable with a flag: some
+    NaN/inf pixels (normalisation sets them to 0). Integer frames are always usable.
+    """
+    if thermal.dtype.kind != "f":
+        return None, False
+    finite = np.isfinite(thermal)
+    if not finite.any():
+        return "no finite pixel", True
+    nonfinite = not finite.all()
+    peak = float(np.abs(thermal[finite]).max()) if nonfinite else float(np.abs(thermal).max())
+    if peak > THERMAL_ABS_LIMIT:
+        return f"values up to {peak:.3g} (limit {THERMAL_ABS_LIMIT:.0e}); sentinel or garbage data", nonfinite
+    return None, nonfinite
+
+
 def check_camera_arrays(rgb: np.ndarray | None, thermal: np.ndarray | None) -> tuple[int, int]:
     """The frame size (the RGB image's, else thermal's) after checking both arrays' shapes and types."""
     if rgb is None and thermal is None:
@@ -87,96 +123,120 @@ def shift_slices(h: int, w: int, dx: int, dy: int) -> tuple[tuple[slice, slice],
     return (ys, xs), (yd, xd)
 
 
-def normalize_thermal(thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()) -> np.ndarray:
-    """H x W thermal (uint8, uint16 or float) -> float32 in [0, 1]; NaN/inf become 0."""
-    if thermal.ndim != 2:
-        raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
-    x = thermal.astype(np.float32)
-    finite = np.isfinite(x)
-    if not finite.all():
-        x = np.where(finite, x, 0.0).astype(np.float32)
-    rule = thermal_range_rule(norm, thermal.dtype == np.uint8)
+def shift(t: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """``t`` (... x H x W, any dtype) moved right by ``dx`` and down by ``dy`` pixels: the registration offset.
+    Vacated pixels are 0, the value a missing modality gets."""
+    if dx == 0 and dy == 0:
+        return t
+    out = torch.zeros_like(t)
+    cut = shift_slices(t.shape[-2], t.shape[-1], dx, dy)
+    if cut is not None:
+        out[(..., *cut[1])] = t[(..., *cut[0])]
+    return out
+
+
+def percentile(values: torch.Tensor, q: float) -> float:
+    """NumPy's default (linear) percentile of a 1-D tensor, for any size (torch.quantile stops at 2**24)."""
+    n = values.numel()
+    pos = q / 100.0 * (n - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    ordered = values.float().sort().values
+    a, b = float(ordered[lo]), float(ordered[hi])
+    frac = pos - lo
+    return a + (b - a) * frac if frac < 0.5 else b - (b - a) * (1.0 - frac)
+
+
+def _host(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, writable and in native byte order: what torch.from_numpy takes (a message's read-only
+    buffer is copied rather than shared with a tensor that could write to it)."""
+    a = np.ascontiguousarray(a)
+    if not a.dtype.isnative:
+        return a.astype(a.dtype.newbyteorder("="))
+    return a if a.flags.writeable else a.copy()
+
+
+def _plain_upload(device: torch.device) -> Upload:
+    return lambda a: torch.from_numpy(_host(a)).to(device)
+
+
+def thermal_tensor(thermal: np.ndarray, upload: Upload) -> tuple[torch.Tensor, bool]:
+    """H x W raw thermal -> (its values as float32 on the device, whether it was 8-bit). Integers up to 32 bits
+    travel in their own type and widen on the device; float64 and int64 become float32 on the host."""
+    if thermal.dtype == np.uint8:
+        return upload(thermal).float(), True
+    if thermal.dtype == np.uint16:  # torch's uint16 has few kernels: move the bits as int16, widen on the device
+        return (upload(_host(thermal).view(np.int16)).int() & 0xFFFF).float(), False
+    if thermal.dtype.kind in "iu" and thermal.dtype.itemsize <= 4 or thermal.dtype == np.float32:
+        return upload(thermal).float(), False
+    return upload(thermal.astype(np.float32)), False
+
+
+def normalize_thermal_tensor(x: torch.Tensor, from_uint8: bool, norm: ThermalNorm = ThermalNorm()) -> torch.Tensor:
+    """H x W float32 thermal (raw values) -> [0, 1] under ``norm``; NaN/inf pixels count as 0."""
+    finite = torch.isfinite(x)
+    x = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    rule = thermal_range_rule(norm, from_uint8)
     if rule == "scale255":
         return x / 255.0
     if rule == "percentile":
         valid = x[finite & (x != 0)]
-        if valid.size == 0:
-            return np.zeros_like(x)
-        lo, hi = (float(v) for v in np.percentile(valid, norm.percentiles))
+        if valid.numel() == 0:
+            return torch.zeros_like(x)
+        lo, hi = (percentile(valid, p) for p in norm.percentiles)
     else:
         lo, hi = rule
     span = usable_span(lo, hi)
     if span is None:
-        return np.zeros_like(x)
-    y = (x - np.float32(lo)) / np.float32(span)
-    return np.clip(np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        return torch.zeros_like(x)
+    y = (x - float(np.float32(lo))) / float(np.float32(span))
+    return torch.nan_to_num(y, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0.0, 1.0)
 
 
-def thermal_problem(thermal: np.ndarray) -> tuple[str | None, bool]:
-    """The NaN rule, in one place: (reason the frame is unusable or None, whether some pixels are non-finite).
-
-    Unusable: no finite pixel, or finite values beyond :data:`THERMAL_ABS_LIMIT`. Usable with a flag: some
-    NaN/inf pixels (normalisation sets them to 0). Integer frames are always usable.
-    """
-    if thermal.dtype.kind != "f":
-        return None, False
-    finite = np.isfinite(thermal)
-    if not finite.any():
-        return "no finite pixel", True
-    nonfinite = not finite.all()
-    peak = float(np.abs(thermal[finite]).max()) if nonfinite else float(np.abs(thermal).max())
-    if peak > THERMAL_ABS_LIMIT:
-        return f"values up to {peak:.3g} (limit {THERMAL_ABS_LIMIT:.0e}); sentinel or garbage data", nonfinite
-    return None, nonfinite
+def normalize_thermal(thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()) -> np.ndarray:
+    """H x W thermal (uint8, uint16 or float) -> float32 in [0, 1] at its own size, for array-based tools."""
+    if thermal.ndim != 2:
+        raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
+    raw, from_uint8 = thermal_tensor(thermal, _plain_upload(CPU))
+    return normalize_thermal_tensor(raw, from_uint8, norm).numpy()
 
 
-def prepare_inputs(
-    rgb: np.ndarray | None, thermal: np.ndarray | None, norm: ThermalNorm = ThermalNorm(),
-    offset: tuple[int, int] = (0, 0), homography: np.ndarray | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw camera arrays -> 3 x H x W and 1 x H x W float32 tensors in [0, 1] at the RGB frame's size.
+def register_thermal(t: torch.Tensor, out_hw: tuple[int, int], offset: tuple[int, int] = (0, 0),
+                     homography: np.ndarray | None = None) -> torch.Tensor:
+    """N x 1 x h x w thermal (normalised or raw values) -> N x 1 x H x W in the RGB frame: warped by
+    ``homography`` (then moved by ``offset``), else resized bilinearly and moved by ``offset`` (dx, dy)."""
+    if homography is not None:
+        return warp_thermal(t, homography, out_hw, offset)
+    if tuple(t.shape[-2:]) != tuple(out_hw):
+        t = F.interpolate(t, size=out_hw, mode="bilinear", align_corners=False)
+    return shift(t, *offset)
 
-    The one preprocessing of every tool (node, bag-eval, eval, predict): RGB / 255; thermal normalised at its
-    own resolution *first* (so percentiles and ranges see the raw values), then resized to the RGB frame
-    (bilinear), then moved by ``offset`` (dx, dy) pixels; or, with a ``homography`` (thermal pixel -> RGB pixel,
-    :mod:`rgbt_seg_core.inference.registration`), warped onto the RGB frame and then moved by ``offset``. A missing
-    modality is zeros at the other's size.
-    """
-    import cv2
 
+def prepare_on_device(rgb: np.ndarray | None, thermal: np.ndarray | None, norm: ThermalNorm = ThermalNorm(),
+                      offset: tuple[int, int] = (0, 0), device: torch.device = CPU, upload: Upload | None = None,
+                      homography: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw camera arrays -> 1 x 3 x H x W and 1 x 1 x H x W float32 tensors in [0, 1] on ``device``, at the RGB
+    frame's size; a missing modality is zeros at the other's size. ``upload`` moves a host array there
+    (default: a plain copy; the engine passes its pinned, non-blocking staging)."""
     h, w = check_camera_arrays(rgb, thermal)
+    up = upload or _plain_upload(device)
     if rgb is not None:
-        r = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+        r = up(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
     else:
-        r = torch.zeros(3, h, w)
+        r = torch.zeros(1, 3, h, w, device=device)
     if thermal is not None:
-        t = normalize_thermal(thermal, norm)
-        if homography is not None:
-            from rgbt_seg_core.inference.registration import warp_thermal
-
-            return r, warp_thermal(torch.from_numpy(t)[None, None], homography, (h, w), offset)[0].clamp_(0.0, 1.0)
-        if t.shape != (h, w):
-            t = np.clip(cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)  # as the device path
-        t = _shift(t, *offset)
-        tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float32)).unsqueeze(0)
+        raw, from_uint8 = thermal_tensor(thermal, up)
+        t = normalize_thermal_tensor(raw, from_uint8, norm)[None, None]
+        # interpolation weights sum to 1 only to float rounding: an all-1 frame came back as 1.0000001
+        t = register_thermal(t, (h, w), offset, homography).clamp_(0.0, 1.0)
     else:
-        tt = torch.zeros(1, h, w)
-    return r, tt
+        t = torch.zeros(1, 1, h, w, device=device)
+    return r, t
 
 
-def _shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    if dx == 0 and dy == 0:
-        return img
-    out = np.zeros_like(img)
-    cut = shift_slices(img.shape[0], img.shape[1], dx, dy)
-    if cut is not None:
-        out[cut[1]] = img[cut[0]]
-    return out
-
-
-def to_input_tensors(
-    rgb: np.ndarray, thermal: np.ndarray, norm: ThermalNorm = ThermalNorm()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 H x W x 3 RGB and H x W thermal -> 1 x 3 x H x W and 1 x 1 x H x W float tensors in [0, 1]."""
-    r, t = prepare_inputs(rgb, thermal, norm)
-    return r.unsqueeze(0), t.unsqueeze(0)
+def prepare_inputs(rgb: np.ndarray | None, thermal: np.ndarray | None, norm: ThermalNorm = ThermalNorm(),
+                   offset: tuple[int, int] = (0, 0), homography: np.ndarray | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`prepare_on_device` on the CPU, one sample as data sets give it: 3 x H x W and 1 x H x W."""
+    r, t = prepare_on_device(rgb, thermal, norm, offset, CPU, homography=homography)
+    return r[0], t[0]

@@ -13,8 +13,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rgbt_seg_core.models.checkpoint_file import (DIGEST_KEY, CheckpointError, CheckpointMeta, check_tensors,
-                                                  fill_model, open_file, split_extra, verify_open)
+from rgbt_seg_core.models.checkpoint_file import (
+    DIGEST_KEY,
+    CheckpointError,
+    CheckpointMeta,
+    check_tensors,
+    fill_model,
+    open_file,
+    split_extra,
+    verify_open,
+)
 from rgbt_seg_core.models.registry import build_model, list_models
 from rgbt_seg_core.utils.safetensors_io import SafetensorsError, read_tensor
 

@@ -32,7 +32,16 @@ import torch
 from torch import nn
 
 from rgbt_seg_core.utils.classes import default_classes
-from rgbt_seg_core.utils.safetensors_io import Header, SafetensorsError, TensorInfo, iter_bytes, parse_json, read_header, read_tensor, write_file
+from rgbt_seg_core.utils.safetensors_io import (
+    Header,
+    SafetensorsError,
+    TensorInfo,
+    iter_bytes,
+    parse_json,
+    read_header,
+    read_tensor,
+    write_file,
+)
 
 __all__ = [
     "CheckpointError",

@@ -8,7 +8,7 @@ from rgbt_seg_core.runtime.frozen import FrozenDetector, frame_digest
 from rgbt_seg_core.runtime.input_status import Endpoint, InputStatus, TopicView, input_status, transport_topic
 from rgbt_seg_core.runtime.levels import ERROR, OK, WARN
 from rgbt_seg_core.runtime.queues import FifoQueue, NewestSlot
-from rgbt_seg_core.runtime.runtime import Health, Outputs, RuntimeConfig, FrameResult, SegmentationRuntime, Work
+from rgbt_seg_core.runtime.runtime import FrameResult, Health, Outputs, RuntimeConfig, SegmentationRuntime, Work
 from rgbt_seg_core.runtime.stamps import OrderGuard, StampJump, StampJumpDetector
 from rgbt_seg_core.runtime.window import EventWindow
 

@@ -7,9 +7,9 @@ a sensor_msgs/Image or CompressedImage, so rclpy messages and rosbags-deserialis
 Checks, in order: a header stamp; the declared size against ``max_pixels`` (a raw Image's fields, a compressed
 one's PNG/JPEG header: before any pixel is decoded, so an oversized frame costs no memory); the encoding or
 compressed format this camera takes; then decoding, with step and data length (:mod:`rgbt_seg_core.runtime.imageconv`);
-for thermal, the NaN rule of :func:`rgbt_seg_core.inference.preprocess.thermal_problem` (the inference engine applies the
-same one): no finite pixel or values beyond ±1e30 reject the frame; some non-finite pixels are set to 0 and
-flagged.
+for thermal, the inference engine's NaN rule (:func:`rgbt_seg_core.inference.preprocess.thermal_problem`), applied
+here once, on arrival, so that the frame is counted; the runtime tells the engine not to apply it again. No finite
+pixel or values beyond ±1e30 reject the frame; some non-finite pixels are set to 0 and flagged.
 """
 
 from __future__ import annotations
@@ -19,8 +19,22 @@ from typing import Any
 
 import numpy as np
 
-from rgbt_seg_core.runtime.imageconv import RGB_ENCODINGS, THERMAL_ENCODINGS, ImageFormatError, check_colour_format, check_thermal_format, image_size, is_compressed, parse_format, rgb_from_compressed, rgb_from_image, stamp_ns, thermal_from_compressed, thermal_from_image
 from rgbt_seg_core.inference.preprocess import THERMAL_ABS_LIMIT, thermal_problem
+from rgbt_seg_core.runtime.imageconv import (
+    RGB_ENCODINGS,
+    THERMAL_ENCODINGS,
+    ImageFormatError,
+    check_colour_format,
+    check_thermal_format,
+    image_size,
+    is_compressed,
+    parse_format,
+    rgb_from_compressed,
+    rgb_from_image,
+    stamp_ns,
+    thermal_from_compressed,
+    thermal_from_image,
+)
 
 __all__ = ["Frame", "FrameError", "decode_frame", "stamp_ns_of", "THERMAL_ABS_LIMIT", "RGB", "THERMAL"]
 
@@ -42,7 +56,8 @@ class Frame:
 
 
 def stamp_ns_of(msg: Any) -> int:
-    """:func:`rgbt_seg_core.runtime.imageconv.stamp_ns`, with a :class:`FrameError` for a message without a usable stamp."""
+    """:func:`rgbt_seg_core.runtime.imageconv.stamp_ns`, with a :class:`FrameError` for a message without a usable
+    stamp."""
     try:
         return stamp_ns(msg)
     except (AttributeError, TypeError, ValueError) as exc:

@@ -25,8 +25,6 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from rgbt_seg_core.runtime.pairing import ApproxTimePairer, slop_to_ns
-from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
 from rgbt_seg_core.inference.render import colorize, overlay
 from rgbt_seg_core.runtime.camera_monitor import MODALITY_NAMES, CameraMonitor
 from rgbt_seg_core.runtime.clock import Clock, monotonic
@@ -35,6 +33,7 @@ from rgbt_seg_core.runtime.frozen import FrozenDetector, frame_digest
 from rgbt_seg_core.runtime.input_status import InputStatus, TopicView, input_status
 from rgbt_seg_core.runtime.levels import ERROR, OK, WARN
 from rgbt_seg_core.runtime.log_throttle import LogThrottle
+from rgbt_seg_core.runtime.pairing import ApproxTimePairer, slop_to_ns
 from rgbt_seg_core.runtime.queues import FifoQueue, NewestSlot
 from rgbt_seg_core.runtime.stamps import OrderGuard, StampJump, StampJumpDetector
 from rgbt_seg_core.runtime.window import EventWindow
@@ -129,9 +128,14 @@ class Health:
 
 
 class Predictor(Protocol):
+    """What the runtime needs of :class:`~rgbt_seg_core.inference.engine.InferenceEngine`."""
+
     palette: list[list[int]]
 
-    def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False) -> Any: ...
+    def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
+                thermal_checked: bool = False) -> Any: ...
+
+    def thermal_view(self, thermal: np.ndarray) -> np.ndarray: ...
 
 
 class SegmentationRuntime:
@@ -315,7 +319,8 @@ class SegmentationRuntime:
         return out
 
     def _segment(self, rgb: np.ndarray | None, thermal: np.ndarray | None, want: Outputs) -> FrameResult:
-        pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence)
+        # decode_frame applied the NaN rule on arrival; the engine need not scan the frame again
+        pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True)
         labels = pred.labels
         palette = self.engine.palette
         out = FrameResult(header=None, stamp_ns=0, labels=labels, rgb=rgb, model_seconds=pred.seconds)
@@ -333,9 +338,7 @@ class SegmentationRuntime:
     def _thermal_as_rgb(self, thermal: np.ndarray | None) -> np.ndarray:
         """The thermal frame as the model saw it (the engine's normalisation and registration offset), in grey."""
         assert thermal is not None
-        cfg = getattr(self.engine, "config", None)
-        norm, offset = (cfg.thermal_norm, cfg.thermal_offset) if cfg is not None else (ThermalNorm(), (0, 0))
-        t = prepare_inputs(None, thermal, norm, offset)[1][0].numpy()
+        t = self.engine.thermal_view(thermal)
         return np.repeat((t * 255.0 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
 
     def latency_samples(self) -> tuple[list[float], list[float]]:
@@ -364,6 +367,7 @@ class SegmentationRuntime:
                 out.append(status)
             return out
 
+    # long: one health verdict from every cause, judged together under one lock
     def diagnostics(self, views: Sequence[TopicView | None] = (None, None)) -> Health:
         """The current level, a one-line reason and every counter. Each WARN cause is judged over the last
         ``stats_window`` seconds, so the status returns to OK once the cause stops. ``views``: see

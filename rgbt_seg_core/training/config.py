@@ -2,7 +2,8 @@
 
 Precedence, lowest first: dataclass defaults < ``rgbt_seg_core/training/presets/<dataset>.yaml`` (its top level, then
 each ``by_model`` section whose model name or pattern, e.g. ``cimnet*``, matches: the paper's Table I) <
-``--config FILE`` (same format) < ``--set key=value`` < explicit command-line flags. Unknown keys are errors that name the key and the file.
+``--config FILE`` (same format) < ``--set key=value`` < explicit command-line flags. Unknown keys are errors that
+name the key and the file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Training losses (RSFNet §III-F).
+"""Training losses, one per model family: RSFNet's (§III-F) and CIMNet's (§III-F, Eq. 24).
+
+RSFNet:
 
     L = CE_w(main) + CE_w(aux8) + CE_w(aux16) + lambda * R
 
@@ -7,21 +9,41 @@ confidence regression R is the paper's SmoothL1(p^_rgb, p_rgb) + SmoothL1(p^_thm
 (``confidence_target="confidence"``); the authors' published code instead regresses the normalised gates,
 SmoothL1(g_rgb, p_rgb) + SmoothL1(1 - g_rgb, p_thm) with g_rgb = p^_rgb / (p^_rgb + p^_thm + eps)
 (``confidence_target="gate"``).
+
+The losses read only the fields of a family's training output (duck-typed below), never the model's modules, so
+training depends on the model contract (``SegmentationModel.family`` and its ``forward`` in train mode) alone;
+:func:`build_loss` picks the loss from the family.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rgbt_seg_core.models.rsfnet.fusion import gate_weights
-from rgbt_seg_core.models.rsfnet.model import TrainOutput
+from rgbt_seg_core.models.layers.gates import gate_weights
+from rgbt_seg_core.training.config import TrainConfig
 
-__all__ = ["class_frequencies", "class_weights", "RSFLoss", "CIMLoss"]
+__all__ = ["class_frequencies", "class_weights", "RSFLoss", "CIMLoss", "LOSS_BUILDERS", "build_loss"]
+
+class DeepSupervisedOutput(Protocol):
+    """RSFNet's training output (RSFNet §III-E, §III-F): main and auxiliary logits, raw confidences."""
+
+    logits: torch.Tensor  # B x C x H x W
+    aux8: torch.Tensor  # B x C x H x W
+    aux16: torch.Tensor  # B x C x H x W
+    confidence: torch.Tensor | None  # B x 2 (rgb, thermal); NaN column for an absent modality
+
+
+class MutualInformationOutput(Protocol):
+    """CIMNet's training output (CIMNet §III-F): logits, the MI term and its learnable weight beta."""
+
+    logits: torch.Tensor  # B x C x H x W
+    mi: torch.Tensor | None
+    mi_weight: torch.Tensor
 
 
 def class_frequencies(labels: Iterable[np.ndarray], num_classes: int) -> np.ndarray:
@@ -68,7 +90,7 @@ class RSFLoss(nn.Module):
         self.ignore_index = ignore_index
 
     def forward(
-        self, output: TrainOutput, target: torch.Tensor, pseudo: torch.Tensor | None = None
+        self, output: DeepSupervisedOutput, target: torch.Tensor, pseudo: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Args:
             output: the model's train-mode output.
@@ -78,7 +100,9 @@ class RSFLoss(nn.Module):
         Returns:
             The total loss and its parts (floats, for logging).
         """
-        ce = lambda logits: F.cross_entropy(logits, target, weight=self.weights, ignore_index=self.ignore_index)  # noqa: E731
+        def ce(logits: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(logits, target, weight=self.weights, ignore_index=self.ignore_index)
+
         main = ce(output.logits)
         aux = ce(output.aux8) + ce(output.aux16)
         total = main + self.aux_weight * aux
@@ -90,8 +114,7 @@ class RSFLoss(nn.Module):
             if self.confidence_target == "gate":
                 if not torch.isfinite(conf).all():
                     raise ValueError("confidence_target=gate needs both modalities' confidences")
-                g_rgb = gate_weights(conf[:, 0], conf[:, 1], "normalized")[0]
-                conf = torch.stack([g_rgb, 1 - g_rgb], dim=1)
+                conf = torch.stack(gate_weights(conf[:, 0], conf[:, 1], "normalized"), dim=1)  # the fusion's gate
             present = torch.isfinite(conf)  # an absent modality (single-encoder variants) has NaN
             reg = F.smooth_l1_loss(
                 torch.where(present, conf, torch.zeros_like(conf)),
@@ -115,7 +138,7 @@ class CIMLoss(nn.Module):
         self.register_buffer("weights", weights.float() if weights is not None else None)
         self.ignore_index = ignore_index
 
-    def forward(self, output: Any, target: torch.Tensor, pseudo: torch.Tensor | None = None
+    def forward(self, output: MutualInformationOutput, target: torch.Tensor, pseudo: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         ce = F.cross_entropy(output.logits, target, weight=self.weights, ignore_index=self.ignore_index)
         total = ce
@@ -126,3 +149,29 @@ class CIMLoss(nn.Module):
             parts["beta"] = float(output.mi_weight.detach())
         parts["total"] = float(total.detach())
         return total, parts
+
+
+LossBuilder = Callable[[torch.Tensor | None, TrainConfig, int], nn.Module]
+
+
+def _rsfnet_loss(weights: torch.Tensor | None, cfg: TrainConfig, ignore_index: int) -> nn.Module:
+    return RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight, ignore_index=ignore_index,
+                   confidence_target=cfg.confidence_target)
+
+
+def _cimnet_loss(weights: torch.Tensor | None, cfg: TrainConfig, ignore_index: int) -> nn.Module:
+    return CIMLoss(weights, ignore_index=ignore_index)  # CE + beta * L_mi (CIMNet §III-F)
+
+
+# model family (SegmentationModel.family, models.registry.FAMILIES) -> its loss
+LOSS_BUILDERS: dict[str, LossBuilder] = {"rsfnet": _rsfnet_loss, "cimnet": _cimnet_loss}
+
+
+def build_loss(family: str, weights: torch.Tensor | None, cfg: TrainConfig, *, ignore_index: int = -100) -> nn.Module:
+    """The loss of ``family``, with the training split's class ``weights`` and ``cfg``'s loss options."""
+    try:
+        builder = LOSS_BUILDERS[family]
+    except KeyError:
+        raise ValueError(f"no loss for model family {family!r}; families with a loss: "
+                         f"{', '.join(sorted(LOSS_BUILDERS))}") from None
+    return builder(weights, cfg, ignore_index)

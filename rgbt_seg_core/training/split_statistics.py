@@ -16,11 +16,11 @@ from typing import Callable
 
 import numpy as np
 
-from rgbt_seg_core.utils.atomic import atomic_write_bytes
-from rgbt_seg_core.utils.cache_dir import default_cache_dir
+from rgbt_seg_core.data.base import RGBTDataset
 from rgbt_seg_core.inference.preprocess import normalize_thermal
 from rgbt_seg_core.training.pseudo_labels import pseudo_labels
-from rgbt_seg_core.data.base import RGBTDataset
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
+from rgbt_seg_core.utils.cache_dir import default_cache_dir
 
 __all__ = ["split_statistics", "SplitStatistics"]
 

@@ -31,23 +31,22 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from rgbt_seg_core.models.checkpoint_file import CheckpointError, CheckpointMeta, save_checkpoint
-from rgbt_seg_core.models.checkpoint import load_checkpoint
-from rgbt_seg_core.utils.atomic import remove_stale_temporaries
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.base import RGBTDataset
-from rgbt_seg_core.training.split_statistics import split_statistics
 from rgbt_seg_core.data.training import IGNORE_INDEX, TrainingSet
 from rgbt_seg_core.evaluation.evaluator import evaluate
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from rgbt_seg_core.training.losses import CIMLoss, RSFLoss, class_weights
-from rgbt_seg_core.models import build_model
-from rgbt_seg_core.models.cimnet.model import CIMNet
 from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_precision
+from rgbt_seg_core.models import build_model
+from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint_file import CheckpointError, CheckpointMeta, save_checkpoint
 from rgbt_seg_core.training.config import TrainConfig
-from rgbt_seg_core.training.schedule import learning_rate, poly_lr
+from rgbt_seg_core.training.losses import build_loss, class_weights
+from rgbt_seg_core.training.schedule import learning_rate
+from rgbt_seg_core.training.split_statistics import split_statistics
+from rgbt_seg_core.utils.atomic import remove_stale_temporaries
 
-__all__ = ["Trainer", "TrainResult", "poly_lr"]
+__all__ = ["Trainer", "TrainResult"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,34 @@ class TrainResult:
     last_checkpoint: Path
     best_checkpoint: Path | None
     stopped_early: bool
+
+
+@dataclass
+class _Run:
+    """What one run trains with, built once by :meth:`Trainer._setup`."""
+
+    train_ds: RGBTDataset
+    val_ds: RGBTDataset | None
+    train_set: TrainingSet
+    model: nn.Module  # the model checkpoints hold
+    train_model: nn.Module  # what the steps run: ``model``, or its DistributedDataParallel wrapper
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    meta: dict[str, Any]  # the checkpoints' training metadata
+    batches_per_epoch: int
+    total_iters: int
+    epochs: int
+
+
+@dataclass
+class _Position:
+    """Where the loop is (what ``last.safetensors`` records for an exact resume) and the best mIoU so far."""
+
+    epoch: int = 0
+    batch: int = 0
+    iteration: int = 0
+    best: float | None = None
+    best_epoch: int | None = None
 
 
 def _param_groups(model: nn.Module, encoder_lr_mult: float) -> list[dict[str, Any]]:
@@ -198,6 +225,7 @@ class Trainer:
             log.warning("re-created %s from last.safetensors (%s)", path, problem)
         else:
             log.warning("%s cannot be restored (%s); the next improvement writes it again", path, problem)
+
     def _save(self, name: str, model: nn.Module, optimizer: torch.optim.Optimizer | None, state: dict[str, Any],
               meta: dict[str, Any]) -> Path:
         path = self.run_dir / name
@@ -228,17 +256,58 @@ class Trainer:
         return [int(i) for i in perm]
 
     def run(self, *, resume: bool = False) -> TrainResult:
-        cfg = self.cfg
+        """Train to the end of the schedule (or ``stop_after_iters``), from the start or, with ``resume``, from
+        where ``last.safetensors`` says the previous run stopped."""
+        self._prepare_run_dir(resume)
+        run = self._setup()
+        pos = self._resume_position(run) if resume else _Position()
+        start_epoch, start_batch = pos.epoch, pos.batch
+        self._wrap_distributed(run)
+        writer = self._writer()
         if self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            for name in ("last.safetensors", "best.safetensors"):  # left by a run killed mid-write
-                for stale in remove_stale_temporaries(self.run_dir, name):
-                    log.info("removed %s, left by an interrupted write", stale)
-            if not resume and (self.run_dir / "last.safetensors").exists():
-                raise FileExistsError(
-                    f"{self.run_dir} already holds a run (last.safetensors); pass --resume to continue it or "
-                    f"choose another --out"
-                )
+            (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        bar = self._bar(run.total_iters, pos.iteration)
+        stopped = False
+        t0 = time.time()
+        for epoch in range(start_epoch, run.epochs):
+            first = start_batch if epoch == start_epoch else 0
+            batch_no, stopped = self._train_epoch(run, pos, epoch, first, bar, writer)
+            if stopped:
+                self._save_stop(run, pos, epoch, batch_no)
+                break
+            self._end_epoch(run, pos, epoch, self._validate(run, pos, epoch, bar, writer))
+            if self.world > 1:
+                dist.barrier()
+            if pos.iteration >= run.total_iters:
+                break
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        log.info("trained %d iterations in %.1f s", pos.iteration, time.time() - t0)
+        best_path = self.run_dir / "best.safetensors"
+        return TrainResult(self.run_dir, pos.iteration, min(run.epochs, pos.iteration // run.batches_per_epoch),
+                           pos.best, self.run_dir / "last.safetensors", best_path if best_path.is_file() else None,
+                           stopped)
+
+    # ------------------------------------------------------------------ run steps
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if not self.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("last.safetensors", "best.safetensors"):  # left by a run killed mid-write
+            for stale in remove_stale_temporaries(self.run_dir, name):
+                log.info("removed %s, left by an interrupted write", stale)
+        if not resume and (self.run_dir / "last.safetensors").exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run (last.safetensors); pass --resume to continue it or "
+                f"choose another --out"
+            )
+
+    def _setup(self) -> _Run:
+        """Data, statistics, model, loss, optimizer and schedule length, in the order that fixes the RNG stream
+        (the model's initialisation seeds it), so a resumed run builds exactly what the first one did."""
+        cfg = self.cfg
         train_ds, val_ds = self._datasets()
         self.class_names, self.palette = train_ds.class_names, [list(c) for c in train_ds.palette]
         stats = split_statistics(
@@ -248,15 +317,10 @@ class Trainer:
         )
         weights = class_weights(stats.class_frequencies, cfg.class_weight_c).to(self.device)
         model = self._build_model(train_ds.num_classes)
-        if isinstance(model, CIMNet):  # CE + beta * L_mi (CIMNet §III-F)
-            criterion: nn.Module = CIMLoss(weights, ignore_index=IGNORE_INDEX)
-        else:
-            criterion = RSFLoss(weights, reg_weight=cfg.reg_weight, aux_weight=cfg.aux_weight,
-                                ignore_index=IGNORE_INDEX, confidence_target=cfg.confidence_target)
+        criterion = build_loss(model.family, weights, cfg, ignore_index=IGNORE_INDEX)
         optimizer = _optimizer(model, cfg)
         # fp16's narrow range needs loss scaling; bf16 has float32's range and does not
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
-
         train_set = TrainingSet(train_ds, crop=tuple(cfg.crop) if cfg.crop else None, pseudo=stats.pseudo,
                                 flip=cfg.flip, max_rotation=cfg.max_rotation, blur_prob=cfg.blur_prob, seed=cfg.seed)
         per_rank = len(train_ds) // self.world if self.world > 1 else len(train_ds)
@@ -266,127 +330,129 @@ class Trainer:
         total_iters = cfg.epochs * batches_per_epoch
         if cfg.max_iters is not None:
             total_iters = min(total_iters, cfg.max_iters)
-        epochs = math.ceil(total_iters / batches_per_epoch)
-
-        start_epoch, start_batch, iteration, best, best_epoch = 0, 0, 0, None, None
-        if resume:
-            state = self._resume_state(model, optimizer)
-            assert state is not None
-            if state["total_iters"] != total_iters:
-                raise ValueError(
-                    f"--resume: the run was scheduled for {state['total_iters']} iterations, this configuration "
-                    f"gives {total_iters}; resume with the same epochs/max_iters/batch_size"
-                )
-            start_epoch, start_batch, iteration, best = state["epoch"], state["batch"], state["iteration"], state["best"]
-            best_epoch = state.get("best_epoch")
-            if self.is_main:
-                self._restore_best(state)
-
-        train_model: nn.Module = model
-        if self.world > 1:
-            if self.device.type == "cuda":
-                train_model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            train_model = nn.parallel.DistributedDataParallel(
-                train_model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
-
-        writer = self._writer()
         meta = {"dataset": cfg.dataset, "config": cfg.to_dict(), "class_frequencies": stats["class_frequencies"]}
+        return _Run(train_ds, val_ds, train_set, model, model, criterion, optimizer, meta, batches_per_epoch,
+                    total_iters, math.ceil(total_iters / batches_per_epoch))
+
+    def _resume_position(self, run: _Run) -> _Position:
+        state = self._resume_state(run.model, run.optimizer)
+        assert state is not None
+        if state["total_iters"] != run.total_iters:
+            raise ValueError(
+                f"--resume: the run was scheduled for {state['total_iters']} iterations, this configuration "
+                f"gives {run.total_iters}; resume with the same epochs/max_iters/batch_size"
+            )
         if self.is_main:
-            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        bar = self._bar(total_iters, iteration)
-        stopped = False
-        t0 = time.time()
-        for epoch in range(start_epoch, epochs):
-            train_set.set_epoch(epoch)
-            order = self._order(epoch, len(train_ds))
-            first = start_batch if epoch == start_epoch else 0
-            remaining = min(batches_per_epoch, first + total_iters - iteration)
-            batch_ids = [order[b * cfg.batch_size : (b + 1) * cfg.batch_size] for b in range(first, remaining)]
-            # a private generator: creating a loader must not consume the global RNG that dropout uses,
-            # or a resumed run would diverge from an uninterrupted one
-            loader = DataLoader(train_set, batch_sampler=batch_ids, num_workers=cfg.num_workers,
-                                pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(epoch))
-            train_model.train()
-            batch_no = first
-            for batch in loader:
-                lr = learning_rate(base=cfg.lr, iteration=iteration, total=total_iters,
-                                   batches_per_epoch=batches_per_epoch, schedule=cfg.schedule, power=cfg.poly_power,
-                                   steps=cfg.lr_steps, gamma=cfg.lr_gamma, warmup=cfg.warmup_iters)
-                for g in optimizer.param_groups:
-                    g["lr"] = lr * g["lr_mult"]
-                rgb, thermal = batch["rgb"].to(self.device), batch["thermal"].to(self.device)
-                label = batch["label"].to(self.device)
-                with autocast(self.device, self.dtype):
-                    out = train_model(rgb, thermal)
-                    loss, parts = criterion(out, label, batch["pseudo"].to(self.device))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {float(loss)} at iteration {iteration}; lower --set lr=")
-                optimizer.zero_grad(set_to_none=True)
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                    self.scaler.step(optimizer)
-                    self.scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                iteration += 1
-                batch_no += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{parts['total']:.3f}", lr=f"{lr:.2e}")
-                if writer is not None:
-                    for k, v in parts.items():
-                        writer.add_scalar(f"loss/{k}", v, iteration)
-                    writer.add_scalar("lr", lr, iteration)
-                if cfg.stop_after_iters is not None and iteration >= cfg.stop_after_iters and iteration < total_iters:
-                    stopped = True
-                    break
-            if stopped:
-                next_epoch, next_batch = (epoch, batch_no) if batch_no < batches_per_epoch else (epoch + 1, 0)
-                if self.is_main:
-                    self._save("last.safetensors", model, optimizer,
-                               {"epoch": next_epoch, "batch": next_batch, "iteration": iteration,
-                                "total_iters": total_iters, "best": best, "best_epoch": best_epoch},
-                               {**meta, "epoch": next_epoch})
-                    log.info("stopped after %d iterations; continue with --resume", iteration)
-                break
-            # epoch end: validate, then checkpoint
-            miou = None
-            if val_ds is not None and ((epoch + 1) % cfg.val_every == 0 or iteration >= total_iters):
-                res = evaluate(self._engine(model), val_ds)
-                miou = res.scores().miou
-                if writer is not None:
-                    writer.add_scalar("val/mIoU", miou, iteration)
-                    writer.add_scalar("val/mAcc", res.scores().macc, iteration)
-                if bar is not None:
-                    bar.write(f"epoch {epoch + 1}/{epochs}: val mIoU {miou:.4f} mAcc {res.scores().macc:.4f}")
-            if self.is_main:
-                improved = miou is not None and (best is None or miou > best)
-                if improved:
-                    best = miou
-                    best_epoch = epoch + 1
-                epoch_meta = {**meta, "epoch": epoch + 1, "iteration": iteration, "val_miou": miou}
-                # best first, then last: `last` is the commit point, so whenever it says a best exists, that best
-                # is on disk (a kill between the two leaves the previous last, and resuming redoes this epoch)
-                if improved:
-                    self._save("best.safetensors", model, None, {}, epoch_meta)
-                if (epoch + 1) % cfg.save_every == 0 or iteration >= total_iters or improved:
-                    self._save("last.safetensors", model, optimizer,
-                               {"epoch": epoch + 1, "batch": 0, "iteration": iteration, "total_iters": total_iters,
-                                "best": best, "best_epoch": best_epoch}, epoch_meta)
-            if self.world > 1:
-                dist.barrier()
-            if iteration >= total_iters:
-                break
-        if bar is not None:
-            bar.close()
+            self._restore_best(state)
+        return _Position(state["epoch"], state["batch"], state["iteration"], state["best"], state.get("best_epoch"))
+
+    def _wrap_distributed(self, run: _Run) -> None:
+        if self.world <= 1:
+            return
+        train_model: nn.Module = run.model
+        if self.device.type == "cuda":
+            train_model = nn.SyncBatchNorm.convert_sync_batchnorm(train_model)
+        run.train_model = nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
+
+    def _train_epoch(self, run: _Run, pos: _Position, epoch: int, first: int, bar: Any, writer: Any
+                     ) -> tuple[int, bool]:
+        """The epoch's batches from ``first`` on; returns the next batch's number and whether
+        ``stop_after_iters`` stopped it."""
+        cfg = self.cfg
+        run.train_set.set_epoch(epoch)
+        order = self._order(epoch, len(run.train_ds))
+        remaining = min(run.batches_per_epoch, first + run.total_iters - pos.iteration)
+        batch_ids = [order[b * cfg.batch_size : (b + 1) * cfg.batch_size] for b in range(first, remaining)]
+        # a private generator: creating a loader must not consume the global RNG that dropout uses,
+        # or a resumed run would diverge from an uninterrupted one
+        loader = DataLoader(run.train_set, batch_sampler=batch_ids, num_workers=cfg.num_workers,
+                            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(epoch))
+        run.train_model.train()
+        batch_no = first
+        for batch in loader:
+            lr, parts = self._step(run, batch, pos.iteration)
+            pos.iteration += 1
+            batch_no += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{parts['total']:.3f}", lr=f"{lr:.2e}")
+            if writer is not None:
+                for k, v in parts.items():
+                    writer.add_scalar(f"loss/{k}", v, pos.iteration)
+                writer.add_scalar("lr", lr, pos.iteration)
+            if cfg.stop_after_iters is not None and pos.iteration >= cfg.stop_after_iters \
+                    and pos.iteration < run.total_iters:
+                return batch_no, True
+        return batch_no, False
+
+    def _step(self, run: _Run, batch: dict[str, torch.Tensor], iteration: int) -> tuple[float, dict[str, float]]:
+        """One optimizer step at the schedule's lr for ``iteration``; returns that lr and the loss's parts."""
+        cfg = self.cfg
+        lr = learning_rate(base=cfg.lr, iteration=iteration, total=run.total_iters,
+                           batches_per_epoch=run.batches_per_epoch, schedule=cfg.schedule, power=cfg.poly_power,
+                           steps=cfg.lr_steps, gamma=cfg.lr_gamma, warmup=cfg.warmup_iters)
+        for g in run.optimizer.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        rgb, thermal = batch["rgb"].to(self.device), batch["thermal"].to(self.device)
+        label = batch["label"].to(self.device)
+        with autocast(self.device, self.dtype):
+            out = run.train_model(rgb, thermal)
+            loss, parts = run.criterion(out, label, batch["pseudo"].to(self.device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)} at iteration {iteration}; lower --set lr=")
+        run.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(run.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            run.optimizer.step()
+        return lr, parts
+
+    def _validate(self, run: _Run, pos: _Position, epoch: int, bar: Any, writer: Any) -> float | None:
+        """The validation mIoU at this epoch's end, or None when this epoch is not validated."""
+        cfg = self.cfg
+        if run.val_ds is None or not ((epoch + 1) % cfg.val_every == 0 or pos.iteration >= run.total_iters):
+            return None
+        res = evaluate(self._engine(run.model), run.val_ds)
+        miou = res.scores().miou
         if writer is not None:
-            writer.close()
-        log.info("trained %d iterations in %.1f s", iteration, time.time() - t0)
-        best_path = self.run_dir / "best.safetensors"
-        return TrainResult(self.run_dir, iteration, min(epochs, iteration // batches_per_epoch), best,
-                           self.run_dir / "last.safetensors", best_path if best_path.is_file() else None, stopped)
+            writer.add_scalar("val/mIoU", miou, pos.iteration)
+            writer.add_scalar("val/mAcc", res.scores().macc, pos.iteration)
+        if bar is not None:
+            bar.write(f"epoch {epoch + 1}/{run.epochs}: val mIoU {miou:.4f} mAcc {res.scores().macc:.4f}")
+        return miou
+
+    def _save_stop(self, run: _Run, pos: _Position, epoch: int, batch_no: int) -> None:
+        """``stop_after_iters`` reached: ``last`` records the position inside the epoch, for ``--resume``."""
+        next_epoch, next_batch = (epoch, batch_no) if batch_no < run.batches_per_epoch else (epoch + 1, 0)
+        if self.is_main:
+            self._save("last.safetensors", run.model, run.optimizer,
+                       {"epoch": next_epoch, "batch": next_batch, "iteration": pos.iteration,
+                        "total_iters": run.total_iters, "best": pos.best, "best_epoch": pos.best_epoch},
+                       {**run.meta, "epoch": next_epoch})
+            log.info("stopped after %d iterations; continue with --resume", pos.iteration)
+
+    def _end_epoch(self, run: _Run, pos: _Position, epoch: int, miou: float | None) -> None:
+        """Track the best mIoU and write the epoch's checkpoints."""
+        if not self.is_main:
+            return
+        improved = miou is not None and (pos.best is None or miou > pos.best)
+        if improved:
+            pos.best = miou
+            pos.best_epoch = epoch + 1
+        epoch_meta = {**run.meta, "epoch": epoch + 1, "iteration": pos.iteration, "val_miou": miou}
+        # best first, then last: `last` is the commit point, so whenever it says a best exists, that best
+        # is on disk (a kill between the two leaves the previous last, and resuming redoes this epoch)
+        if improved:
+            self._save("best.safetensors", run.model, None, {}, epoch_meta)
+        if (epoch + 1) % self.cfg.save_every == 0 or pos.iteration >= run.total_iters or improved:
+            self._save("last.safetensors", run.model, run.optimizer,
+                       {"epoch": epoch + 1, "batch": 0, "iteration": pos.iteration, "total_iters": run.total_iters,
+                        "best": pos.best, "best_epoch": pos.best_epoch}, epoch_meta)
 
     def _writer(self):
         if not (self.cfg.tensorboard and self.is_main):

@@ -8,9 +8,9 @@ import json
 import os
 import sys
 
-from rgbt_seg_core.utils import atomic
 from rgbt_seg_core.training.config import TrainConfig
 from rgbt_seg_core.training.trainer import Trainer
+from rgbt_seg_core.utils import atomic
 
 cfg = TrainConfig(**json.loads(sys.argv[1]))
 mode = sys.argv[2]  # record | kill

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from launch import LaunchDescription, LaunchService
 from launch.actions import IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+
+from launch import LaunchDescription, LaunchService
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _support.ros_harness import make_image  # noqa: E402

@@ -25,8 +25,8 @@ def import_every_core_module() -> int:
 def run_backends(workdir: Path) -> list[str]:
     import numpy as np
 
-    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
     from _support.varied_model import save_varied_checkpoint
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ckpt = save_varied_checkpoint(workdir / "v.safetensors")
     rng = np.random.default_rng(0)

@@ -53,12 +53,11 @@ class Harness:
         ``camera_reliable``: their reliability; ``wait``: wait until the node and the peer have discovered each
         other (impossible when their QoS or transports differ)."""
         from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import CameraInfo, CompressedImage
-
-        from rgbt_seg_core.runtime import transport_topic
         from rclpy.parameter import Parameter
+        from sensor_msgs.msg import CameraInfo, CompressedImage
         from std_msgs.msg import Float32MultiArray
 
+        from rgbt_seg_core.runtime import transport_topic
         from rgbt_seg_ros.segmentation_node import SegmentationNode
 
         self.context = rclpy.Context()

@@ -12,7 +12,6 @@ import torch
 from rgbt_seg_core import build_model
 from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
-
 SMALL_OPTIONS = {"rsfnet50_18": {"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16},
                  "cimnet_r18": {"embed_dim": 32}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -106,8 +107,10 @@ def test_launch_arguments_override_the_params_file_only_when_given() -> None:
     assert node_parameters("/p.yaml", registration_file="/h.yaml") == ["/p.yaml", "/h.yaml", {"use_sim_time": False}]
     assert node_parameters("/p.yaml", checkpoint=" m.safetensors ", device="cuda:1", use_sim_time="true") == [
         "/p.yaml", {"use_sim_time": True, "checkpoint": "m.safetensors", "device": "cuda:1"}]
-    with pytest.raises(ValueError, match="use_sim_time"):
+    with pytest.raises(ValueError, match="^use_sim_time: expected true or false, got 'maybe'$"):
         node_parameters("/p.yaml", use_sim_time="maybe")
+    assert node_parameters("/p.yaml", use_sim_time=" YES ")[-1] == {"use_sim_time": True}
+    assert node_parameters("/p.yaml", use_sim_time="")[-1] == {"use_sim_time": False}  # an argument left empty
 
 
 def test_camera_topics_and_the_node_kind() -> None:
@@ -146,13 +149,44 @@ def test_rviz_topics_follow_the_namespace(namespace: str, prefix: str) -> None:
                                         st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=12),
                                         st.lists(st.integers(-3, 3), min_size=9, max_size=9))))
 def test_any_parameter_values_give_params_or_a_named_error(values: dict) -> None:
-    """Parameters come from users: any value either validates or raises ValueError naming a parameter."""
+    """Parameters come from users: any value either validates (and is kept as given) or raises the error of the
+    parameter at fault. A one-parameter error (type, finiteness, range, choices) names a parameter that was given
+    and that value alone raises it again; an error across parameters names one that was given, alone valid."""
     values = {"checkpoint": "m.safetensors", **values}
+    base = {"checkpoint": "m.safetensors"}
     try:
         p = NodeParams.from_values(values)
     except ValueError as exc:
-        assert "parameter" in str(exc) or "thermal_norm" in str(exc), exc
+        msg = str(exc)
+        single = SINGLE_PARAMETER_ERROR.match(msg)
+        if single:
+            name = single["name"]
+            assert name in values, msg
+            with pytest.raises(ValueError) as alone:
+                NodeParams.from_values({**base, name: values[name]})
+            assert str(alone.value) == msg
+            return
+        assert CROSS_PARAMETER_ERROR.match(msg), msg
+        named = [n for n in values if re.search(rf"\b{n}\b", msg.replace("thermal homography", "thermal_homography"))]
+        assert named, msg
+        for name in values:  # every value passes its own checks: the fault lies in how they combine
+            try:
+                NodeParams.from_values({**base, name: values[name]})
+            except ValueError as alone:
+                assert not SINGLE_PARAMETER_ERROR.match(str(alone)), (msg, str(alone))
         return
     p.runtime_config()
     p.inference_config()
     assert p.slop > 0 and p.jump_threshold > p.slop and p.max_pixels >= 1
+    defaults = {spec.name: spec.default for spec in PARAM_SPECS}
+    for name, value in values.items():  # kept as given, in the parameter's own type (ints widen to floats)
+        kept = getattr(p, name)
+        assert kept == (list(map(float, value)) if isinstance(value, list) else value), name
+        assert type(kept) is type(defaults[name]), name
+
+
+# "parameter X: expected ...", "parameter X=v out of range [...]", "parameter X=v: expected one of ..."
+SINGLE_PARAMETER_ERROR = re.compile(r"parameter (?P<name>\w+)(: expected |=.* out of range \[|=.*: expected one of )")
+# the cross-checks: checkpoint given, percentiles ordered, a fixed range, the homography, the runtime's own
+CROSS_PARAMETER_ERROR = re.compile(r"parameter checkpoint is required|parameter thermal_percentile_low must be below"
+                                   r"|thermal_norm=fixed needs|parameter thermal homography |parameters: ")

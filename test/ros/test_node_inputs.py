@@ -11,9 +11,8 @@ import pytest
 pytest.importorskip("rclpy")
 
 from _support.ros_harness import Harness, make_compressed, make_image, spin_until, stamped  # noqa: E402
-
-from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
+from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
 
 pytestmark = pytest.mark.ros
 H, W = 48, 64

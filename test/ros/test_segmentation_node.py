@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("rclpy")
 
 from _support.ros_harness import Harness, make_image, spin_until  # noqa: E402
-from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
+from rgbt_seg_core.runtime.imageconv import image_to_array  # noqa: E402
 
 pytestmark = pytest.mark.ros
 H, W = 48, 64
@@ -281,6 +281,7 @@ def test_thermal_homography_registers_a_moved_thermal_camera(tmp_path) -> None:
     (a parameter, also set at run time), the node's labels equal those of the unwarped pair; without it they
     differ. The labels come from a model whose labels vary across the frame."""
     from rclpy.parameter import Parameter
+
     from _support.varied_model import assert_varied, save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")

@@ -24,16 +24,15 @@ import contextlib
 import io
 import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from rgbt_seg_core.utils.optional import require  # telemetry off before onnxruntime/openvino load
 from rgbt_seg_core.models.layers.deform import with_sampled_deform_convs
+from rgbt_seg_core.utils.atomic import atomic_write_bytes
+from rgbt_seg_core.utils.optional import require  # telemetry off before onnxruntime/openvino load
 
 __all__ = ["OPSET", "export_onnx", "onnx_metadata", "checkpoint_metadata", "require"]
 
@@ -68,10 +67,6 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
         h = torch.export.Dim("H", min=MIN_SIDE, max=MAX_SIDE)
         w = torch.export.Dim("W", min=MIN_SIDE, max=MAX_SIDE)
         shapes = ({2: h, 3: w}, {2: h, 3: w})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     quiet = [logging.getLogger(n) for n in ("onnxscript", "onnx_ir", "torch.onnx")]
     levels = [lg.level for lg in quiet]
     for lg in quiet:
@@ -86,16 +81,12 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
         for k, v in (metadata or {}).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = k, v
-        onnx.save_model(proto, tmp)
-        onnx.checker.check_model(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        onnx.checker.check_model(proto)  # before anything is written: a graph that fails leaves no file
+        atomic_write_bytes(out, proto.SerializeToString())  # what onnx.save_model writes for a graph under 2 GB
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
-    return out
+    return Path(out)
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:

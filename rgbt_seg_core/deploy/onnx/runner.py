@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.deploy.base import RunnerOptions, host_feeds
 from rgbt_seg_core.deploy.model_files import check_owner, onnx_for
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 
 
 class OnnxRuntimeRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
                  device: torch.device) -> None:
-        from rgbt_seg_core.utils.optional import require
         from rgbt_seg_core.deploy.onnx.export import onnx_metadata
+        from rgbt_seg_core.utils.optional import require
 
         ort = require("onnxruntime", "onnx")
         if config.precision not in ("auto", "fp32"):

@@ -11,8 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from rgbt_seg_core.utils.optional import require
 from rgbt_seg_core.deploy.onnx.export import onnx_metadata
+from rgbt_seg_core.utils.optional import require
 
 __all__ = ["convert_onnx_to_openvino", "openvino_metadata"]
 

@@ -1,8 +1,9 @@
 """OpenVINO: the IR (or ONNX file) compiled for an Intel CPU or iGPU.
 
 Threads: the number torch uses in this process. Precision: ``auto`` leaves the choice to OpenVINO, which
-computes in bf16 on CPUs with AMX or AVX512_BF16 and in fp32 on other CPUs (the same rule as the torch backend's ``auto``); ``fp32``, ``bf16`` and ``fp16`` are passed as
-the inference-precision hint, and the precision the compiled model reports is the one the engine states.
+computes in bf16 on CPUs with AMX or AVX512_BF16 and in fp32 on other CPUs (the same rule as the torch backend's
+``auto``); ``fp32``, ``bf16`` and ``fp16`` are passed as the inference-precision hint, and the precision the
+compiled model reports is the one the engine states.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.deploy.base import RunnerOptions, host_feeds
 from rgbt_seg_core.deploy.model_files import check_owner, model_file, onnx_for
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
@@ -22,8 +23,8 @@ _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 class OpenVinoRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
                  device: torch.device) -> None:
-        from rgbt_seg_core.utils.optional import require
         from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino, openvino_metadata
+        from rgbt_seg_core.utils.optional import require
 
         ov = require("openvino", "openvino")
         import openvino.properties.hint as hints  # type: ignore[import-not-found]

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from rgbt_seg_core.deploy.onnx.export import onnx_metadata
 from rgbt_seg_core.utils.atomic import atomic_write_bytes
 from rgbt_seg_core.utils.optional import require
-from rgbt_seg_core.deploy.onnx.export import onnx_metadata
 
 __all__ = ["MIN_HW", "MAX_HW", "build_engine", "engine_record", "gpu_identity", "read_record"]
 

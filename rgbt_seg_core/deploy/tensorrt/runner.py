@@ -7,19 +7,20 @@ size, so steady-state frames allocate nothing.
 from __future__ import annotations
 
 import re
+
 import torch
 from torch import nn
 
-from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.deploy.base import RunnerOptions
 from rgbt_seg_core.deploy.model_files import check_owner, model_file, onnx_for
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 
 
 class TensorRtRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
                  device: torch.device) -> None:
-        from rgbt_seg_core.utils.optional import require
         from rgbt_seg_core.deploy.tensorrt.export import MAX_HW, MIN_HW, build_engine, engine_record, gpu_identity
+        from rgbt_seg_core.utils.optional import require
 
         if device.type != "cuda":
             raise ValueError("backend tensorrt runs on a CUDA GPU; device is " + str(device))

@@ -13,14 +13,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CIPA", "CIPAOutput", "ECA", "mutual_information"]
+from rgbt_seg_core.models.layers.eca import ECA
+
+__all__ = ["CIPA", "CIPAOutput", "mutual_information"]
 
 
 def mutual_information(v_r: torch.Tensor, v_t: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -34,20 +35,6 @@ def mutual_information(v_r: torch.Tensor, v_t: torch.Tensor, eps: float = 1e-8) 
         return -(x * (x + eps).log()).sum()
 
     return entropy(pr) + entropy(pt) - entropy(joint)
-
-
-class ECA(nn.Module):
-    """Efficient channel attention: the kernel size follows the channel count (ECA-Net's rule)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        k = int(abs(math.log2(channels) / 2 + 0.5))
-        k = k if k % 2 else k + 1
-        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.conv(x.mean((2, 3)).unsqueeze(1)).squeeze(1)
-        return x * torch.sigmoid(w)[:, :, None, None]
 
 
 class CIPAOutput(NamedTuple):

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from rgbt_seg_core.models.cimnet.cipa import CIPA
-from rgbt_seg_core.models.contract import GatedOutput, SegmentationModel
-from rgbt_seg_core.models.encoders import Encoder, MiTEncoder, build_encoder, encoder_names
 from rgbt_seg_core.models.cimnet.ffm import FFM
 from rgbt_seg_core.models.cimnet.mlp_decoder import MLPDecoder
 from rgbt_seg_core.models.cimnet.scsfr import SCSFR
+from rgbt_seg_core.models.contract import GatedOutput, SegmentationModel
+from rgbt_seg_core.models.encoders import Encoder, MiTEncoder, build_encoder, encoder_names
 
 __all__ = ["CIMNet", "CIMNetConfig", "CIMTrainOutput"]
 
@@ -47,7 +47,8 @@ class CIMNetConfig:
             return ValueError(f"CIMNet option {name}={value!r} is invalid: expected {allowed}")
 
         if self.encoder not in encoder_names("resnet", "mit"):
-            raise bad("encoder", self.encoder, "a ResNet or MiT encoder (" + ", ".join(encoder_names("resnet", "mit")) + ")")
+            allowed = ", ".join(encoder_names("resnet", "mit"))
+            raise bad("encoder", self.encoder, f"a ResNet or MiT encoder ({allowed})")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise bad("num_classes", self.num_classes, "an integer >= 2")
         for name in ("mir", "msm", "swr", "cwr"):
@@ -152,7 +153,8 @@ class CIMNet(SegmentationModel):
             return sum(p.numel() for p in m.parameters())
 
         total = count(self)
-        groups = {"total": total, "rgb_encoder": count(self.rgb_encoder), "thermal_encoder": count(self.thermal_encoder),
+        groups = {"total": total, "rgb_encoder": count(self.rgb_encoder),
+                  "thermal_encoder": count(self.thermal_encoder),
                   "cipa": count(self.cipa), "scsfr": count(self.scsfr), "ffm": count(self.ffm),
                   "decoder": count(self.decoder)}
         return groups

@@ -16,20 +16,13 @@ know the authors' decoder stayed two-stream for them.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from rgbt_seg_core.models.layers.eca import eca_kernel_size
 from rgbt_seg_core.models.layers.reparam import ConvBNReLU, RepConvKxK
 
-__all__ = ["eca_kernel_size", "Recalibration", "ConfidenceHead", "RSFBlock", "SumFusion", "ConcatFusion", "gate_weights"]
-
-
-def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
-    """ECA's adaptive 1-D kernel size: ``t = int(|(log2 C + b) / gamma|)``, bumped to the next odd number."""
-    t = int(abs((math.log2(channels) + b) / gamma))
-    return t if t % 2 else t + 1
+__all__ = ["Recalibration", "ConfidenceHead", "RSFBlock", "SumFusion", "ConcatFusion"]
 
 
 class Recalibration(nn.Module):
@@ -59,24 +52,11 @@ class ConfidenceHead(nn.Module):
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(f4.mean(dim=(2, 3)))))).squeeze(1)
 
 
-def gate_weights(p_rgb: torch.Tensor, p_thm: torch.Tensor, mode: str, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample fusion gates from the two confidences.
-
-    ``normalized`` (default, as the authors' code): g_rgb = p_rgb / (p_rgb + p_thm + eps), g_thm = 1 - g_rgb.
-    ``raw`` (as the paper's equation): g_m = p_m.
-    """
-    if mode == "normalized":
-        g_rgb = p_rgb / (p_rgb + p_thm + eps)
-        return g_rgb, 1.0 - g_rgb
-    if mode == "raw":
-        return p_rgb, p_thm
-    raise ValueError(f"gate mode must be 'normalized' or 'raw', got {mode!r}")
-
-
 class RSFBlock(nn.Module):
     """Residual spatial fusion for one stage, both modalities (weights are per modality)."""
 
-    def __init__(self, channels: int, reduced_dim: int = 64, kernel_size: int = 5, *, multi_branch: bool = True) -> None:
+    def __init__(self, channels: int, reduced_dim: int = 64, kernel_size: int = 5, *,
+                 multi_branch: bool = True) -> None:
         super().__init__()
         self.squeeze = nn.ModuleList([ConvBNReLU(channels, reduced_dim, 1) for _ in range(2)])
         self.spatial = nn.ModuleList(

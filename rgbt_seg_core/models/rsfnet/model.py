@@ -7,8 +7,9 @@ Calling conventions:
   * ``model(rgb, thermal)`` with rgb ``B x 3 x H x W`` and thermal ``B x 1 x H x W``, floats in [0, 1], any H, W.
   * train mode returns :class:`TrainOutput` (main and auxiliary logits, confidences);
     eval mode returns the logits tensor ``B x C x H x W``.
-  * :meth:`RSFNet.forward_with_gates` (any mode, no aux heads) returns :class:`~rgbt_seg_core.models.contract.GatedOutput` with the
-    two confidences and per-stage spatial gate maps: what the ROS node publishes.
+  * :meth:`RSFNet.forward_with_gates` (any mode, no aux heads) returns
+    :class:`~rgbt_seg_core.models.contract.GatedOutput` with the two confidences and per-stage spatial gate maps:
+    what the ROS node publishes.
   * :meth:`RSFNet.reparameterize` converts in place to the deploy form and returns the model.
 """
 
@@ -21,18 +22,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rgbt_seg_core.models.rsfnet.decoder import DecoderStream
 from rgbt_seg_core.models.contract import GatedOutput, SegmentationModel
 from rgbt_seg_core.models.encoders import build_encoder, encoder_names
-from rgbt_seg_core.models.rsfnet.fusion import ConcatFusion, ConfidenceHead, Recalibration, RSFBlock, SumFusion, gate_weights
-from rgbt_seg_core.models.rsfnet.heads import SegHead
+from rgbt_seg_core.models.layers.gates import GATE_MODES, gate_weights
 from rgbt_seg_core.models.layers.reparam import RepConvKxK, fold_batchnorms
+from rgbt_seg_core.models.rsfnet.decoder import DecoderStream
+from rgbt_seg_core.models.rsfnet.fusion import ConcatFusion, ConfidenceHead, Recalibration, RSFBlock, SumFusion
+from rgbt_seg_core.models.rsfnet.heads import SegHead
 
 __all__ = ["RSFNetConfig", "RSFNet", "TrainOutput"]
 
 FUSIONS = ("rsf", "sum", "concat")
 MODALITIES = ("rgbt", "rgb", "thermal")
-GATE_MODES = ("normalized", "raw")
 CNN_ENCODER_NAMES = tuple(encoder_names("resnet", "densenet", "vgg"))  # RSFNet §III-B: the CNN backbones
 
 
@@ -43,15 +44,15 @@ class RSFNetConfig:
     rgb_encoder: str = "resnet50"
     thermal_encoder: str = "resnet18"
     num_classes: int = 9
-    kernel_size: int = 5
-    reduced_dim: int = 64
-    gate: bool = True
-    gate_mode: str = "normalized"
-    multi_branch: bool = True
-    fusion: str = "rsf"
-    confidence_heads: bool = True
-    modalities: str = "rgbt"
-    fusion_channels: tuple[int, int, int, int] = field(default=(64, 128, 256, 256))
+    kernel_size: int = 5  # the RSF block's spatial KxK kernel
+    reduced_dim: int = 64  # the RSF block's squeezed width
+    gate: bool = True  # weight each modality by its confidence gate
+    gate_mode: str = "normalized"  # normalized (the authors' code) or raw (the paper's equation)
+    multi_branch: bool = True  # re-parameterisable KxK + 1x1 + identity branches while training
+    fusion: str = "rsf"  # rsf, or the sum / concat ablations
+    confidence_heads: bool = True  # predict per-modality confidences (trained on pseudo-labels)
+    modalities: str = "rgbt"  # rgbt, or one encoder only (rgb / thermal)
+    fusion_channels: tuple[int, int, int, int] = field(default=(64, 128, 256, 256))  # fusion width per stage
 
     def __post_init__(self) -> None:
         def bad(name: str, value: Any, allowed: str) -> ValueError:
@@ -119,7 +120,9 @@ class RSFNet(SegmentationModel):
         self.has_rgb = cfg.modalities in ("rgbt", "rgb")
         self.has_thermal = cfg.modalities in ("rgbt", "thermal")
 
-        self.rgb_encoder = build_encoder(cfg.rgb_encoder, in_channels=3, pretrained=pretrained) if self.has_rgb else None
+        self.rgb_encoder = (
+            build_encoder(cfg.rgb_encoder, in_channels=3, pretrained=pretrained) if self.has_rgb else None
+        )
         self.thermal_encoder = (
             build_encoder(cfg.thermal_encoder, in_channels=1, pretrained=pretrained) if self.has_thermal else None
         )

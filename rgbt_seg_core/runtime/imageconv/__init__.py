@@ -14,11 +14,27 @@ A camera's frame is converted with ``rgb_from_image`` / ``thermal_from_image`` (
 :class:`ImageFormatError` naming the reason.
 """
 
-from rgbt_seg_core.runtime.imageconv.colour import RGB_ENCODINGS, check_colour_format, rgb_from_compressed, rgb_from_image, to_rgb
-from rgbt_seg_core.runtime.imageconv.compressed import DEFAULT_MAX_PIXELS, CompressedFormat, compressed_size, parse_format
+from rgbt_seg_core.runtime.imageconv.colour import (
+           RGB_ENCODINGS,
+           check_colour_format,
+           rgb_from_compressed,
+           rgb_from_image,
+           to_rgb,
+)
+from rgbt_seg_core.runtime.imageconv.compressed import (
+           DEFAULT_MAX_PIXELS,
+           CompressedFormat,
+           compressed_size,
+           parse_format,
+)
 from rgbt_seg_core.runtime.imageconv.encodings import ENCODINGS, ImageFormatError, array_to_image_fields, image_to_array
 from rgbt_seg_core.runtime.imageconv.messages import decode_image, image_size, is_compressed, stamp_ns
-from rgbt_seg_core.runtime.imageconv.thermal import THERMAL_ENCODINGS, check_thermal_format, thermal_from_compressed, thermal_from_image
+from rgbt_seg_core.runtime.imageconv.thermal import (
+           THERMAL_ENCODINGS,
+           check_thermal_format,
+           thermal_from_compressed,
+           thermal_from_image,
+)
 
 __all__ = ["ImageFormatError", "ENCODINGS", "RGB_ENCODINGS", "THERMAL_ENCODINGS", "DEFAULT_MAX_PIXELS",
            "CompressedFormat", "image_to_array", "array_to_image_fields", "to_rgb", "rgb_from_image",

@@ -15,7 +15,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rgbt_seg_core.runtime.imageconv.compressed import DEFAULT_MAX_PIXELS, CompressedFormat, Payload, decode_payload, open_payload, parse_format
+from rgbt_seg_core.runtime.imageconv.compressed import (
+    DEFAULT_MAX_PIXELS,
+    CompressedFormat,
+    Payload,
+    decode_payload,
+    open_payload,
+    parse_format,
+)
 from rgbt_seg_core.runtime.imageconv.encodings import BAYER_PATTERNS, ENCODINGS, ImageFormatError, image_to_array
 
 __all__ = ["RGB_ENCODINGS", "to_rgb", "rgb_from_image", "check_colour_format", "rgb_from_payload",

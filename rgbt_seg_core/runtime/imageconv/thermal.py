@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from rgbt_seg_core.runtime.imageconv.compressed import DEFAULT_MAX_PIXELS, CompressedFormat, Payload, decode_payload, open_payload, parse_format
+from rgbt_seg_core.runtime.imageconv.compressed import (
+    DEFAULT_MAX_PIXELS,
+    CompressedFormat,
+    Payload,
+    decode_payload,
+    open_payload,
+    parse_format,
+)
 from rgbt_seg_core.runtime.imageconv.depth import inverse_depth_to_float
 from rgbt_seg_core.runtime.imageconv.encodings import ENCODINGS, ImageFormatError, image_to_array
 

@@ -13,11 +13,11 @@ from rgbt_seg_core import build_model
 from rgbt_seg_core.bags.evaluate import evaluate_bag
 from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
 from rgbt_seg_core.bags.io import BagError, ImageBagWriter, list_topics, read_images
-from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 from rgbt_seg_core.runtime import RuntimeConfig
 
 

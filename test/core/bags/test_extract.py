@@ -61,7 +61,6 @@ def test_round_trip_gives_the_same_frames_and_labels_and_trains(data: Path, tmp_
 
 def test_keep_rules_registration_and_prelabel(data: Path, tmp_path: Path) -> None:
     from _support.varied_model import save_varied_checkpoint
-
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ds = build_dataset("synthetic", data, "train")

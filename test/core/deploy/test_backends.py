@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from rgbt_seg_core.models.checkpoint import load_checkpoint
+from _support.varied_model import assert_varied, save_varied_checkpoint
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from _support.varied_model import assert_varied, save_varied_checkpoint
-
-pytest.importorskip("onnxscript")
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +61,7 @@ def test_tensorrt_needs_a_gpu(ckpt: Path) -> None:
 
 def test_half_onnx_graph_for_tensorrt_keeps_the_labels(ckpt: Path, tmp_path: Path) -> None:
     """The graph a TensorRT fp16 engine is built from: float16 inside, float32 at the edges, fp32's labels."""
+    pytest.importorskip("onnxscript")  # the exporter's package
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from rgbt_seg_core.deploy.onnx.export import export_onnx
@@ -86,6 +85,7 @@ def test_half_onnx_graph_for_tensorrt_keeps_the_labels(ckpt: Path, tmp_path: Pat
 
 @pytest.fixture(scope="module")
 def ir(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxscript")  # the IR is converted from the ONNX export
     pytest.importorskip("openvino")
     out = tmp_path_factory.mktemp("ov") / "v.xml"
     assert main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--format", "openvino", "--verify",
@@ -141,6 +141,7 @@ class TestOpenVino:
 
 @pytest.mark.gpu
 def test_tensorrt_engine_matches_torch_and_checks_its_record(ckpt: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript")  # the engine is built from the ONNX export
     pytest.importorskip("tensorrt")
     engine_path = tmp_path / "v.engine"
     assert main(["export", "--checkpoint", str(ckpt), "--out", str(engine_path), "--format", "tensorrt",

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from rgbt_seg_core import build_model
-from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from rgbt_seg_core.inference.preprocess import _shift
-from rgbt_seg_core.inference.preprocess import ThermalNorm
+from rgbt_seg_core.inference.preprocess import ThermalNorm, shift
+from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +61,67 @@ def test_missing_modality_is_blanked(ckpt: Path) -> None:
 
 
 def test_registration_offset() -> None:
-    a = np.arange(12, dtype=np.float32).reshape(3, 4)
-    b = _shift(a, 1, -1)  # right by one, up by one
+    a = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    b = shift(a, 1, -1)  # right by one, up by one
     assert b[0, 1] == a[1, 0] and b[2].sum() == 0 and b[:, 0].sum() == 0
+    assert torch.equal(b[:2, 1:], a[1:, :3])
+    assert shift(a, 1, -1).dtype == a.dtype and float(shift(a, 4, 0).abs().max()) == 0.0  # all moved out
+    assert shift(a, 0, 0) is a
+
+
+def test_batch_is_the_single_frame_path(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    rng = np.random.default_rng(1)
+    frames = [_pair(), (rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+                        rng.normal(300, 20, (24, 32)).astype(np.float32)), (None, _pair()[1])]
+    labels = engine.predict_batch([f[0] for f in frames], [f[1] for f in frames])
+    assert labels.shape == (3, 48, 64) and labels.dtype == torch.uint8
+    for got, (rgb, thermal) in zip(labels, frames):
+        assert np.array_equal(got.numpy(), engine.predict(rgb, thermal).labels)
+    with pytest.raises(ValueError, match="one size"):
+        engine.predict_batch([frames[0][0], frames[0][0][:40]], [frames[0][1], frames[0][1][:40]])
+    with pytest.raises(ValueError, match="as many RGB as thermal"):
+        engine.predict_batch([frames[0][0]], [])
+
+
+def test_reconfigure_changes_the_preprocessing_not_the_model(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    rgb, thermal = _pair()
+    before = engine.tensors(rgb, thermal)[1]
+    engine.reconfigure(InferenceConfig(device="cpu", precision="fp32", warmup=0, thermal_offset=(5, 0)))
+    after = engine.tensors(rgb, thermal)[1]
+    assert engine.config.thermal_offset == (5, 0) and torch.equal(after[..., 5:], before[..., :-5])
+    assert float(after[..., :5].abs().max()) == 0.0
+    hom = (1, 0, -5, 0, 1, 0, 0, 0, 1)  # the homography, parsed once, moves it back
+    engine.reconfigure(InferenceConfig(device="cpu", precision="fp32", warmup=0, thermal_offset=(5, 0),
+                                       thermal_homography=hom))
+    assert engine.config.homography() is engine.config.homography()
+    assert float((engine.tensors(rgb, thermal)[1][..., :-5] - before[..., :-5]).abs().max()) < 1e-6
+    with pytest.raises(ValueError, match="precision are fixed"):
+        engine.reconfigure(InferenceConfig(device="cpu", precision="bf16", warmup=0))
+    assert engine.config.thermal_homography == hom  # a refused config changes nothing
+
+
+def test_thermal_view_is_what_the_model_sees(ckpt: Path) -> None:
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0, thermal_offset=(2, 1)))
+    _, thermal = _pair()
+    view = engine.thermal_view(thermal)
+    assert view.dtype == np.float32 and view.shape == thermal.shape
+    np.testing.assert_array_equal(view, engine.tensors(None, thermal)[1][0, 0].float().numpy())
+    np.testing.assert_allclose(view[1:, 2:], thermal[:-1, :-2] / 255.0, atol=1e-6)
+
+
+def test_thermal_checked_skips_only_the_nan_scan(ckpt: Path) -> None:
+    from rgbt_seg_core.inference.engine import UnusableFrame
+
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+    rgb, _ = _pair()
+    some_nan = np.random.default_rng(2).normal(300, 20, (48, 64)).astype(np.float32)
+    some_nan[:4] = np.nan
+    assert np.array_equal(engine.predict(rgb, some_nan).labels,
+                          engine.predict(rgb, some_nan, thermal_checked=True).labels)
+    with pytest.raises(UnusableFrame, match="no finite pixel"):
+        engine.predict(rgb, np.full((48, 64), np.nan, np.float32))
 
 
 def test_bad_checkpoint_and_device(ckpt: Path, tmp_path: Path) -> None:

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
+from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
 from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
 from rgbt_seg_core.bags.io import ImageBagWriter, read_images
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
-from rgbt_seg_core.runtime.imageconv import decode_image
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine, UnusableFrame
 from rgbt_seg_core.inference.preprocess import normalize_thermal
-from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+from rgbt_seg_core.runtime.imageconv import decode_image
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,9 @@ def test_the_check_can_fail_resizing_before_normalising_changes_labels(setup: di
 def test_the_engine_owns_the_nan_rule(setup: dict) -> None:
     engine = InferenceEngine(setup["ckpt"], InferenceConfig(device="cpu", warmup=0))
     rgb = setup["ds"][0].rgb
+    good = setup["ds"][0].thermal
     for bad in (np.full((64, 80), np.nan, np.float32), np.full((64, 80), 3e38, np.float32)):
         with pytest.raises(UnusableFrame):
             engine.predict(rgb, bad)
+        with pytest.raises(UnusableFrame, match="batch frame 1: thermal: "):  # the batch call too
+            engine.predict_batch([rgb, rgb], [good, bad])

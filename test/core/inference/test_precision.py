@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from _support.varied_model import assert_varied, save_varied_checkpoint
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.precision import cpu_flags, cpu_has_native_bf16, resolve_precision
-from _support.varied_model import assert_varied, save_varied_checkpoint
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -80,7 +80,4 @@ def test_every_available_precision_agrees_with_fp32(varied: Path, device: str, p
     assert (got.labels == ref.labels).mean() >= 0.97
     assert got.gates is not None and got.gates.dtype == np.float32 and np.isfinite(got.gates).all()
     # the batch call is the same computation
-    from rgbt_seg_core.inference.preprocess import prepare_inputs
-
-    r, t = prepare_inputs(rgb, thermal)
-    assert np.array_equal(engine.predict_batch(r[None], t[None])[0].cpu().numpy(), got.labels)
+    assert np.array_equal(engine.predict_batch([rgb], [thermal])[0].cpu().numpy(), got.labels)

@@ -12,9 +12,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs
-from rgbt_seg_core.inference.preprocess_device import prepare_on_device
-from rgbt_seg_core.inference.registration import apply_homography_to_points, check_homography, estimate_homography, homography_yaml, offset_homography, read_homography, read_point_pairs, resize_homography
+from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, prepare_on_device
+from rgbt_seg_core.inference.registration import (
+    apply_homography_to_points,
+    check_homography,
+    estimate_homography,
+    homography_yaml,
+    offset_homography,
+    read_homography,
+    read_point_pairs,
+    resize_homography,
+)
 
 TRUE_H = np.array([[1.92, 0.04, 21.0], [-0.03, 1.95, 14.0], [2e-5, -1e-5, 1.0]])  # 320x256 thermal -> 640x512 RGB
 
@@ -62,20 +70,48 @@ def test_offset_is_the_special_case_of_the_homography() -> None:
         assert float((both - ref).abs().max()) < 1e-5  # the offset moves the registered image further
 
 
-def test_host_and_device_warp_agree() -> None:
+def _warp_cases():
     rng = np.random.default_rng(2)
     rgb = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    h = check_homography([[1.3, 0.1, -2], [0.05, 1.25, 3], [1e-3, 0, 1]])
     for thermal in (rng.integers(0, 256, (30, 44), dtype=np.uint8), rng.normal(300, 5, (20, 28)).astype(np.float32)):
-        h = check_homography([[1.3, 0.1, -2], [0.05, 1.25, 3], [1e-3, 0, 1]])
-        _, host = prepare_inputs(rgb, thermal, ThermalNorm(), (1, 2), h)
-        _, dev = prepare_on_device(rgb, thermal, ThermalNorm(), (1, 2), torch.device("cpu"), homography=h)
-        assert torch.allclose(host, dev[0], atol=1e-6)
-        assert (host == 0).any() and (host > 0).any()  # part of the frame sees no thermal pixel
+        yield rgb, thermal, h
+
+
+def test_warp_samples_thermal_at_the_inverse_homography() -> None:
+    """Each RGB pixel holds the bilinear sample of thermal at H^-1 (pixel - offset), or 0 where that is outside."""
+    for rgb, thermal, h in _warp_cases():
+        _, got = prepare_inputs(rgb, thermal, ThermalNorm(), (1, 2), h)
+        assert (got == 0).any() and (got > 0).any()  # part of the frame sees no thermal pixel
+        _, flat = prepare_inputs(None, thermal, ThermalNorm())  # normalised at its own size, no warp
+        src = flat[0].double().numpy()
+        inv = np.linalg.inv(h)
+        for y, x in ((10, 12), (25, 30), (33, 47), (0, 0)):
+            sx, sy, sw = inv @ [x - 1, y - 2, 1]
+            sx, sy = sx / sw, sy / sw
+            th, tw = src.shape
+            if not (-0.5 <= sx <= tw - 0.5 and -0.5 <= sy <= th - 0.5):
+                assert float(got[0, y, x]) == 0.0
+                continue
+            cx, cy = min(max(sx, 0), tw - 1), min(max(sy, 0), th - 1)  # edges held within half a pixel
+            x0, y0 = min(int(cx), tw - 2), min(int(cy), th - 2)
+            fx, fy = cx - x0, cy - y0
+            expect = ((1 - fy) * ((1 - fx) * src[y0, x0] + fx * src[y0, x0 + 1])
+                      + fy * ((1 - fx) * src[y0 + 1, x0] + fx * src[y0 + 1, x0 + 1]))
+            assert abs(float(got[0, y, x]) - expect) < 1e-4, (y, x)
+
+
+@pytest.mark.gpu
+def test_cuda_and_cpu_warp_agree() -> None:
+    for rgb, thermal, h in _warp_cases():
+        _, cpu = prepare_on_device(rgb, thermal, ThermalNorm(), (1, 2), torch.device("cpu"), homography=h)
+        _, dev = prepare_on_device(rgb, thermal, ThermalNorm(), (1, 2), torch.device("cuda"), homography=h)
+        assert torch.allclose(cpu, dev.cpu(), atol=1e-6)
+        assert (cpu == 0).any() and (cpu > 0).any()
 
 
 def test_engine_labels_for_a_warped_thermal_frame_registered_back(tmp_path: Path) -> None:
     from _support.varied_model import assert_varied, save_varied_checkpoint
-
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")

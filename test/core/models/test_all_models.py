@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from rgbt_seg_core.models import build_model, list_models
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import save_checkpoint
-from rgbt_seg_core.models import build_model, list_models
 
 # small options where a family has them, so the whole registry runs on a CPU in CI
 SMALL = {"rsfnet": {"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16}, "cimnet": {"embed_dim": 64}}

@@ -10,8 +10,8 @@ import torch
 
 from _support.helpers import randomize_batchnorms
 from rgbt_seg_core import build_model
-from rgbt_seg_core.models.checkpoint_file import CheckpointError, load_weights_into, read_meta, save_checkpoint
 from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.models.checkpoint_file import CheckpointError, load_weights_into, read_meta, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from _support.image_messages import S, compressed_message, depth_config, encode, header, raw_message
 
-from rgbt_seg_core.runtime.imageconv import compressed as compressed_module
+from _support.image_messages import S, compressed_message, depth_config, encode, header, raw_message
 from rgbt_seg_core.inference.engine import Prediction
 from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, FrameError, RuntimeConfig, SegmentationRuntime, decode_frame
+from rgbt_seg_core.runtime.imageconv import compressed as compressed_module
 
 H, W = 12, 16
 RNG = np.random.default_rng(0)
@@ -30,7 +30,8 @@ class FakeEngine:
     def __init__(self) -> None:
         self.inputs: list[tuple[np.ndarray | None, np.ndarray | None]] = []
 
-    def predict(self, rgb, thermal, *, want_gates=False):
+    def predict(self, rgb, thermal, *, want_gates=False, thermal_checked=False):
+        assert thermal_checked, "the runtime applied the NaN rule on arrival and says so"
         self.inputs.append((rgb, thermal))
         h, w = (rgb if rgb is not None else thermal).shape[:2]
         return Prediction(np.zeros((h, w), np.uint8), None, None, 0.001)

@@ -7,7 +7,18 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.runtime import ERROR, OK, RGB, THERMAL, WARN, FakeClock, FrozenDetector, RuntimeConfig, SegmentationRuntime, frame_digest
+from rgbt_seg_core.runtime import (
+    ERROR,
+    OK,
+    RGB,
+    THERMAL,
+    WARN,
+    FakeClock,
+    FrozenDetector,
+    RuntimeConfig,
+    SegmentationRuntime,
+    frame_digest,
+)
 
 from .test_runtime import FakeEngine, S, drain, rgb_msg, thermal_msg
 

@@ -8,7 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.runtime import ERROR, OK, RGB, THERMAL, WARN, Endpoint, FakeClock, RuntimeConfig, SegmentationRuntime, TopicView, input_status, transport_topic
+from rgbt_seg_core.runtime import (
+    ERROR,
+    OK,
+    RGB,
+    THERMAL,
+    WARN,
+    Endpoint,
+    FakeClock,
+    RuntimeConfig,
+    SegmentationRuntime,
+    TopicView,
+    input_status,
+    transport_topic,
+)
 
 from .test_runtime import FakeEngine, rgb_msg, thermal_msg
 

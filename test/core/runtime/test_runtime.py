@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 from rgbt_seg_core.inference.engine import Prediction
 from rgbt_seg_core.runtime import ERROR, OK, RGB, THERMAL, WARN, FakeClock, Outputs, RuntimeConfig, SegmentationRuntime
+from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 
 H, W = 12, 16
 S = 1_000_000_000
@@ -27,7 +27,8 @@ class FakeEngine:
     def __init__(self) -> None:
         self.calls: list[tuple[bool, bool]] = []
 
-    def predict(self, rgb, thermal, *, want_gates=False):
+    def predict(self, rgb, thermal, *, want_gates=False, thermal_checked=False):
+        assert thermal_checked, "the runtime applied the NaN rule on arrival and says so"
         self.calls.append((rgb is not None, thermal is not None))
         ref = rgb if rgb is not None else thermal
         h, w = ref.shape[:2]
@@ -40,6 +41,9 @@ class FakeEngine:
         gates = np.full((2, h, w), 0.5, np.float32) if want_gates else None
         conf = np.array([0.5, 0.5], np.float32) if want_gates else None
         return Prediction(labels, conf, gates, 0.001)
+
+    def thermal_view(self, thermal):
+        return np.clip(np.nan_to_num(thermal.astype(np.float32)) / 255.0, 0.0, 1.0)
 
 
 def msg(arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> SimpleNamespace:
@@ -101,6 +105,22 @@ def test_pairs_carry_the_rgb_header_even_when_thermal_comes_first_after_a_long_i
     assert engine.calls == [(True, True)] and rt.counts["single_modality"] == 0
 
 
+def test_a_thermal_only_overlay_shows_the_engines_view_of_thermal() -> None:
+    from rgbt_seg_core.inference.render import overlay
+
+    clock = FakeClock(0.0)
+    rt, engine = make(clock, modality_timeout=1.0)
+    stream(rt, clock, 100 * S, 5)
+    clock.advance(2.0)  # the RGB camera goes silent
+    rt.add(THERMAL, thermal_msg(103 * S, seed=7))
+    (out,) = drain(rt, Outputs(labels=True, overlay=True))
+    assert engine.calls[-1] == (False, True) and out.rgb is None
+    raw = np.random.default_rng(7).integers(0, 256, (H, W), dtype=np.uint8)  # what thermal_msg(seed=7) sent
+    grey = (engine.thermal_view(raw) * 255 + 0.5).astype(np.uint8)
+    expected = overlay(np.repeat(grey[:, :, None], 3, axis=2), out.labels, engine.palette, 0.5)
+    np.testing.assert_array_equal(out.overlay, expected)
+
+
 def test_camera_failure_and_recovery() -> None:
     clock = FakeClock(0.0)
     rt, engine = make(clock, modality_timeout=1.0, stats_window=2.0)
@@ -111,7 +131,8 @@ def test_camera_failure_and_recovery() -> None:
     assert rt.monitor.failed(THERMAL) and rt.counts["single_modality"] > 0
     assert all(o.header.frame_id == "rgb_optical" for o in out) and engine.calls[-1] == (True, False)
     h = rt.diagnostics()
-    assert h.level == WARN and "thermal camera failed" in h.message and h.values["modality_thermal"].startswith("silent")
+    assert h.level == WARN and "thermal camera failed" in h.message
+    assert h.values["modality_thermal"].startswith("silent")
     # thermal returns: pairs again, and OK
     stream(rt, clock, 103 * S, 10)
     assert engine.calls[-1] == (True, True)
@@ -253,7 +274,9 @@ def test_inference_errors_are_counted_and_the_next_frame_works() -> None:
     rt.add(RGB, rgb_msg(S))
     rt.add(THERMAL, thermal_msg(S))
     assert drain(rt) == [] and rt.counts["inference_errors"] == 1
-    assert "CUDA out of memory" in rt.diagnostics().message or rt.diagnostics().level == WARN
+    h = rt.diagnostics()
+    assert h.level == WARN and "1 inference error(s)" in h.message
+    assert h.values["last_error"] == "inference failed: CUDA out of memory" and h.values["inference_errors"] == "1"
     engine.predict = real
     rt.add(RGB, rgb_msg(2 * S))
     rt.add(THERMAL, thermal_msg(2 * S))
@@ -261,7 +284,8 @@ def test_inference_errors_are_counted_and_the_next_frame_works() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- fuzz
-ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "32FC1", "yuv422", "bayer_rggb16", "16SC1", "16UC1", "nv21", "64FC3", ""]
+ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "32FC1", "yuv422", "bayer_rggb16", "16SC1", "16UC1", "nv21", "64FC3",
+             ""]
 
 
 @st.composite

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.training.config import TrainConfig
 from rgbt_seg_core.training.trainer import Trainer
 
@@ -24,7 +24,8 @@ ROOT = HERE.parents[2]
 
 def _child(cfg: TrainConfig, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(ROOT / "test" / "_support" / "kill_child.py"), json.dumps(asdict(cfg)), *args],
+    child = ROOT / "test" / "_support" / "kill_child.py"
+    return subprocess.run([sys.executable, str(child), json.dumps(asdict(cfg)), *args],
                           capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
 
 
@@ -52,7 +53,8 @@ def test_kill_at_checkpoint_writes_then_resume(tmp_path: Path) -> None:
     writes = json.loads(ref.stdout.strip().splitlines()[-1])
     last_best = max(i for i, w in enumerate(writes) if w == "best.safetensors")
     last_last = max(i for i, w in enumerate(writes) if w == "last.safetensors")
-    ref_last, ref_best = _weights(tmp_path / "ref" / "last.safetensors"), _weights(tmp_path / "ref" / "best.safetensors")
+    ref_last = _weights(tmp_path / "ref" / "last.safetensors")
+    ref_best = _weights(tmp_path / "ref" / "best.safetensors")
     scenarios = {"during the last best write": (last_best, "before"), "between best and last": (last_best, "after"),
                  "during the final last write": (last_last, "before")}
     for k, (name, (index, phase)) in enumerate(scenarios.items()):

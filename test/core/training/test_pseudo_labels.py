@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rgbt_seg_core.training.pseudo_labels import foreground_boxes_mask, mask_iou, otsu_mask, pseudo_label, pseudo_labels, saliency_map
+from rgbt_seg_core.training.pseudo_labels import (
+    foreground_boxes_mask,
+    mask_iou,
+    otsu_mask,
+    pseudo_label,
+    pseudo_labels,
+    saliency_map,
+)
 
 
 def test_mask_iou_known_values() -> None:

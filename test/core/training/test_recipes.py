@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from rgbt_seg_core import build_model
-from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.data.training import augment
-from rgbt_seg_core.training.losses import RSFLoss
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.models.rsfnet.model import TrainOutput
 from rgbt_seg_core.training.config import TrainConfig, resolve_train_config
+from rgbt_seg_core.training.losses import RSFLoss
 from rgbt_seg_core.training.trainer import Trainer, _param_groups
 
 

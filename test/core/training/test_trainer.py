@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.training.config import TrainConfig, resolve_train_config
-from rgbt_seg_core.training.trainer import Trainer, poly_lr
+from rgbt_seg_core.training.schedule import poly_lr
+from rgbt_seg_core.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from rgbt_seg_core.models.checkpoint import load_checkpoint
+from _support.varied_model import assert_varied, save_varied_checkpoint
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from _support.varied_model import assert_varied, save_varied_checkpoint
-
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
+from rgbt_seg_core.models.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A checkpoint and its ONNX export: the tests that need it skip without the exporter or ONNX Runtime (the
+    export's --verify runs it); the missing-package errors are tested without either."""
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
     d = tmp_path_factory.mktemp("onnx")
     ckpt = save_varied_checkpoint(d / "v.safetensors")
     onnx_path = d / "v.onnx"
@@ -63,9 +64,12 @@ def test_onnx_file_must_belong_to_the_checkpoint(exported: dict, tmp_path: Path)
         InferenceEngine(other, InferenceConfig(device="cpu", backend="onnxruntime", model_file=str(exported["onnx"])))
 
 
-def test_missing_optional_package_is_a_clear_error(exported: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_optional_package_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
+    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    model_file = tmp_path / "v.onnx"  # any existing file: the package is required before the file is read
+    model_file.write_bytes(b"not read")
     real_import = builtins.__import__
 
     def no_ort(name, *args, **kwargs):
@@ -76,8 +80,7 @@ def test_missing_optional_package_is_a_clear_error(exported: dict, monkeypatch: 
     monkeypatch.setattr(builtins, "__import__", no_ort)
     monkeypatch.setattr("importlib.import_module", lambda name: no_ort(name))
     with pytest.raises(RuntimeError, match=r"optional package 'onnxruntime': pip install '\.\[onnx\]'"):
-        InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
-                                                          model_file=str(exported["onnx"])))
+        InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="onnxruntime", model_file=str(model_file)))
     with pytest.raises(ValueError, match="backend must be one of torch, onnxruntime, openvino, tensorrt"):
-        InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="tensorflow"))
+        InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="tensorflow"))
     assert torch.__name__ == "torch"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgbt_seg_core.training.losses import CIMLoss
+from rgbt_seg_core.evaluation.profiling import count_macs
 from rgbt_seg_core.models import build_model
 from rgbt_seg_core.models.cimnet.cipa import mutual_information
 from rgbt_seg_core.models.cimnet.model import CIMTrainOutput
-from rgbt_seg_core.evaluation.profiling import count_macs
+from rgbt_seg_core.training.losses import CIMLoss
 
 
 def test_counts_match_table_ii() -> None:
@@ -74,7 +74,8 @@ def test_loss_is_ce_plus_learnable_beta_times_mi() -> None:
     assert float(loss.detach()) == pytest.approx(float((ce + 0.1 * out.mi).detach()), rel=1e-5)
     assert set(parts) == {"main", "mi", "beta", "total"}
     loss.backward()
-    assert model.mi_weight.grad is not None and float(model.mi_weight.grad) == pytest.approx(float(out.mi.detach()), rel=1e-4)
+    assert model.mi_weight.grad is not None
+    assert float(model.mi_weight.grad) == pytest.approx(float(out.mi.detach()), rel=1e-4)
 
 
 def test_lambdas_start_at_one_half_and_deploy_drops_the_mi_branch() -> None:
@@ -108,8 +109,8 @@ def test_engine_runs_a_cimnet_checkpoint_without_gates(tmp_path) -> None:
     """What the node and the bag tools call: labels, and no gate maps or confidences (CIMNet has none)."""
     import numpy as np
 
-    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path / "cim.safetensors"

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision.ops import DeformConv2d, deform_conv2d
 
-from rgbt_seg_core.models.checkpoint import load_checkpoint
-from rgbt_seg_core.models.layers.deform import SampledDeformConv2d, sampled_deform_conv2d, with_sampled_deform_convs
-from rgbt_seg_core.models.cimnet.scsfr import SCSFR
 from _support.varied_model import assert_varied, save_varied_checkpoint
+from rgbt_seg_core.models.checkpoint import load_checkpoint
+from rgbt_seg_core.models.cimnet.scsfr import SCSFR
+from rgbt_seg_core.models.layers.deform import SampledDeformConv2d, sampled_deform_conv2d, with_sampled_deform_convs
 
 
 def _close(got: torch.Tensor, ref: torch.Tensor, rel: float = 1e-5) -> None:

@@ -9,8 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rgbt_seg_core.models.layers.reparam import ConvBNReLU, RepConvKxK, fold_batchnorms, fuse_conv_bn, merge_1x1_then_kxk, pad_kernel_to
 from _support.helpers import randomize_batchnorms
+from rgbt_seg_core.models.layers.reparam import (
+    ConvBNReLU,
+    RepConvKxK,
+    fold_batchnorms,
+    fuse_conv_bn,
+    merge_1x1_then_kxk,
+    pad_kernel_to,
+)
 
 
 def _close(y_ref: torch.Tensor, y: torch.Tensor, dtype: torch.dtype) -> None:

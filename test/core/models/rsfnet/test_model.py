@@ -10,11 +10,11 @@ from torch import nn
 
 from _support.helpers import randomize_batchnorms
 from rgbt_seg_core import build_model, list_models
+from rgbt_seg_core.evaluation.profiling import count_macs
 from rgbt_seg_core.models import GatedOutput, RSFNet, TrainOutput, model_family
 from rgbt_seg_core.models.encoders import build_encoder
-from rgbt_seg_core.models.registry import register_model
 from rgbt_seg_core.models.layers.reparam import RepConvKxK
-from rgbt_seg_core.evaluation.profiling import count_macs
+from rgbt_seg_core.models.registry import register_model
 
 ALL_MODELS = [m for m in list_models() if m.startswith("rsfnet")]  # CIMNet: test_cimnet.py
 

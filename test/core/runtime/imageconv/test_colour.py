@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _support.image_messages import raw_message
 
+from _support.image_messages import raw_message
 from rgbt_seg_core.runtime.imageconv import RGB_ENCODINGS, ImageFormatError, rgb_from_image, to_rgb
 
 # cv_bridge's getConversionCodes (ROS Bayer names are OpenCV's shifted by a row)

@@ -6,9 +6,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from _support.image_messages import compressed_message, encode
 
-from rgbt_seg_core.runtime.imageconv import CompressedFormat, ImageFormatError, decode_image, parse_format, rgb_from_compressed, thermal_from_compressed
+from _support.image_messages import compressed_message, encode
+from rgbt_seg_core.runtime.imageconv import (
+    CompressedFormat,
+    ImageFormatError,
+    decode_image,
+    parse_format,
+    rgb_from_compressed,
+    thermal_from_compressed,
+)
 
 RNG = np.random.default_rng(0)
 RGB = cv2.GaussianBlur(RNG.integers(0, 256, (24, 33, 3), dtype=np.uint8), (5, 5), 0)  # odd width on purpose

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _support.image_messages import compressed_message, depth_config, encode
 
+from _support.image_messages import compressed_message, depth_config, encode
 from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, thermal_from_compressed
 from rgbt_seg_core.runtime.imageconv.depth import DepthHeader, inverse_depth_to_float, split_depth_header
 

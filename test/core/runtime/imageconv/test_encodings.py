@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _support.image_messages import raw_message
 
+from _support.image_messages import raw_message
 from rgbt_seg_core.runtime.imageconv import ENCODINGS, ImageFormatError, array_to_image_fields, image_to_array
 from rgbt_seg_core.runtime.imageconv.encodings import bit_depth
 

@@ -10,9 +10,15 @@ import cv2
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from _support.image_messages import depth_config, encode, header
 
-from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, decode_image, rgb_from_compressed, thermal_from_compressed
+from _support.image_messages import depth_config, encode, header
+from rgbt_seg_core.runtime.imageconv import (
+    ImageFormatError,
+    compressed_size,
+    decode_image,
+    rgb_from_compressed,
+    thermal_from_compressed,
+)
 
 RNG = np.random.default_rng(5)
 _RGB = cv2.GaussianBlur(RNG.integers(0, 256, (20, 27, 3), dtype=np.uint8), (3, 3), 0)

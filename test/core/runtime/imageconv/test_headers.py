@@ -14,9 +14,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _support.image_messages import compressed_message, encode
 
-from rgbt_seg_core.runtime.imageconv import ImageFormatError, compressed_size, rgb_from_compressed, thermal_from_compressed
+from _support.image_messages import compressed_message, encode
+from rgbt_seg_core.runtime.imageconv import (
+    ImageFormatError,
+    compressed_size,
+    rgb_from_compressed,
+    thermal_from_compressed,
+)
 from rgbt_seg_core.runtime.imageconv import compressed as compressed_module
 from rgbt_seg_core.runtime.imageconv.headers import read_header
 

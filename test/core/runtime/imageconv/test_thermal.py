@@ -8,11 +8,16 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _support.image_messages import raw_message
 
+from _support.image_messages import raw_message
+from rgbt_seg_core.inference.preprocess import (
+    ThermalNorm,
+    normalize_thermal,
+    prepare_inputs,
+    prepare_on_device,
+    thermal_problem,
+)
 from rgbt_seg_core.runtime.imageconv import THERMAL_ENCODINGS, ImageFormatError, thermal_from_image
-from rgbt_seg_core.inference.preprocess import ThermalNorm, normalize_thermal, prepare_inputs, thermal_problem
-from rgbt_seg_core.inference.preprocess_device import prepare_on_device
 
 DTYPE = {"mono8": np.uint8, "8UC1": np.uint8, "mono16": np.uint16, "16UC1": np.uint16, "16SC1": np.int16,
          "32FC1": np.float32}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rgbt_seg_core.evaluation.perturb import PerturbationSet, parse_perturbation, shift_objects
+from rgbt_seg_core.data.perturb import PerturbationSet, parse_perturbation, shift_objects
 
 
 def _frame() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

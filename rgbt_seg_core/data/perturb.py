@@ -22,8 +22,9 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import torch
 
-from rgbt_seg_core.inference.preprocess import _shift  # the node's registration shift: vacated pixels 0
+from rgbt_seg_core.inference.preprocess import shift  # the node's registration shift: vacated pixels 0
 
 __all__ = ["Perturbation", "PerturbationSet", "parse_perturbation", "parse_settings", "shift_objects", "KINDS"]
 
@@ -63,12 +64,17 @@ class Perturbation:
                                        borderType=cv2.BORDER_REFLECT)
             return rgb, blurred.astype(thermal.dtype, copy=False)
         if self.kind == "misalign":
-            return rgb, _shift(thermal, round(self.dx * tw / w), round(self.dy * th / h))
+            return rgb, _shifted(thermal, round(self.dx * tw / w), round(self.dy * th / h))
         if label is None:
             raise ValueError("misalign-dynamic needs the frame's labels (it moves each labelled object)")
         digest = hashlib.sha256(f"{key}|{self.name}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         return rgb, shift_objects(thermal, label, self.max_shift, rng)
+
+
+def _shifted(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """:func:`~rgbt_seg_core.inference.preprocess.shift` of a camera array, in its own type."""
+    return shift(torch.from_numpy(np.ascontiguousarray(img)), dx, dy).numpy()
 
 
 def shift_objects(thermal: np.ndarray, label: np.ndarray, max_shift: int, rng: np.random.Generator,
@@ -92,8 +98,8 @@ def shift_objects(thermal: np.ndarray, label: np.ndarray, max_shift: int, rng: n
         dx, dy = round(dx * sx), round(dy * sy)
         ring = cv2.dilate(mask.astype(np.uint8), ring_kernel).astype(bool) & ~mask
         fill = thermal[ring].mean() if ring.any() else thermal.mean()
-        moved = _shift(mask.astype(np.uint8), dx, dy).astype(bool)
-        values = _shift(thermal, dx, dy)
+        moved = _shifted(mask, dx, dy)
+        values = _shifted(thermal, dx, dy)
         out[mask] = np.asarray(fill).astype(thermal.dtype)
         out[moved] = values[moved]
     return out

@@ -1,0 +1,60 @@
+"""``rgbt-seg register``: point pairs in, a params file the node reads out, each pair's error printed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rgbt_seg_core.cli.main import main
+from rgbt_seg_core.inference.registration import read_homography
+
+H = np.array([[1.02, 0.01, 12.0], [-0.015, 0.98, -7.5], [1e-5, -2e-5, 1.0]])
+
+
+def _project(points: np.ndarray) -> np.ndarray:
+    p = np.c_[points, np.ones(len(points))] @ H.T
+    return p[:, :2] / p[:, 2:]
+
+
+def _write_pairs(path: Path, thermal: np.ndarray, rgb: np.ndarray) -> None:
+    pairs = [{"rgb": [float(r[0]), float(r[1])], "thermal": [float(t[0]), float(t[1])]} for t, r in zip(thermal, rgb)]
+    path.write_text(yaml.safe_dump({"pairs": pairs}))
+
+
+def test_register_fits_the_homography_and_writes_the_node_parameter(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    thermal = np.array([[10, 12], [600, 20], [620, 460], [15, 470], [320, 240], [150, 380], [480, 90.0]])
+    _write_pairs(tmp_path / "pairs.yaml", thermal, _project(thermal))
+    out = tmp_path / "params" / "homography.yaml"
+    assert main(["register", "--pairs", str(tmp_path / "pairs.yaml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    errors = [float(e) for e in re.findall(r"error ([0-9.]+) px", printed)]
+    assert len(errors) == len(thermal) and max(errors) < 1e-3
+    assert "check this pair" not in printed
+    assert f"{len(thermal)} pairs: reprojection error RMS" in printed and f"wrote {out}" in printed
+    h = read_homography(out)
+    np.testing.assert_allclose(h / h[2, 2], H, rtol=1e-6, atol=1e-9)
+    params = yaml.safe_load(out.read_text())["/**"]["ros__parameters"]
+    assert len(params["thermal_homography"]) == 9
+
+
+def test_register_flags_a_mis_clicked_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    thermal = np.array([[10, 12], [600, 20], [620, 460], [15, 470], [320, 240], [150, 380], [480, 90.0]])
+    rgb = _project(thermal)
+    rgb[4] += [25.0, -20.0]  # clicked on the wrong point
+    _write_pairs(tmp_path / "pairs.yaml", thermal, rgb)
+    assert main(["register", "--pairs", str(tmp_path / "pairs.yaml"), "--out", str(tmp_path / "h.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    flagged = [line for line in lines if "check this pair" in line]
+    assert flagged and any(line.startswith("pair   5:") for line in flagged)
+
+
+def test_register_bad_pairs_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pairs.yaml").write_text("pairs:\n  - {rgb: [1, 2]}\n")
+    assert main(["register", "--pairs", str(tmp_path / "pairs.yaml"), "--out", str(tmp_path / "h.yaml")]) == 2
+    assert "pair 1 must be {rgb: [x, y], thermal: [x, y]}" in capsys.readouterr().err
+    assert not (tmp_path / "h.yaml").exists()

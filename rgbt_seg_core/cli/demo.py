@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--retrain", action="store_true", help="train again even if a finished model exists")
     p.add_argument("--quick", action="store_true",
-                   help=f"a pipeline check in seconds: {QUICK_FRAMES} frames, {QUICK_ITERS} training iterations "
+                   help=f"a pipeline check in seconds: {QUICK_FRAMES} frames, {QUICK_ITERS} training "
+                   f"iteration{'s' if QUICK_ITERS != 1 else ''} "
                    "(the model is not trained to any accuracy; use its own --out)")
 
     p.set_defaults(run=run)

@@ -24,7 +24,6 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, open_runner
 from rgbt_seg_core.inference.cuda_path import GraphCache, PinnedStaging
@@ -33,6 +32,7 @@ from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_on_device, t
 from rgbt_seg_core.inference.registration import check_homography
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
+from rgbt_seg_core.models.contract import SegmentationModel
 from rgbt_seg_core.utils.device import resolve_device
 
 __all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "UnusableFrame", "BACKENDS"]
@@ -99,7 +99,7 @@ class InferenceEngine:
             self._setup(model, loaded.meta, config)
 
     @classmethod
-    def from_model(cls, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()
+    def from_model(cls, model: SegmentationModel, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()
                    ) -> "InferenceEngine":
         """An engine around a model in memory, as it is (validation during training scores the training form)."""
         if config.backend != "torch":
@@ -108,8 +108,8 @@ class InferenceEngine:
         engine._setup(model, meta, config)
         return engine
 
-    def _setup(self, model: nn.Module, meta: CheckpointMeta, config: InferenceConfig, runner: Runner | None = None
-               ) -> None:
+    def _setup(self, model: SegmentationModel, meta: CheckpointMeta, config: InferenceConfig,
+               runner: Runner | None = None) -> None:
         self._set_config(config)
         self.meta = meta
         self._runner = runner
@@ -233,7 +233,7 @@ class InferenceEngine:
             labels = self._to_host(self._labels(r, t)[0])
             return Prediction(labels, None, None, time.perf_counter() - t0)
         with self._precision():
-            out = self.model.forward_with_gates(r, t)  # type: ignore[operator]
+            out = self.model.forward_with_gates(r, t)
         gates = None
         if out.gates:
             g = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from rgbt_seg_core.models.checkpoint_file import (
     DIGEST_KEY,
@@ -23,13 +22,14 @@ from rgbt_seg_core.models.checkpoint_file import (
     split_extra,
     verify_open,
 )
+from rgbt_seg_core.models.contract import SegmentationModel
 from rgbt_seg_core.models.registry import build_model, list_models
 from rgbt_seg_core.utils.safetensors_io import SafetensorsError, read_tensor
 
 __all__ = ["LoadedCheckpoint", "load_checkpoint"]
 
 
-def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.Module:
+def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> SegmentationModel:
     if meta.model not in list_models():
         raise CheckpointError(f"{path}: unknown model {meta.model!r} (this rgbt-seg has {', '.join(list_models())})")
     options = {k: v for k, v in meta.options.items() if k != "pretrained"}  # never download or probe from a file
@@ -38,7 +38,7 @@ def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.M
         with torch.random.fork_rng(devices=[]), torch.device(device):
             model = build_model(meta.model, num_classes=meta.num_classes, pretrained=False, **options)
             if meta.deploy:
-                model.reparameterize()  # type: ignore[operator]
+                model.reparameterize()
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path}: the model options in its header are invalid: {exc}") from exc
     except RuntimeError as exc:
@@ -50,7 +50,7 @@ def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> nn.M
 
 @dataclass
 class LoadedCheckpoint:
-    model: nn.Module
+    model: SegmentationModel
     meta: CheckpointMeta
     path: Path
     extra: dict[str, torch.Tensor] = field(default_factory=dict)

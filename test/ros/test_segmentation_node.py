@@ -234,7 +234,7 @@ def test_max_pixels_rejects_large_frames_with_a_clear_reason(tiny_checkpoint) ->
 
 def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
     """Half-size 16-bit and NaN thermal through the node give the labels of `predict` (which equals the engine,
-    test/core/test_one_inference_path.py), from a model whose labels vary across the frame."""
+    test/core/inference/test_one_inference_path.py), from a model whose labels vary across the frame."""
     from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
 
     ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")

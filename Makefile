@@ -9,7 +9,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(1, 100))")
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast bench gpu-check gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -38,5 +38,17 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/rgbt-seg bench reparam
 
+# On a bare CUDA machine with no network: the machine's own python3 and torch, plus the wheels of wheels/gpu_check
+# (filled beforehand by `make gpu-wheels` on a machine with network). No .venv. Report: gpu_check_out/.
+gpu-check:
+	scripts/gpu_check.sh --out gpu_check_out
+
+# Python 3.12 x86_64 wheels for gpu-check (scripts/gpu_check_wheels.txt, without dependencies: under 64 MiB)
+gpu-wheels:
+	$(PYTHON) -m pip download --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \
+		--platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+		--platform manylinux_2_34_x86_64 --platform manylinux_2_35_x86_64 --platform manylinux_2_39_x86_64 \
+		-d wheels/gpu_check -r scripts/gpu_check_wheels.txt
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .gpu_check gpu_check_out

@@ -1,10 +1,19 @@
 """Node overhead benchmark: end-to-end latency (camera publish -> ~/labels received) against model latency.
 
 Frames are sent one at a time (the next pair only after the previous labels arrived), so the figure is latency,
-not throughput. Model latency is the node's own :meth:`InferenceEngine.predict` on the same pair, timed right
-after each end-to-end frame (interleaved, so both see the same process, threads and CPU clock state): the
-difference is what the node adds (DDS transport both ways, message conversion, pairing, thread hand-off,
-publishing). Node and peer spin in separate executors, as the node would in its own process.
+not throughput; ``one_in_flight_rate_hz`` is the pairs per second of that loop. ``rate_hz`` is measured after it,
+with the cameras streaming: a pair is published whenever fewer than two wait for their labels, so the node
+receives one pair while it segments the other, as it does behind real cameras; it is the labels received per
+second. Model latency is the node's own
+:meth:`InferenceEngine.predict` on the same pair, timed right after each end-to-end frame (interleaved, so both
+see the same process, threads and CPU clock state): the difference is what the node adds (DDS transport both ways,
+message conversion, pairing, thread hand-off, pictures, publishing). The in-node overhead is the node's own part
+of that, per frame: pair complete -> every subscribed output published, minus the model. Node and peer spin in
+separate executors, as the node would in its own process.
+
+``ceiling`` swaps the node's model for :class:`ConstantLabeller`, which answers at once with a fixed, varied
+label map: what remains is the node's own path, and the rate it could reach with an infinitely fast model. It
+is a benchmark instrument, not a node option.
 """
 
 from __future__ import annotations
@@ -17,10 +26,47 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
+
+
+class ConstantLabeller(nn.Module):
+    """A stand-in model that costs nothing: for every frame of a size the same labels (vertical bands of every
+    class, so every output has real content), logits and gates, made once. :meth:`labels` stands in for the model
+    and its argmax together, :meth:`forward_with_gates` for the gated pass."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self._cache: dict[tuple, Any] = {}
+
+    def _outputs(self, rgb: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        from rgbt_seg_core.models.contract import GatedOutput
+
+        key = (tuple(rgb.shape), rgb.device)
+        if key not in self._cache:
+            b, _, h, w = rgb.shape
+            band = (torch.arange(w, device=rgb.device) * self.num_classes // max(1, w)).clamp_(max=self.num_classes - 1)
+            labels = band.to(torch.uint8)[None, None, :].expand(b, h, -1).contiguous()
+            logits = torch.nn.functional.one_hot(band, self.num_classes).T.float()  # C x W
+            logits = logits[None, :, None, :].expand(b, -1, h, -1).contiguous()
+            gates = torch.full((b, 2, max(1, h // 4), max(1, w // 4)), 0.5, device=rgb.device)
+            gated = GatedOutput(logits, torch.full((b, 2), 0.5, device=rgb.device), (gates,))
+            self._cache[key] = (labels, gated)
+        return self._cache[key]
+
+    def labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        return self._outputs(rgb)[0]
+
+    def forward(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+        return self._outputs(rgb)[1].logits
+
+    def forward_with_gates(self, rgb: torch.Tensor, thermal: torch.Tensor) -> Any:
+        return self._outputs(rgb)[1]
 
 
 def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: int, frames: int,
-                       all_outputs: bool, device: str = "cpu") -> dict[str, Any]:
+                       all_outputs: bool, device: str = "cpu", ceiling: bool = False) -> dict[str, Any]:
     """End-to-end and model latency of ``frames`` pairs through the node (see module docstring)."""
     from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
 
@@ -39,27 +85,49 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
     rclpy.init(context=ctx)
     bench = None
     try:
-        bench = _Bench(ctx, _start_node(ctx, checkpoint, device, height, width), all_outputs)
+        node = _start_node(ctx, checkpoint, device, height, width)
+        model_name = node.engine.meta.model
+        if ceiling:
+            _swap_in_constant_labeller(node.engine)
+        bench = _Bench(ctx, node, all_outputs)
         bench.wait_for_discovery(timeout=20.0)
-        e2e, model_times = bench.measure(rgb, thermal, frames)
-        e2e_in_node, model_in_node = bench.node.runtime.latency_samples()
-        inside = statistics.median(a - b for a, b in zip(e2e_in_node, model_in_node))
-        model_name = bench.node.engine.meta.model
+        e2e, model_times, loop_seconds = bench.measure(rgb, thermal, frames)
+        published = list(node.pipeline.published)[-frames:]
+        rate = bench.streaming_rate(rgb, thermal, frames)
     finally:
         if bench is not None:
             bench.close()
         rclpy.try_shutdown(context=ctx)
         if tmp is not None:
             tmp.cleanup()
+    return _summary(model_name, height, width, device, frames, all_outputs, ceiling, e2e, model_times, published,
+                    loop_seconds, rate)
+
+
+def _summary(model_name: str, height: int, width: int, device: str, frames: int, all_outputs: bool, ceiling: bool,
+             e2e: list[float], model_times: list[float], published: list[tuple[float, float]],
+             loop_seconds: float, rate: float) -> dict[str, Any]:
+    inside = statistics.median(total - model for total, model in published)
     m50, e50 = statistics.median(model_times), statistics.median(e2e)
     return {
-        "model": model_name, "input": [height, width], "device": device, "frames": frames,
-        "outputs": "all" if all_outputs else "labels",
-        "model_ms_p50": round(1e3 * m50, 2), "end_to_end_ms_p50": round(1e3 * e50, 2),
-        "end_to_end_ms_p95": round(1e3 * float(np.percentile(e2e, 95)), 2),
-        "in_node_overhead_ms_p50": round(1e3 * inside, 2),
-        "overhead_ms": round(1e3 * (e50 - m50), 2), "overhead_ratio": round((e50 - m50) / m50, 4),
+        "model": "constant-time labeller (ceiling)" if ceiling else model_name, "input": [height, width],
+        "device": device, "frames": frames, "outputs": "all" if all_outputs else "labels", "ceiling": ceiling,
+        "model_ms_p50": round(1e3 * m50, 3), "end_to_end_ms_p50": round(1e3 * e50, 3),
+        "end_to_end_ms_p95": round(1e3 * float(np.percentile(e2e, 95)), 3),
+        "in_node_overhead_ms_p50": round(1e3 * inside, 3),
+        "overhead_ms": round(1e3 * (e50 - m50), 3), "overhead_ratio": round((e50 - m50) / max(m50, 1e-9), 4),
+        "rate_hz": round(rate, 1), "one_in_flight_rate_hz": round(frames / loop_seconds, 1),
     }
+
+
+def _swap_in_constant_labeller(engine: Any) -> None:
+    """The engine's model and its argmax become a :class:`ConstantLabeller`; its preprocessing, pictures and
+    transfers stay as they are."""
+    if engine.backend != "torch":
+        raise ValueError("--ceiling replaces the torch model; use --backend torch (the default)")
+    labeller = ConstantLabeller(len(engine.class_names)).to(engine.device)
+    engine.model = labeller  # the gated pass (gates and confidence outputs)
+    engine._labels = labeller.labels  # the labels pass, CUDA graph and all
 
 
 def _random_checkpoint(folder: Path, model: str) -> str:
@@ -124,23 +192,15 @@ class _Bench:
                                                or labels.get_subscription_count() == 0):
             time.sleep(0.05)
 
-    def measure(self, rgb: np.ndarray, thermal: np.ndarray, frames: int) -> tuple[list[float], list[float]]:
-        """End-to-end and model-alone seconds of each frame, one pair at a time."""
-        from sensor_msgs.msg import Image
-
-        from rgbt_seg_core.runtime.imageconv import array_to_image_fields
-
+    def measure(self, rgb: np.ndarray, thermal: np.ndarray, frames: int) -> tuple[list[float], list[float], float]:
+        """End-to-end and model-alone seconds of each frame, one pair at a time, and the seconds the timed frames'
+        publish -> receive loops took together (the model-alone runs between them not counted)."""
         e2e: list[float] = []
         model_times: list[float] = []
+        loop = 0.0
         for i in range(frames + 1):  # the first frame also warms up the transport; not counted
             self.got.clear()
-            stamp = 1000.0 + i
-            msgs = []
-            for arr, enc in ((rgb, "rgb8"), (thermal, "mono8")):
-                m = Image(**array_to_image_fields(arr, enc))
-                m.header.stamp.sec = int(stamp)
-                m.header.frame_id = "bench"
-                msgs.append(m)
+            msgs = self._pair(rgb, thermal, 1000 + i)
             t0 = time.perf_counter()
             self.pub_rgb.publish(msgs[0])
             self.pub_thermal.publish(msgs[1])
@@ -148,9 +208,60 @@ class _Bench:
                 raise RuntimeError("the node published no labels within 120 s")
             if i:
                 e2e.append(self.arrivals[-1] - t0)
+                loop += self.arrivals[-1] - t0
                 # the model alone, on the node's own engine, right after: same process, threads and clock state
                 model_times.append(self.node.engine.predict(rgb, thermal, want_gates=self.all_outputs).seconds)
-        return e2e, model_times
+        return e2e, model_times, loop
+
+    @staticmethod
+    def _pair(rgb: np.ndarray, thermal: np.ndarray, sec: int) -> list[Any]:
+        from sensor_msgs.msg import Image
+
+        from rgbt_seg_core.runtime.imageconv import array_to_image_fields
+
+        msgs = []
+        for arr, enc in ((rgb, "rgb8"), (thermal, "mono8")):
+            m = Image(**array_to_image_fields(arr, enc))
+            m.header.stamp.sec = sec
+            m.header.frame_id = "bench"
+            msgs.append(m)
+        return msgs
+
+    def _unpublished(self) -> int:
+        """Pairs the node took in but published nothing for (a newer pair replaced it, or it was refused)."""
+        counts = self.node.runtime.counts
+        return sum(counts.get(k, 0) for k in ("dropped", "out_of_order", "skipped_no_subscribers", "inference_errors"))
+
+    def streaming_rate(self, rgb: np.ndarray, thermal: np.ndarray, frames: int, in_flight: int = 2) -> float:
+        """Outputs per second while the cameras stream: each pair is published as soon as fewer than ``in_flight``
+        are unaccounted for (neither labelled nor dropped by the node), so the node receives the next pair while it
+        segments this one."""
+        pairs = [self._pair(rgb, thermal, 5000 + i) for i in range(frames)]  # made before the clock starts
+        start, dropped = len(self.arrivals), self._unpublished()
+
+        def accounted() -> int:
+            return len(self.arrivals) - start + self._unpublished() - dropped
+
+        def wait_until(n: int) -> None:
+            deadline = time.monotonic() + 120
+            while accounted() < n:
+                self.got.clear()
+                if accounted() >= n:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the node accounted for no pair within 120 s")
+                self.got.wait(timeout=0.05)  # a dropped pair sets no event: look at the counters again soon
+
+        t0 = time.perf_counter()
+        for i, msgs in enumerate(pairs):
+            wait_until(i + 1 - in_flight)
+            self.pub_rgb.publish(msgs[0])
+            self.pub_thermal.publish(msgs[1])
+        wait_until(frames)
+        done = len(self.arrivals) - start
+        if done == 0:
+            raise RuntimeError("the node published no labels while the cameras streamed")
+        return done / (self.arrivals[-1] - t0)
 
     def close(self) -> None:
         for e in self.executors:

@@ -75,15 +75,17 @@ def bench_node(args: argparse.Namespace) -> int:
     except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
         raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
     r = run_node_benchmark(args.checkpoint, args.model, args.height, args.width, args.frames, args.all_outputs,
-                           args.device)
+                           args.device, ceiling=args.ceiling)
     if args.json:
-        print(json.dumps(r, indent=2))
-    else:
-        print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, "
-              f"outputs: {r['outputs']}")
-        print(f"  model latency p50      : {r['model_ms_p50']:9.2f} ms")
-        print(f"  end-to-end latency p50 : {r['end_to_end_ms_p50']:9.2f} ms (p95 {r['end_to_end_ms_p95']:.2f})")
-        print(f"  node overhead          : {r['overhead_ms']:9.2f} ms = {100 * r['overhead_ratio']:.2f} % of the model")
-        print(f"  in-node overhead p50   : {r['in_node_overhead_ms_p50']:9.2f} ms (pair received -> outputs published, "
-              "minus the model)")
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    print(f"{r['model']} {args.height}x{args.width} on {r['device']}, {r['frames']} frames, "
+          f"outputs: {r['outputs']}")
+    print(f"  model latency p50      : {r['model_ms_p50']:9.2f} ms")
+    print(f"  end-to-end latency p50 : {r['end_to_end_ms_p50']:9.2f} ms (p95 {r['end_to_end_ms_p95']:.2f})")
+    print(f"  node overhead          : {r['overhead_ms']:9.2f} ms = {100 * r['overhead_ratio']:.2f} % of the model")
+    print(f"  in-node overhead p50   : {r['in_node_overhead_ms_p50']:9.2f} ms (pair complete -> every output "
+          "published, minus the model)")
+    print(f"  rate                   : {r['rate_hz']:9.1f} Hz streaming ({r['one_in_flight_rate_hz']:.1f} Hz with one "
+          "pair in flight)")
     return 0

@@ -42,7 +42,8 @@ class NodeParams:
                              "start)", read_only=True)
     device: str = _param("auto", "inference device: auto (CUDA if available), cpu, cuda, cuda:N", read_only=True)
     precision: str = _param("auto", "auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, "
-                            "fp16", choices=PRECISIONS, read_only=True)
+                            "fp16; int8 runs the quantised model_file of `rgbt-seg export --int8` (backend "
+                            "onnxruntime, openvino or tensorrt)", choices=PRECISIONS, read_only=True)
     backend: str = _param("torch", "inference backend: torch, onnxruntime (fp32; extra [onnx]), openvino (Intel "
                           "CPU/iGPU; extra [openvino]), tensorrt (fp16 engine on the GPU; extra [tensorrt])",
                           choices=BACKENDS, read_only=True)
@@ -132,6 +133,7 @@ class NodeParams:
             raise ValueError(f"parameter {exc}") from None
         try:
             p.runtime_config()  # the runtime's own cross-checks (jump_threshold > slop, ...), named as parameters
+            p.inference_config()  # the engine's (precision int8 needs backend and model_file)
         except ValueError as exc:
             raise ValueError(f"parameters: {exc}") from exc
         return p

@@ -20,6 +20,7 @@ thermal image's header, the only one there is; no camera_info is published for t
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import gc
 import logging
@@ -101,6 +102,8 @@ class SegmentationPipeline:
         self._qos_event: list[str | None] = [None, None]
         self._base_topics = ["", ""]
         self._activated = 0.0
+        # per output: (pair complete -> every output published, the model's part of it) seconds, the last 200
+        self.published: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         node.add_on_set_parameters_callback(self._on_set_parameters)
 
     @property
@@ -255,6 +258,7 @@ class SegmentationPipeline:
                     out = runtime.process(work, self._wanted())
                     if out is not None:
                         self._publish(out)
+                        self.published.append((runtime.clock() - out.arrival, out.model_seconds))
             except Exception as exc:  # publishing on a context that SIGINT/SIGTERM already shut down
                 if not self.node.context.ok():
                     return

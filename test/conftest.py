@@ -12,7 +12,9 @@ use_local_ros_env(confine=True)
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two threads at most; .ci/run gives each of its two side-by-side suites one (OMP_NUM_THREADS=1), as two suites with
+# two spinning OpenMP threads each on two cores run several times slower than the work they do.
+torch.set_num_threads(max(1, min(2, int(os.environ.get("OMP_NUM_THREADS") or 2), os.cpu_count() or 1)))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,6 +5,10 @@ is timed from raw camera arrays to labels through :meth:`InferenceEngine.predict
 node runs it). Reported per variant: median and p95 latency, the ratio to fp32 eager torch (the baseline), the
 share of labels equal to the baseline's (on the timing frames, or with ``--data-root`` on the first test frames of
 that synthetic set) and, with ``--data-root``, the test split's mIoU against the baseline's.
+
+INT8 rows (ONNX Runtime and OpenVINO running one QDQ file, :mod:`rgbt_seg_core.deploy.onnx.quantize`) are made
+from the checkpoint on the spot: calibrated on ``--data-root``'s train split when given, else on the timing frames
+(random pixels: right for timing, not for accuracy). The result says which.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ class Variant:
     times: list[float] = field(default_factory=list)
 
 
-def available_variants(device: str, backends: list[str]) -> list[tuple[str, InferenceConfig]]:
-    """(name, config) for every backend x precision this machine can run; the first is the fp32 baseline."""
+def available_variants(device: str, backends: list[str], int8_file: str = "") -> list[tuple[str, InferenceConfig]]:
+    """(name, config) for every backend x precision this machine can run; the first is the fp32 baseline.
+    ``int8_file``: a quantised ONNX file of the checkpoint, which adds the INT8 rows."""
     out: list[tuple[str, InferenceConfig]] = []
     if "torch" in backends:
         out.append(("torch fp32", InferenceConfig(device=device, precision="fp32", warmup=0)))
@@ -44,10 +49,16 @@ def available_variants(device: str, backends: list[str]) -> list[tuple[str, Infe
             out.append(("torch fp16", InferenceConfig(device=device, precision="fp16", warmup=0)))
     if "onnxruntime" in backends and _importable("onnxruntime"):
         out.append(("onnxruntime fp32", InferenceConfig(device=device, backend="onnxruntime", warmup=0)))
+        if int8_file:
+            out.append(("onnxruntime int8", InferenceConfig(device="cpu", backend="onnxruntime", precision="int8",
+                                                            model_file=int8_file, warmup=0)))
     if "openvino" in backends and _importable("openvino"):  # OpenVINO runs on the CPU here, whatever --device says
         out.append(("openvino fp32", InferenceConfig(device="cpu", backend="openvino", precision="fp32", warmup=0)))
         if cpu_has_native_bf16():
             out.append(("openvino bf16", InferenceConfig(device="cpu", backend="openvino", precision="bf16", warmup=0)))
+        if int8_file:
+            out.append(("openvino int8", InferenceConfig(device="cpu", backend="openvino", precision="int8",
+                                                         model_file=int8_file, warmup=0)))
     if "tensorrt" in backends and device.startswith("cuda") and _importable("tensorrt"):
         out.append(("tensorrt fp16", InferenceConfig(device=device, backend="tensorrt", precision="fp16", warmup=0)))
     if not out or out[0][0] != "torch fp32":
@@ -70,16 +81,21 @@ def _frames(height: int, width: int, n: int) -> list[tuple[np.ndarray, np.ndarra
 def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: int = 640, device: str = "cpu",
                           backends: Sequence[str] = ("torch", "onnxruntime", "openvino", "tensorrt"),
                           rounds: int = 10, warmup: int = 2, data_root: str | None = None,
-                          model: str = "rsfnet50_18") -> dict[str, Any]:
+                          model: str = "rsfnet50_18", int8: bool = True) -> dict[str, Any]:
     """The comparison of the module docstring, on ``checkpoint`` (a random ``model`` in deploy form if None)."""
-    tmp = None
+    tmp = tempfile.TemporaryDirectory()
     if checkpoint is None:
-        tmp = tempfile.TemporaryDirectory()
         checkpoint = _random_checkpoint(Path(tmp.name), model)
+        random_model = True
+    else:
+        random_model = False
     try:
-        variants = [Variant(n, c, InferenceEngine(checkpoint, c))
-                    for n, c in available_variants(device, list(backends))]
         frames = _frames(height, width, max(1, min(rounds, 4)))  # timing: frames of the size asked for
+        int8_file, calibration = "", ""
+        if int8 and any(b in backends for b in ("onnxruntime", "openvino")) and _importable("onnxruntime"):
+            int8_file, calibration = _int8_file(checkpoint, Path(tmp.name), data_root, frames)
+        variants = [Variant(n, c, InferenceEngine(checkpoint, c))
+                    for n, c in available_variants(device, list(backends), int8_file)]
         labels = _time_rounds(variants, frames, rounds, warmup)
         base = variants[0]
         base_median = statistics.median(base.times)
@@ -102,14 +118,39 @@ def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: i
             _add_miou(rows, variants, ds)
         flags = cpu_flags()
         return {
-            "checkpoint": checkpoint if tmp is None else f"random {model}", "input": [height, width],
+            "checkpoint": f"random {model}" if random_model else checkpoint, "input": [height, width],
             "device": device, "threads": torch.get_num_threads(), "rounds": rounds,
             "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx"))),
-            "native_bf16": cpu_has_native_bf16(flags), "rows": rows,
+            "native_bf16": cpu_has_native_bf16(flags), "int8_calibration": calibration, "rows": rows,
         }
     finally:
-        if tmp is not None:
-            tmp.cleanup()
+        tmp.cleanup()
+
+
+def _int8_file(checkpoint: str, folder: Path, data_root: str | None,
+               frames: list[tuple[np.ndarray, np.ndarray]]) -> tuple[str, str]:
+    """The checkpoint's INT8 ONNX file in ``folder``, and where its calibration frames came from."""
+    from rgbt_seg_core.deploy.model_files import onnx_for
+    from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
+    from rgbt_seg_core.evaluation.calibration import calibration_feeds
+    from rgbt_seg_core.inference.preprocess import prepare_on_device
+    from rgbt_seg_core.models.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    model = loaded.model.eval() if loaded.meta.deploy else loaded.model.eval().reparameterize()
+    fp32 = onnx_for(loaded, model)  # the cached fp32 export the onnxruntime and openvino rows run too
+    if data_root:
+        from rgbt_seg_core.data import build_dataset
+
+        feeds = calibration_feeds(build_dataset("synthetic", data_root, "train"), 32)
+        source = f"synthetic:train at {data_root}, {len(feeds)} frames"
+    else:
+        feeds = []
+        for rgb, thermal in frames:
+            r, t = prepare_on_device(rgb, thermal)
+            feeds.append({"rgb": r.numpy(), "thermal": t.numpy()})
+        source = f"the {len(feeds)} random timing frames (timing only: say nothing of accuracy)"
+    return str(quantize_onnx(fp32, folder / "int8.onnx", feeds, source=source)), source
 
 
 def _random_checkpoint(folder: Path, model: str) -> str:

@@ -86,7 +86,10 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
         help="ROS node overhead: end-to-end latency vs model latency (needs the ROS wheels)",
         description="Runs segmentation_node in-process, publishes RGB + thermal pairs over loopback DDS one at a "
         "time and times camera publish -> ~/labels received, against the model's own latency on the same pair. "
-        "Prints the overhead and its ratio to the model latency (target <= 0.05 at 480x640 on CPU).",
+        "Prints the overhead and its ratio to the model latency, the in-node overhead (pair complete -> every "
+        "subscribed output published, minus the model) and the rate with one pair in flight. --ceiling swaps the "
+        "model for a constant-time labeller, timing the node's own path alone (a benchmark instrument, not a node "
+        "option).",
     )
     n.add_argument("--checkpoint", help="checkpoint to run (default: a random --model)")
     n.add_argument("--model", default="rsfnet50_18", choices=list_models(), metavar="NAME")
@@ -95,7 +98,10 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
     n.add_argument("--frames", type=int, default=10)
     n.add_argument("--all-outputs", action="store_true", help="also subscribe colour, overlay and gate topics")
     n.add_argument("--device", default="cpu")
-    n.add_argument("--json", action="store_true")
+    n.add_argument("--ceiling", action="store_true",
+                   help="replace the model with a constant-time labeller: the node's own cost and its top rate")
+    n.add_argument("--json", metavar="OUT", help="also write the results as JSON (in_node_overhead_ms_p50, "
+                   "end_to_end_ms_p50, rate_hz, ...)")
     n.set_defaults(run=run_node)
 
 
@@ -105,7 +111,8 @@ def _add_latency(bsub: argparse._SubParsersAction) -> None:
         help="every backend and precision side by side: latency, ratio to fp32 eager, label agreement, mIoU",
         description="Runs each available variant (torch fp32 eager as the baseline, torch bf16 on CPUs, torch fp16 "
         "and bf16 on CUDA, and when installed ONNX Runtime fp32, OpenVINO fp32 and, on CPUs with native bf16, "
-        "bf16, and TensorRT fp16 on CUDA) on the same frames, interleaved, from raw arrays to "
+        "bf16, ONNX Runtime and OpenVINO INT8 from one file quantised on the spot, and TensorRT fp16 on CUDA) on "
+        "the same frames, interleaved, from raw arrays to "
         "labels. Prints median and p95 latency, the ratio to the baseline, the share of labels equal to the "
         "baseline's and, with --data-root (a synthetic set), the test split's mIoU change against the baseline.",
     )
@@ -119,6 +126,9 @@ def _add_latency(bsub: argparse._SubParsersAction) -> None:
     lat.add_argument("--warmup", type=int, default=2)
     lat.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     lat.add_argument("--data-root", help="synthetic data set: agreement on its test frames and mIoU per variant")
+    lat.add_argument("--no-int8", dest="int8", action="store_false",
+                     help="leave out the INT8 rows (onnxruntime and openvino running one QDQ file, quantised from the "
+                     "checkpoint on the spot: calibrated on --data-root's train split, else on the timing frames)")
     lat.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     lat.set_defaults(run=run_latency)
 
@@ -132,9 +142,12 @@ def run_latency(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     h, w = args.size
     r = run_latency_benchmark(args.checkpoint, height=h, width=w, device=args.device, backends=args.backends,
-                              rounds=args.rounds, warmup=args.warmup, data_root=args.data_root, model=args.model)
+                              rounds=args.rounds, warmup=args.warmup, data_root=args.data_root, model=args.model,
+                              int8=args.int8)
     print(f"{r['checkpoint']} at {h}x{w} on {r['device']} ({r['threads']} threads; CPU flags "
           f"{' '.join(r['cpu_flags']) or 'none'}; native bf16: {'yes' if r['native_bf16'] else 'no'})")
+    if r["int8_calibration"]:
+        print(f"int8 rows calibrated on {r['int8_calibration']}")
     head = f"  {'variant':<18} {'median ms':>10} {'p95 ms':>9} {'vs fp32':>8} {'labels =':>9}"
     with_miou = "miou" in r["rows"][0]
     print(head + (f" {'mIoU':>7} {'change':>7}" if with_miou else ""))

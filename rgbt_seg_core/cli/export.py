@@ -24,8 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "logits 1xCxHxW; opset 19; H and W dynamic 32..4096 unless --fixed-size), as OpenVINO IR converted from "
         "that ONNX (--format openvino: .xml + .bin; extra [openvino]), or as a TensorRT fp16 engine built on this "
         "machine's GPU (--format tensorrt: .engine + .engine.json; H and W dynamic 32..1088 x 32..1920, tuned for "
-        "--verify-size, or that size alone with --fixed-size; extra [tensorrt]). Non-torch files carry the "
-        "checkpoint's checksum, and the backends refuse a file made from another checkpoint.",
+        "--verify-size, or that size alone with --fixed-size; extra [tensorrt]). With --int8 the ONNX, OpenVINO or "
+        "TensorRT file is quantised to INT8 after training, calibrated on a data set split, and --verify compares "
+        "its labels and mIoU with fp32 on another split. Non-torch files carry the checkpoint's checksum, and the "
+        "backends refuse a file made from another checkpoint.",
     )
     p.add_argument("--checkpoint", required=True, help="training-form or deploy-form checkpoint")
     p.add_argument("--out", required=True, help="file to write (.safetensors, .onnx, .xml or .engine)")
@@ -33,6 +35,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed-size", action="store_true",
                    help="onnx, openvino, tensorrt: export for --verify-size only (static H, W)")
     p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="tensorrt: engine precision")
+    q = p.add_argument_group("INT8 (onnx, openvino, tensorrt)")
+    q.add_argument("--int8", action="store_true",
+                   help="quantise to INT8 after training (static QDQ, calibrated on --calibration-data); run the file "
+                   "with --precision int8 --backend onnxruntime|openvino|tensorrt --model-file FILE")
+    q.add_argument("--calibration-data", metavar="DIR", default="", help="--int8: the data set's root folder")
+    q.add_argument("--dataset", default="", help="--int8: its layout (mfnet, pst900, kust4k, synthetic)")
+    q.add_argument("--calibration-split", default="train", help="--int8: the split to calibrate on (default train)")
+    q.add_argument("--calibration-frames", type=int, default=32,
+                   help="--int8: frames spread over the split (default 32)")
+    q.add_argument("--keep-float", nargs="+", default=[], metavar="OP",
+                   help="--int8: ONNX op types to leave in float32 (default none; e.g. Sigmoid Resize)")
+    q.add_argument("--verify-split", default="test",
+                   help="--int8 --verify: the split on which label agreement and mIoU are compared with fp32 "
+                   "(default test)")
     p.add_argument("--verify", action="store_true",
                    help="compare training and deploy outputs on random inputs and print the largest difference")
     p.add_argument("--verify-size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
@@ -43,11 +59,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "openvino": ".xml", "tensorrt": ".engine"}
 # Relative logit tolerance of --verify per format: float32 graphs agree to rounding; an fp16 engine to fp16's.
 TOLERANCES = {"onnx": 1e-3, "openvino": 1e-3, "tensorrt": 3e-2}
+# --int8 --verify: what an INT8 file must keep of the fp32 model on the verify split
+INT8_MIN_AGREEMENT = 0.97
+INT8_MAX_MIOU_DROP = 1.0  # points
 
 
 def run_backend_export(args: argparse.Namespace) -> int:
     from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
 
+    feeds = _calibration(args) if args.int8 else None  # a bad calibration folder fails before any export work
     src = load_checkpoint(args.checkpoint)
     model = src.model.eval() if src.meta.deploy else src.model.eval().reparameterize()
     h, w = args.verify_size
@@ -59,34 +79,83 @@ def run_backend_export(args: argparse.Namespace) -> int:
 
         gpu = resolve_device("cuda")
         require("tensorrt", "tensorrt")
-    if args.format == "onnx":
-        export_onnx(model, out, height=h, width=w, dynamic=not args.fixed_size, metadata=meta)
-        print(f"ONNX model written to {out} ({'static' if args.fixed_size else 'dynamic'} H x W)")
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = Path(tmp) / "model.onnx"
-            half = args.format == "tensorrt" and args.precision == "fp16"
-            export_onnx(model, onnx_path, height=h, width=w, dynamic=not args.fixed_size, half=half, metadata=meta)
-            if args.format == "openvino":
-                from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = out if args.format == "onnx" and not args.int8 else Path(tmp) / "model.onnx"
+        half = args.format == "tensorrt" and args.precision == "fp16" and not args.int8
+        export_onnx(model, onnx_path, height=h, width=w, dynamic=not args.fixed_size, half=half, metadata=meta)
+        if feeds is not None:
+            from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
 
-                convert_onnx_to_openvino(onnx_path, out)
-                print(f"OpenVINO IR written to {out} and {out.with_suffix('.bin')}")
-            else:
-                from rgbt_seg_core.deploy.tensorrt.export import build_engine
+            quantized = out if args.format == "onnx" else Path(tmp) / "int8.onnx"
+            quantize_onnx(onnx_path, quantized, feeds, source=_calibration_source(args), keep_float=args.keep_float,
+                          target="tensorrt" if args.format == "tensorrt" else "cpu")
+            onnx_path = quantized
+        kind = "INT8 " if args.int8 else ""
+        if args.format == "onnx":
+            print(f"{kind}ONNX model written to {out} ({'static' if args.fixed_size else 'dynamic'} H x W)")
+        elif args.format == "openvino":
+            from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino
 
-                build_engine(onnx_path, out, gpu, opt=(h, w), fixed=args.fixed_size)
-                print(f"TensorRT {args.precision} engine written to {out} (record: {out}.json)")
+            convert_onnx_to_openvino(onnx_path, out)
+            print(f"{kind}OpenVINO IR written to {out} and {out.with_suffix('.bin')}")
+        else:
+            from rgbt_seg_core.deploy.tensorrt.export import build_engine
+
+            build_engine(onnx_path, out, gpu, opt=(h, w), fixed=args.fixed_size)
+            print(f"TensorRT {'int8' if args.int8 else args.precision} engine written to {out} (record: {out}.json)")
     if not args.verify:
         return 0
+    return _verify_int8(args, src) if args.int8 else _verify_float(args, src, model)
+
+
+def _calibration(args: argparse.Namespace) -> list:
+    """The calibration frames of --calibration-data/--dataset/--calibration-split, as the engine preprocesses."""
+    if not args.calibration_data or not args.dataset:
+        raise ValueError("--int8 calibrates on a data set split: give --calibration-data DIR and --dataset NAME")
+    if args.calibration_frames < 1:
+        raise ValueError(f"--calibration-frames must be at least 1, got {args.calibration_frames}")
+    from rgbt_seg_core.data import build_dataset
+    from rgbt_seg_core.evaluation.calibration import calibration_feeds
+
+    ds = build_dataset(args.dataset, args.calibration_data, args.calibration_split)
+    return calibration_feeds(ds, args.calibration_frames)
+
+
+def _calibration_source(args: argparse.Namespace) -> str:
+    return f"{args.dataset}:{args.calibration_split} at {args.calibration_data}, up to {args.calibration_frames} frames"
+
+
+def _verify_float(args: argparse.Namespace, src, model) -> int:
+    h, w = args.verify_size
     sizes = [(h, w)] if args.fixed_size else [(h, w), (h // 2 + 3, w // 2 + 5)]
     from rgbt_seg_core.deploy.verify import verify_backend
 
-    diff, rel, agree = verify_backend(src, model, args.format, out, sizes, args.precision)
+    diff, rel, agree = verify_backend(src, model, args.format, Path(args.out), sizes, args.precision)
     tol = TOLERANCES[args.format]
     ok = rel <= tol
     print(f"verify: {args.format} vs torch fp32, max |logit difference| {diff:.3e} ({rel:.2e} of the largest logit; "
           f"tolerance {tol:.0e}), labels equal on {100 * agree:.3f} % of pixels: {'OK' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def _verify_int8(args: argparse.Namespace, src) -> int:
+    """The INT8 file against the checkpoint in torch fp32 on --verify-split: label agreement and mIoU."""
+    from rgbt_seg_core.data import build_dataset
+    from rgbt_seg_core.evaluation.calibration import compare_engines
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+
+    ds = build_dataset(args.dataset, args.calibration_data, args.verify_split)
+    backend = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}[args.format]
+    device = "cuda" if args.format == "tensorrt" else "cpu"
+    reference = InferenceEngine(src, InferenceConfig(device=device, precision="fp32", warmup=0))
+    candidate = InferenceEngine(args.checkpoint, InferenceConfig(device=device, precision="int8", backend=backend,
+                                                                 model_file=args.out, warmup=0))
+    a = compare_engines(reference, candidate, ds)
+    ok = a.label_agreement >= INT8_MIN_AGREEMENT and a.miou_change_points >= -INT8_MAX_MIOU_DROP
+    print(f"verify: int8 ({backend}) vs torch fp32 on {args.dataset}:{args.verify_split} ({a.frames} frames): labels "
+          f"equal on {100 * a.label_agreement:.2f} % of pixels (at least {100 * INT8_MIN_AGREEMENT:.0f} %), mIoU "
+          f"{100 * a.miou:.2f} vs {100 * a.reference_miou:.2f} ({a.miou_change_points:+.2f} points; at most "
+          f"{INT8_MAX_MIOU_DROP:.1f} lost): {'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
@@ -96,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     want = SUFFIXES[args.format]
     if not args.out.endswith(want):
         raise ValueError(f"--format {args.format} writes a {want} file; --out is {args.out}")
+    if args.int8 and args.format == "safetensors":
+        raise ValueError("--int8 writes a quantised model for a backend: use --format onnx, openvino or tensorrt")
     if args.format != "safetensors":
         return run_backend_export(args)
     src = load_checkpoint(args.checkpoint)

@@ -139,7 +139,9 @@ def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "a
 
     parser.add_argument("--device", default="auto", help=device_help)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, fp16")
+                        help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, "
+                        "fp16; int8 runs the quantised --model-file of `rgbt-seg export --int8` (--backend "
+                        "onnxruntime, openvino or tensorrt)")
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
                         help="torch (default); onnxruntime (fp32), openvino (Intel CPU/iGPU) or tensorrt (fp16, on "
                         "the GPU) run the checkpoint's export, made once into the cache unless --model-file is given")

@@ -29,7 +29,7 @@ class Runner(Protocol):
     """A compiled deploy form: preprocessed 1 x 3 x H x W and 1 x 1 x H x W float32 tensors in, logits out."""
 
     device: torch.device  # where the inputs must be
-    precision: str  # fp32 | bf16 | fp16: what the backend computes in
+    precision: str  # fp32 | bf16 | fp16 | int8: what the backend computes in
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor: ...
 

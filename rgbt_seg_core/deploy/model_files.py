@@ -15,7 +15,7 @@ from torch import nn
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.utils.cache_dir import default_cache_dir
 
-__all__ = ["model_file", "onnx_for", "check_owner"]
+__all__ = ["model_file", "onnx_for", "check_owner", "is_int8_file"]
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +51,18 @@ def check_owner(path: Path, owner: str | None, loaded: LoadedCheckpoint) -> None
         raise ValueError(f"{path} carries no rgbt-seg checkpoint checksum (export it with `rgbt-seg export`)")
     if owner != loaded.sha256:
         raise ValueError(f"{path} was exported from another checkpoint than {loaded.path} (re-export it)")
+
+
+def is_int8_file(path: Path, metadata: dict[str, str], precision: str) -> bool:
+    """Whether ``path`` is an INT8 file (``rgbt-seg export --int8``), checked against the precision asked for: int8
+    needs one, and an explicit float precision cannot be run from one (``auto`` runs what the file holds)."""
+    from rgbt_seg_core.deploy.onnx.quantize import quantization_record
+
+    int8 = quantization_record(metadata) is not None
+    if precision == "int8" and not int8:
+        raise ValueError(f"{path} is a float model file; precision int8 needs the quantised export "
+                         "(`rgbt-seg export --int8 --calibration-data DIR --dataset NAME`)")
+    if int8 and precision not in ("int8", "auto"):
+        raise ValueError(f"{path} is an INT8 model file; precision {precision} needs a float export "
+                         "(or precision int8)")
+    return int8

@@ -27,15 +27,25 @@ import torch.nn.functional as F
 
 from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, open_runner
 from rgbt_seg_core.inference.cuda_path import GraphCache, PinnedStaging
-from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_precision
+from rgbt_seg_core.inference.precision import autocast, check_int8, precision_name, resolve_precision
 from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_on_device, thermal_problem
 from rgbt_seg_core.inference.registration import check_homography
+from rgbt_seg_core.inference.render import (
+    Renders,
+    colorize,
+    colorize_tensor,
+    grey_to_rgb,
+    overlay,
+    overlay_tensor,
+    palette_lut,
+)
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
 from rgbt_seg_core.models.contract import SegmentationModel
 from rgbt_seg_core.utils.device import resolve_device
 
-__all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "UnusableFrame", "BACKENDS"]
+__all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "Renders", "UnusableFrame", "BACKENDS", "class_ids",
+           "download_packed", "pack_bytes", "unpack_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +57,7 @@ class UnusableFrame(ValueError):
 @dataclass(frozen=True)
 class InferenceConfig:
     device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see rgbt_seg_core.inference.precision)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8 (see rgbt_seg_core.inference.precision)
     backend: str = "torch"  # one of BACKENDS (rgbt_seg_core.deploy)
     model_file: str = ""  # the backend's model file (.onnx, .xml, .engine); empty: made once into the cache
     openvino_device: str = "CPU"  # backend openvino: CPU, GPU (an Intel iGPU), AUTO
@@ -64,6 +74,7 @@ class InferenceConfig:
     CHANGEABLE = ("thermal_norm", "thermal_offset", "thermal_homography", "warmup")
 
     def __post_init__(self) -> None:
+        check_int8(self.precision, self.backend, self.model_file)  # a quantised file is needed, not made on demand
         # parsed and checked once, when the config is made: a bad matrix fails here, naming why, not at a frame
         h = check_homography(self.thermal_homography)
         if h is not None:
@@ -79,7 +90,9 @@ class Prediction(NamedTuple):
     labels: np.ndarray  # H x W uint8 class ids
     confidence: np.ndarray | None  # (2,) raw confidences (rgb, thermal)
     gates: np.ndarray | None  # 2 x H x W float32: stride-4 spatial gate maps x gate, resized to the input
-    seconds: float  # model time (preprocessing to labels on the host)
+    seconds: float  # model time: preprocessing to labels on the host (on a GPU, to every output on the host)
+    color: np.ndarray | None = None  # H x W x 3 uint8, with render=Renders(color=True)
+    overlay: np.ndarray | None = None  # H x W x 3 uint8 (over the thermal view in grey where there is no RGB)
 
 
 class InferenceEngine:
@@ -129,6 +142,9 @@ class InferenceEngine:
             if self.channels_last:
                 self.model = self.model.to(memory_format=torch.channels_last)
         cuda = self._input_device.type == "cuda"
+        self._lut = palette_lut(meta.palette)
+        # pictures are made where the labels are: on the GPU when the labels are there (torch or TensorRT)
+        self._lut_device = torch.from_numpy(self._lut).to(self._input_device) if cuda else None
         self._staging = PinnedStaging(self._input_device) if cuda else None
         self._graphs = GraphCache(self._labels_eager, self.device) \
             if cuda and runner is None and config.cuda_graphs else None
@@ -192,7 +208,7 @@ class InferenceEngine:
         if rgb is None:  # the homography maps into the RGB frame: a thermal-only frame stays in its own
             hom = None
         upload = self._staging.upload if self._staging is not None and staged else None
-        r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, upload, hom)
+        r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, upload, hom, self.channels_last)
         return self._layout(r), self._layout(t)
 
     def thermal_view(self, thermal: np.ndarray) -> np.ndarray:
@@ -205,42 +221,79 @@ class InferenceEngine:
     def _labels_eager(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         with self._precision():
             logits = self.model(rgb, thermal)
-        return logits.argmax(dim=1).to(torch.uint8)
+        return class_ids(logits)
 
     def _labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         """B x H x W uint8 class ids where the model ran."""
         if self._runner is not None:
-            return self._runner(rgb, thermal).argmax(dim=1).to(torch.uint8)
+            return class_ids(self._runner(rgb, thermal))
         if self._graphs is not None:
             return self._graphs(rgb, thermal)
         return self._labels_eager(rgb, thermal)
 
-    def _to_host(self, t: torch.Tensor) -> np.ndarray:
-        return self._staging.download(t) if self._staging is not None else t.cpu().numpy()
-
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
-                thermal_checked: bool = False) -> Prediction:
+                thermal_checked: bool = False, render: Renders | None = None) -> Prediction:
         """One frame from raw camera arrays (uint8 H x W x 3 RGB; uint8, uint16 or float H x W thermal; either
         may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses, unless
         ``thermal_checked`` says the caller applied the rule already.
 
-        Gates (``want_gates``) come from the torch model's eager pass; other backends compute labels only."""
+        Gates (``want_gates``) come from the torch model's eager pass; other backends compute labels only.
+        ``render`` asks for the colour image and the overlay too, made where the labels are
+        (:mod:`rgbt_seg_core.inference.render`); on a GPU, every output comes back in one download."""
         t0 = time.perf_counter()
         r, t = self.tensors(rgb, thermal, thermal_checked=thermal_checked)
         h, w = r.shape[2:]
+        gates = confidence = None
         if not want_gates or self._runner is not None:
-            labels = self._to_host(self._labels(r, t)[0])
-            return Prediction(labels, None, None, time.perf_counter() - t0)
-        with self._precision():
-            out = self.model.forward_with_gates(r, t)
-        gates = None
-        if out.gates:
-            g = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)
-            gates = g[0].cpu().numpy()
-        labels = self._to_host(out.logits.argmax(dim=1)[0].to(torch.uint8))
-        confidence = out.confidence[0].float().cpu().numpy() if out.confidence is not None else None
-        return Prediction(labels, confidence, gates, time.perf_counter() - t0)
+            labels = self._labels(r, t)[0]
+        else:
+            with self._precision():
+                out = self.model.forward_with_gates(r, t)
+            if out.gates:
+                gates = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
+            labels = class_ids(out.logits)[0]
+            confidence = out.confidence[0].float() if out.confidence is not None else None
+        render = render or Renders()
+        if labels.device.type == "cuda":  # the model's time includes the pictures' kernels and the one download
+            lab, gat, conf, color, over = self._outputs_on_device(labels, gates, confidence, render, r, t, rgb is None)
+            seconds = time.perf_counter() - t0
+        else:  # the labels are done (CPU ops are synchronous); the pictures are the node's work, not the model's
+            seconds = time.perf_counter() - t0
+            lab, gat, conf, color, over = self._outputs_on_host(labels, gates, confidence, render, rgb, t)
+        return Prediction(lab, conf, gat, seconds, color, over)
+
+    def _outputs_on_host(self, labels: torch.Tensor, gates: torch.Tensor | None, confidence: torch.Tensor | None,
+                         render: Renders, rgb: np.ndarray | None, t: torch.Tensor) -> tuple:
+        lab = labels.numpy()
+        color = colorize(lab, self._lut) if render.color or render.overlay else None
+        over = None
+        if render.overlay:
+            base = rgb if rgb is not None else grey_to_rgb(self._thermal_grey(t).numpy())
+            over = overlay(base, lab, self._lut, render.alpha, color=color)
+        return (lab, None if gates is None else gates.numpy(), None if confidence is None else confidence.numpy(),
+                color if render.color else None, over)
+
+    def _outputs_on_device(self, labels: torch.Tensor, gates: torch.Tensor | None, confidence: torch.Tensor | None,
+                           render: Renders, r: torch.Tensor, t: torch.Tensor, thermal_only: bool) -> tuple:
+        """The outputs made on the GPU, brought back in one copy (:func:`download_packed`)."""
+        assert self._lut_device is not None
+        color = colorize_tensor(labels, self._lut_device) if render.color or render.overlay else None
+        over = None
+        if render.overlay:
+            assert color is not None
+            if thermal_only:
+                base = self._thermal_grey(t).unsqueeze(-1).expand(-1, -1, 3)
+            else:  # the uploaded image, back to its bytes: x / 255 * 255 rounds back to x exactly
+                base = (r[0].permute(1, 2, 0).float() * 255.0).round_().to(torch.uint8)
+            over = overlay_tensor(base, labels, color, render.alpha)
+        parts = [labels, gates, confidence, color if render.color else None, over]
+        return tuple(download_packed(parts, self._staging))
+
+    @staticmethod
+    def _thermal_grey(t: torch.Tensor) -> torch.Tensor:
+        """H x W uint8: the thermal input as the model saw it, in grey (what a thermal-only overlay is drawn on)."""
+        return (t[0, 0].float() * 255.0 + 0.5).to(torch.uint8)
 
     @torch.inference_mode()
     def predict_batch(self, rgb: Sequence[np.ndarray | None], thermal: Sequence[np.ndarray | None]) -> torch.Tensor:
@@ -263,3 +316,46 @@ class InferenceEngine:
         if self._runner is not None:  # the exported graphs take batch 1
             return torch.cat([self._labels(rs[i:i + 1], ts[i:i + 1]) for i in range(rs.shape[0])])
         return self._labels_eager(self._layout(rs), self._layout(ts))
+
+
+def class_ids(logits: torch.Tensor) -> torch.Tensor:
+    """B x C x H x W logits -> B x H x W uint8 labels, the first class of the highest logit (as argmax).
+
+    ``max(dim=1).indices`` rather than ``argmax(dim=1)``: the same indices, but on the CPU torch's argmax over a
+    non-innermost dimension took 51 ms for 9 x 480 x 640 logits, max 3.6 ms (2 threads), and that was a third of
+    the INT8 model's whole frame time."""
+    return logits.max(dim=1).indices.to(torch.uint8)
+
+
+def download_packed(parts: Sequence[torch.Tensor | None], staging: PinnedStaging | None = None
+                    ) -> list[np.ndarray | None]:
+    """Tensors on one device as host arrays, in one device-to-host copy: their bytes are laid end to end in one
+    buffer (:func:`pack_bytes`), which comes back whole (through ``staging``'s pinned memory where given) and is
+    cut into views (:func:`unpack_bytes`). Host tensors come back as they are, without a copy."""
+    present = [p for p in parts if p is not None]
+    if not present or present[0].device.type == "cpu":
+        return [None if p is None else p.numpy() for p in parts]
+    flat = pack_bytes(present)
+    return unpack_bytes(staging.download(flat) if staging is not None else flat.cpu().numpy(), parts)
+
+
+def pack_bytes(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The tensors' bytes end to end, as one flat uint8 tensor on their device."""
+    return torch.cat([t.contiguous().reshape(-1).view(torch.uint8) for t in tensors])
+
+
+def unpack_bytes(host: np.ndarray, parts: Sequence[torch.Tensor | None]) -> list[np.ndarray | None]:
+    """:func:`pack_bytes`' buffer, back on the host, as one array per part (views, no copies); None stays None."""
+    out: list[np.ndarray | None] = []
+    offset = 0
+    for p in parts:
+        if p is None:
+            out.append(None)
+            continue
+        n = p.numel() * p.element_size()
+        dtype = np.dtype(str(p.dtype).removeprefix("torch."))
+        out.append(host[offset:offset + n].view(dtype).reshape(tuple(p.shape)))
+        offset += n
+    if offset != host.size:
+        raise ValueError(f"packed buffer holds {host.size} bytes, its parts {offset}")
+    return out

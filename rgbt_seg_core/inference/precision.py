@@ -4,6 +4,9 @@
 CPU's flags, never guessed from a model name), float32 otherwise. Reduced precision runs under autocast (the one
 mechanism for every tool): convolutions and matrix products in the reduced type, reductions and the rest in
 float32, weights kept in float32.
+
+``int8`` is not a torch precision: it names a model file quantised after training (``rgbt-seg export --int8``,
+:mod:`rgbt_seg_core.deploy.onnx.quantize`) that the onnxruntime or openvino backend runs, given as the model file.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["PRECISIONS", "cpu_flags", "cpu_has_native_bf16", "resolve_precision", "autocast", "precision_name"]
+__all__ = ["PRECISIONS", "TORCH_PRECISIONS", "INT8_BACKENDS", "check_int8", "cpu_flags", "cpu_has_native_bf16",
+           "resolve_precision", "autocast", "precision_name"]
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TORCH_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what torch computes in (inference and training)
+PRECISIONS = TORCH_PRECISIONS + ("int8",)  # what inference may run in
+INT8_BACKENDS = ("onnxruntime", "openvino", "tensorrt")  # the backends that run a quantised model file
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -39,9 +45,25 @@ def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
     return any(f in flags for f in NATIVE_BF16_FLAGS)
 
 
+def check_int8(precision: str, backend: str, model_file: str) -> None:
+    """Precision int8 runs a quantised file, so it needs a backend that runs one and the file itself: a
+    ValueError says which is missing and how to make the file."""
+    if precision != "int8":
+        return
+    if backend not in INT8_BACKENDS:
+        raise ValueError(f"precision int8 runs a quantised model file with backend {', '.join(INT8_BACKENDS)}, "
+                         f"not {backend}")
+    if not model_file:
+        raise ValueError(f"precision int8 needs the quantised model file (model_file / --model-file): make it with "
+                         f"`rgbt-seg export --format {'onnx' if backend == 'onnxruntime' else backend} --int8 "
+                         "--calibration-data DIR --dataset NAME`")
+
+
 def resolve_precision(precision: str, device: torch.device, flags: frozenset[str] | None = None) -> torch.dtype:
     """The compute dtype for ``precision`` on ``device``; a ValueError names what the device cannot do."""
-    if precision not in PRECISIONS:
+    if precision == "int8":
+        check_int8(precision, "torch", "")
+    if precision not in TORCH_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
         if device.type == "cuda":

@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from rgbt_seg_core.inference.render import colorize, overlay
+from rgbt_seg_core.inference.render import Renders
 from rgbt_seg_core.runtime.camera_monitor import MODALITY_NAMES, CameraMonitor
 from rgbt_seg_core.runtime.clock import Clock, monotonic
 from rgbt_seg_core.runtime.frames import RGB, THERMAL, Frame, FrameError, decode_frame
@@ -118,6 +118,7 @@ class FrameResult:
     gates: np.ndarray | None = None  # 2 x H x W
     confidence: np.ndarray | None = None  # (rgb, thermal)
     model_seconds: float = 0.0
+    arrival: float = 0.0  # runtime clock seconds when the pair was complete (its later frame arrived)
 
 
 @dataclass
@@ -133,9 +134,7 @@ class Predictor(Protocol):
     palette: list[list[int]]
 
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
-                thermal_checked: bool = False) -> Any: ...
-
-    def thermal_view(self, thermal: np.ndarray) -> np.ndarray: ...
+                thermal_checked: bool = False, render: Renders | None = None) -> Any: ...
 
 
 class SegmentationRuntime:
@@ -307,7 +306,7 @@ class SegmentationRuntime:
                 self.last_error = f"inference failed: {exc}"
             self._log(logging.ERROR, "inference", f"inference failed: {exc}")
             return None
-        out.header, out.stamp_ns = lead.header, lead.stamp_ns
+        out.header, out.stamp_ns, out.arrival = lead.header, lead.stamp_ns, work.arrival
         done = self.clock()
         with self._lock:
             self._busy = False
@@ -320,26 +319,17 @@ class SegmentationRuntime:
 
     def _segment(self, rgb: np.ndarray | None, thermal: np.ndarray | None, want: Outputs) -> FrameResult:
         # decode_frame applied the NaN rule on arrival; the engine need not scan the frame again
-        pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True)
-        labels = pred.labels
-        palette = self.engine.palette
-        out = FrameResult(header=None, stamp_ns=0, labels=labels, rgb=rgb, model_seconds=pred.seconds)
-        if want.color:
-            out.color = colorize(labels, palette)
-        if want.overlay:
-            base = rgb if rgb is not None else self._thermal_as_rgb(thermal)
-            out.overlay = overlay(base, labels, palette, self.config.overlay_alpha)
+        # the pictures are made by the engine where the labels are (on the GPU when inference runs there)
+        render = Renders(color=want.color, overlay=want.overlay, alpha=self.config.overlay_alpha)
+        pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True,
+                                   render=render)
+        out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
+                          color=pred.color, overlay=pred.overlay)
         if want.gates:
             out.gates = pred.gates
         if want.confidence:
             out.confidence = pred.confidence
         return out
-
-    def _thermal_as_rgb(self, thermal: np.ndarray | None) -> np.ndarray:
-        """The thermal frame as the model saw it (the engine's normalisation and registration offset), in grey."""
-        assert thermal is not None
-        t = self.engine.thermal_view(thermal)
-        return np.repeat((t * 255.0 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
 
     def latency_samples(self) -> tuple[list[float], list[float]]:
         """The last (up to 200) outputs' seconds from the last input frame to the output, and in the model."""

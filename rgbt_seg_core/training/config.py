@@ -111,10 +111,10 @@ class TrainConfig:
             raise bad("dataset_options", "must be a mapping of loader options")
         if not (isinstance(self.blur_prob, (int, float)) and 0 <= self.blur_prob <= 1):
             raise bad("blur_prob", "must lie in [0, 1]")
-        from rgbt_seg_core.inference.precision import PRECISIONS
+        from rgbt_seg_core.inference.precision import TORCH_PRECISIONS
 
-        if self.precision not in PRECISIONS:
-            raise bad("precision", f"must be one of {', '.join(PRECISIONS)}")
+        if self.precision not in TORCH_PRECISIONS:
+            raise bad("precision", f"must be one of {', '.join(TORCH_PRECISIONS)}")
         if self.thermal not in ("8bit", "raw"):
             raise bad("thermal", "must be '8bit' or 'raw'")
         if self.num_workers < 0 or self.threads < 0:

@@ -44,6 +44,13 @@ def test_param_validation_messages() -> None:
                      ("abc", "expected list")):
         with pytest.raises(ValueError, match=why):
             NodeParams.from_values({**base, "thermal_homography": bad})
+    with pytest.raises(ValueError, match=r"parameters: precision int8 runs a quantised model file with backend "
+                       r"onnxruntime, openvino, tensorrt, not torch"):
+        NodeParams.from_values({**base, "precision": "int8"})
+    with pytest.raises(ValueError, match=r"parameters: precision int8 needs the quantised model file \(model_file"):
+        NodeParams.from_values({**base, "precision": "int8", "backend": "openvino"})
+    int8 = NodeParams.from_values({**base, "precision": "int8", "backend": "openvino", "model_file": "m_int8.xml"})
+    assert int8.inference_config().precision == "int8"
     p = NodeParams.from_values({**base, "thermal_homography": [2, 0, 1, 0, 2, 1, 0, 0, 1]})
     assert p.inference_config().homography()[0, 0] == 2.0
 

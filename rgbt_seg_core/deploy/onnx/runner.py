@@ -1,4 +1,4 @@
-"""ONNX Runtime: the fp32 ONNX form of the deploy model."""
+"""ONNX Runtime: the fp32 ONNX form of the deploy model, or its INT8 (QDQ) form given as the model file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from rgbt_seg_core.deploy.base import RunnerOptions, host_feeds
-from rgbt_seg_core.deploy.model_files import check_owner, onnx_for
+from rgbt_seg_core.deploy.model_files import check_owner, is_int8_file, onnx_for
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 
 
@@ -17,16 +17,18 @@ class OnnxRuntimeRunner:
         from rgbt_seg_core.utils.optional import require
 
         ort = require("onnxruntime", "onnx")
-        if config.precision not in ("auto", "fp32"):
-            raise ValueError(f"backend onnxruntime runs fp32; precision {config.precision} needs backend torch "
-                             "(or tensorrt for fp16, openvino for bf16)")
+        if config.precision not in ("auto", "fp32", "int8"):
+            raise ValueError(f"backend onnxruntime runs fp32 (or an INT8 model file); precision {config.precision} "
+                             "needs backend torch (or tensorrt for fp16, openvino for bf16)")
         path = onnx_for(loaded, model, given=config.model_file)
-        check_owner(path, onnx_metadata(path).get("rgbt_seg.checkpoint_sha256"), loaded)
+        metadata = onnx_metadata(path)
+        check_owner(path, metadata.get("rgbt_seg.checkpoint_sha256"), loaded)
+        int8 = is_int8_file(path, metadata, config.precision)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" \
             else ["CPUExecutionProvider"]
         self._session = ort.InferenceSession(str(path), providers=providers)  # type: ignore[attr-defined]
         self.device = torch.device("cpu")  # inputs go in as host arrays
-        self.precision = "fp32"
+        self.precision = "int8" if int8 else "fp32"
         self.path = path
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Threads: the number torch uses in this process. Precision: ``auto`` leaves the choice to OpenVINO, which
 computes in bf16 on CPUs with AMX or AVX512_BF16 and in fp32 on other CPUs (the same rule as the torch backend's
 ``auto``); ``fp32``, ``bf16`` and ``fp16`` are passed as the inference-precision hint, and the precision the
-compiled model reports is the one the engine states.
+compiled model reports is the one the engine states. An INT8 file (``rgbt-seg export --int8``: the QDQ ONNX graph
+or its IR) runs its quantised ops in INT8 and leaves the rest to OpenVINO's choice; the engine states ``int8``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from rgbt_seg_core.deploy.base import RunnerOptions, host_feeds
-from rgbt_seg_core.deploy.model_files import check_owner, model_file, onnx_for
+from rgbt_seg_core.deploy.model_files import check_owner, is_int8_file, model_file, onnx_for
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -31,7 +32,9 @@ class OpenVinoRunner:
 
         path = model_file(config.model_file, loaded, "openvino", f"{loaded.sha256[:24]}.xml",
                           lambda p: convert_onnx_to_openvino(onnx_for(loaded, model), p))
-        check_owner(path, openvino_metadata(path).get("rgbt_seg.checkpoint_sha256"), loaded)
+        metadata = openvino_metadata(path)
+        check_owner(path, metadata.get("rgbt_seg.checkpoint_sha256"), loaded)
+        int8 = is_int8_file(path, metadata, config.precision)
         core = ov.Core()  # type: ignore[attr-defined]
         target = config.openvino_device
         if target != "AUTO" and target.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
@@ -39,7 +42,7 @@ class OpenVinoRunner:
                              f"{', '.join(core.available_devices)})")
         # the thread budget torch has in this process (set by the CPU's cores or torch.set_num_threads), not more
         props: dict = {"INFERENCE_NUM_THREADS": torch.get_num_threads()} if target == "CPU" else {}
-        if config.precision != "auto":
+        if config.precision not in ("auto", "int8"):
             props[hints.inference_precision] = getattr(ov.Type, _HINTS[config.precision])  # type: ignore[attr-defined]
         self._compiled = core.compile_model(core.read_model(str(path)), target, props)
         self._request = self._compiled.create_infer_request()
@@ -47,7 +50,7 @@ class OpenVinoRunner:
             reported = str(self._compiled.get_property(hints.inference_precision).to_string())
         except (RuntimeError, AttributeError):  # devices that do not report it run what they were asked for
             reported = _HINTS.get(config.precision, "f32")
-        self.precision = _NAMES.get(reported, reported)
+        self.precision = "int8" if int8 else _NAMES.get(reported, reported)
         self.device = torch.device("cpu")
         self.path = path
 

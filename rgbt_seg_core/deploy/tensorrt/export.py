@@ -4,6 +4,11 @@ The engine is built as a strongly typed network from the float16 ONNX graph (``e
 TensorRT 10.12 deprecated and TensorRT 11 removed the builder's precision flags, and a strongly typed network
 takes its precision from the graph, so one build path serves both. Inputs and output stay float32.
 
+INT8 (``rgbt-seg export --format tensorrt --int8``) is TensorRT's explicit quantisation: the engine is built from the
+QDQ graph that :func:`~rgbt_seg_core.deploy.onnx.quantize.quantize_onnx` calibrates (``target="tensorrt"``:
+symmetric int8 activations, as TensorRT requires), not through the deprecated implicit-INT8 calibrator. The
+quantised layers run in INT8 and the rest in float32, which is what the graph states.
+
 H and W are dynamic within one optimisation profile: :data:`MIN_HW` to :data:`MAX_HW`, tuned for ``opt`` (the
 node's warm-up size). Engines are specific to the GPU model and TensorRT version, so a JSON file beside the engine
 (``<engine>.json``) records both, with the checkpoint's checksum, class names and palette; an engine whose record
@@ -68,7 +73,7 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
               "class_names": json.loads(meta.get("rgbt_seg.class_names", "[]")),
               "palette": json.loads(meta.get("rgbt_seg.palette", "[]")),
               "tensorrt": trt.__version__, "gpu": gpu_identity(device),  # type: ignore[attr-defined]
-              "precision": "fp16" if _graph_is_half(onnx_path) else "fp32",
+              "precision": _graph_precision(onnx_path),
               "min_hw": list(lo), "opt_hw": list(opt), "max_hw": list(hi)}
     out = Path(out)
     atomic_write_bytes(out, bytes(blob))
@@ -76,10 +81,14 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
     return out
 
 
-def _graph_is_half(onnx_path: Path) -> bool:
+def _graph_precision(onnx_path: Path) -> str:
+    """int8 for a QDQ graph, fp16 for a float16 one, else fp32: what a strongly typed engine computes in."""
     onnx = require("onnx", "onnx")
     proto = onnx.load(str(onnx_path), load_external_data=False)  # type: ignore[attr-defined]
-    return any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)  # type: ignore
+    if any(n.op_type == "QuantizeLinear" for n in proto.graph.node):
+        return "int8"
+    half = any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)  # type: ignore
+    return "fp16" if half else "fp32"
 
 
 def read_record(engine: Path) -> dict[str, Any]:

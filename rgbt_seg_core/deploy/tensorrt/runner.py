@@ -24,8 +24,9 @@ class TensorRtRunner:
 
         if device.type != "cuda":
             raise ValueError("backend tensorrt runs on a CUDA GPU; device is " + str(device))
-        if config.precision not in ("auto", "fp16", "fp32"):
-            raise ValueError(f"backend tensorrt runs fp16 (or fp32); precision {config.precision} needs backend torch")
+        if config.precision not in ("auto", "fp16", "fp32", "int8"):
+            raise ValueError(f"backend tensorrt runs fp16, fp32 or an INT8 engine; precision {config.precision} "
+                             "needs backend torch")
         trt = require("tensorrt", "tensorrt")
         half = config.precision != "fp32"
         self.precision = "fp16" if half else "fp32"
@@ -35,7 +36,12 @@ class TensorRtRunner:
                           lambda p: build_engine(onnx_for(loaded, model, half=half), p, device))
         record = engine_record(path, device, trt.__version__)  # type: ignore[attr-defined]
         check_owner(path, record.get("checkpoint_sha256"), loaded)
-        self.precision = str(record.get("precision", self.precision))
+        built = str(record.get("precision", self.precision))
+        if (config.precision == "int8") != (built == "int8") and config.precision != "auto":
+            raise ValueError(f"{path} is a TensorRT {built} engine; precision {config.precision} needs "
+                             + ("one built with `rgbt-seg export --format tensorrt --int8`" if config.precision ==
+                                "int8" else "a float engine (or precision int8)"))
+        self.precision = built
         self._min = tuple(record.get("min_hw", MIN_HW))
         self._max = tuple(record.get("max_hw", MAX_HW))
         self._logger = trt.Logger(trt.Logger.WARNING)  # type: ignore[attr-defined]

@@ -51,7 +51,9 @@ def test_bench_latency_with_a_data_set_scores_each_variant(synth_data: Path, tmp
     printed = capsys.readouterr().out
     assert "random rsfnet50_18 at 64x64 on cpu" in printed and "mIoU" in printed and "change" in printed
     r = json.loads(out_json.read_text())
-    assert set(r) == {"checkpoint", "input", "device", "threads", "rounds", "cpu_flags", "native_bf16", "rows"}
+    assert set(r) == {"checkpoint", "input", "device", "threads", "rounds", "cpu_flags", "native_bf16",
+                      "int8_calibration", "rows"}
+    assert r["int8_calibration"] == ""  # torch alone: no INT8 rows
     base = r["rows"][0]
     assert base["variant"] == "torch fp32" and base["ratio_to_fp32_eager"] == 1.0
     assert base["miou_change_points"] == 0 and base["label_agreement"] == 1.0

@@ -82,4 +82,20 @@ def test_a_model_file_must_carry_this_checkpoints_checksum(loaded: LoadedCheckpo
         check_owner(path, None, loaded)
     with pytest.raises(ValueError, match=r"m\.onnx was exported from another checkpoint than .*v\.safetensors"):
         check_owner(path, "0" * 64, loaded)
-    assert model_files.__all__ == ["model_file", "onnx_for", "check_owner"]
+    assert model_files.__all__ == ["model_file", "onnx_for", "check_owner", "is_int8_file"]
+
+
+def test_a_file_is_int8_by_its_quantisation_record_and_must_suit_the_precision(tmp_path: Path) -> None:
+    from rgbt_seg_core.deploy.model_files import is_int8_file
+
+    path = tmp_path / "m.onnx"
+    record = {"rgbt_seg.quantization": '{"scheme": "int8 QDQ"}'}
+    assert is_int8_file(path, record, "int8") and is_int8_file(path, record, "auto")
+    assert not is_int8_file(path, {}, "auto") and not is_int8_file(path, {}, "fp32")
+    with pytest.raises(ValueError, match=r"m\.onnx is a float model file; precision int8 needs the quantised"):
+        is_int8_file(path, {}, "int8")
+    for precision in ("fp32", "bf16", "fp16"):
+        with pytest.raises(ValueError, match=rf"m\.onnx is an INT8 model file; precision {precision} needs a float"):
+            is_int8_file(path, record, precision)
+    with pytest.raises(ValueError, match="rgbt_seg.quantization is not JSON"):
+        is_int8_file(path, {"rgbt_seg.quantization": "{oops"}, "int8")

@@ -168,3 +168,49 @@ def test_cuda_fast_path_keeps_the_labels(tmp_path: Path, precision: str) -> None
     host_r, host_t = cpu.tensors(rgb, thermal)
     assert float((dev_r.float().cpu() - host_r).abs().max()) == 0.0
     assert float((dev_t.float().cpu() - host_t).abs().max()) <= 2e-5
+
+
+def test_pictures_are_made_with_the_labels(tmp_path: Path) -> None:
+    """predict(render=...) gives the colour image and overlay of its own labels, over the RGB image or, for a
+    thermal-only frame, over the thermal view in grey; labels and gates do not change with what is rendered."""
+    from _support.varied_model import assert_varied, save_varied_checkpoint
+    from rgbt_seg_core.inference.render import Renders, colorize, grey_to_rgb, overlay
+
+    engine = InferenceEngine(save_varied_checkpoint(tmp_path / "v.safetensors"),
+                             InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    rgb, thermal = _pair()
+    plain = engine.predict(rgb, thermal, want_gates=True)
+    assert plain.color is None and plain.overlay is None
+    pred = engine.predict(rgb, thermal, want_gates=True, render=Renders(color=True, overlay=True, alpha=0.3))
+    assert_varied(pred.labels)
+    np.testing.assert_array_equal(pred.labels, plain.labels)
+    np.testing.assert_array_equal(pred.gates, plain.gates)
+    np.testing.assert_array_equal(pred.color, colorize(pred.labels, engine.palette))
+    np.testing.assert_array_equal(pred.overlay, overlay(rgb, pred.labels, engine.palette, 0.3))
+    only_overlay = engine.predict(rgb, thermal, render=Renders(overlay=True))
+    assert only_overlay.color is None and only_overlay.overlay is not None
+    alone = engine.predict(None, thermal, render=Renders(overlay=True, alpha=0.6))
+    grey = (engine.thermal_view(thermal) * 255.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(alone.overlay, overlay(grey_to_rgb(grey), alone.labels, engine.palette, 0.6))
+
+
+@pytest.mark.gpu
+def test_cuda_pictures_equal_the_host_ones(tmp_path: Path) -> None:
+    """On the GPU the pictures are made there and come back in one download: colour exactly as on the host, the
+    blend within one grey level; the gates as the host computes them from the same model."""
+    from _support.varied_model import assert_varied, save_varied_checkpoint
+    from rgbt_seg_core.inference.render import Renders, colorize, overlay
+
+    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    gpu = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision="fp32", warmup=0))
+    rgb, thermal = _pair(120, 160)
+    for r in (rgb, None):
+        pred = gpu.predict(r, thermal, want_gates=True, render=Renders(color=True, overlay=True, alpha=0.4))
+        assert_varied(pred.labels)
+        np.testing.assert_array_equal(pred.color, colorize(pred.labels, gpu.palette))
+        base = r if r is not None else np.repeat((gpu.thermal_view(thermal) * 255 + 0.5).astype(np.uint8)[:, :, None],
+                                                 3, axis=2)
+        diff = pred.overlay.astype(int) - overlay(base, pred.labels, gpu.palette, 0.4)
+        assert np.abs(diff).max() <= 1
+        assert pred.gates is not None and pred.gates.dtype == np.float32 and pred.gates.shape == (2, 120, 160)
+        assert pred.confidence is not None and pred.confidence.shape == (2,)

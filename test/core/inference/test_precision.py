@@ -11,7 +11,7 @@ import torch
 
 from _support.varied_model import assert_varied, save_varied_checkpoint
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from rgbt_seg_core.inference.precision import cpu_flags, cpu_has_native_bf16, resolve_precision
+from rgbt_seg_core.inference.precision import check_int8, cpu_flags, cpu_has_native_bf16, resolve_precision
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -34,7 +34,24 @@ def test_explicit_precisions_and_errors() -> None:
     with pytest.raises(ValueError, match="fp16 runs on CUDA only"):
         resolve_precision("fp16", CPU)
     with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("int4", CPU)
+    with pytest.raises(ValueError, match="precision int8 runs a quantised model file with backend onnxruntime, "
+                       "openvino, tensorrt, not torch"):
         resolve_precision("int8", CPU)
+
+
+def test_int8_needs_a_backend_that_runs_a_quantised_file_and_the_file() -> None:
+    from rgbt_seg_core.inference.engine import InferenceConfig
+
+    check_int8("fp32", "torch", "")  # nothing to check for float precisions
+    check_int8("int8", "openvino", "m.xml")
+    with pytest.raises(ValueError, match="with backend onnxruntime, openvino, tensorrt, not torch"):
+        InferenceConfig(precision="int8")
+    with pytest.raises(ValueError, match=r"needs the quantised model file .*export --format openvino --int8"):
+        InferenceConfig(precision="int8", backend="openvino")
+    with pytest.raises(ValueError, match=r"export --format onnx --int8 --calibration-data DIR --dataset NAME"):
+        InferenceConfig(precision="int8", backend="onnxruntime")
+    assert InferenceConfig(precision="int8", backend="onnxruntime", model_file="q.onnx").precision == "int8"
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:

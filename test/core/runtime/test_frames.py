@@ -30,7 +30,7 @@ class FakeEngine:
     def __init__(self) -> None:
         self.inputs: list[tuple[np.ndarray | None, np.ndarray | None]] = []
 
-    def predict(self, rgb, thermal, *, want_gates=False, thermal_checked=False):
+    def predict(self, rgb, thermal, *, want_gates=False, thermal_checked=False, render=None):
         assert thermal_checked, "the runtime applied the NaN rule on arrival and says so"
         self.inputs.append((rgb, thermal))
         h, w = (rgb if rgb is not None else thermal).shape[:2]

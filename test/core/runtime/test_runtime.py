@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rgbt_seg_core.inference.engine import Prediction
+from rgbt_seg_core.inference.render import Renders, colorize, grey_to_rgb, overlay
 from rgbt_seg_core.runtime import ERROR, OK, RGB, THERMAL, WARN, FakeClock, Outputs, RuntimeConfig, SegmentationRuntime
 from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 
@@ -26,10 +27,12 @@ class FakeEngine:
 
     def __init__(self) -> None:
         self.calls: list[tuple[bool, bool]] = []
+        self.renders: list = []
 
-    def predict(self, rgb, thermal, *, want_gates=False, thermal_checked=False):
+    def predict(self, rgb, thermal, *, want_gates=False, thermal_checked=False, render=None):
         assert thermal_checked, "the runtime applied the NaN rule on arrival and says so"
         self.calls.append((rgb is not None, thermal is not None))
+        self.renders.append(render)
         ref = rgb if rgb is not None else thermal
         h, w = ref.shape[:2]
         labels = np.zeros((h, w), np.uint8)
@@ -40,7 +43,13 @@ class FakeEngine:
             labels += 2 * (t.reshape(h, w) > 127).astype(np.uint8)
         gates = np.full((2, h, w), 0.5, np.float32) if want_gates else None
         conf = np.array([0.5, 0.5], np.float32) if want_gates else None
-        return Prediction(labels, conf, gates, 0.001)
+        render = render or Renders()
+        color = colorize(labels, self.palette) if render.color else None
+        over = None
+        if render.overlay:  # as the engine does: over the thermal view in grey where there is no RGB
+            base = rgb if rgb is not None else grey_to_rgb((self.thermal_view(thermal) * 255 + 0.5).astype(np.uint8))
+            over = overlay(base, labels, self.palette, render.alpha)
+        return Prediction(labels, conf, gates, 0.001, color, over)
 
     def thermal_view(self, thermal):
         return np.clip(np.nan_to_num(thermal.astype(np.float32)) / 255.0, 0.0, 1.0)
@@ -105,20 +114,22 @@ def test_pairs_carry_the_rgb_header_even_when_thermal_comes_first_after_a_long_i
     assert engine.calls == [(True, True)] and rt.counts["single_modality"] == 0
 
 
-def test_a_thermal_only_overlay_shows_the_engines_view_of_thermal() -> None:
-    from rgbt_seg_core.inference.render import overlay
-
+def test_the_engine_is_asked_for_the_pictures_wanted_with_the_configured_alpha() -> None:
+    """The pictures are made by the engine, where the labels are; the runtime asks for what is subscribed."""
     clock = FakeClock(0.0)
-    rt, engine = make(clock, modality_timeout=1.0)
-    stream(rt, clock, 100 * S, 5)
-    clock.advance(2.0)  # the RGB camera goes silent
+    rt, engine = make(clock, modality_timeout=1.0, overlay_alpha=0.3)
+    stream(rt, clock, 100 * S, 2)
+    assert engine.renders[-1] == Renders(color=False, overlay=False, alpha=0.3)
+    clock.advance(2.0)  # the RGB camera goes silent: thermal alone, its overlay over the thermal view
     rt.add(THERMAL, thermal_msg(103 * S, seed=7))
-    (out,) = drain(rt, Outputs(labels=True, overlay=True))
+    (out,) = drain(rt, Outputs(labels=True, color=True, overlay=True))
     assert engine.calls[-1] == (False, True) and out.rgb is None
+    assert engine.renders[-1] == Renders(color=True, overlay=True, alpha=0.3)
     raw = np.random.default_rng(7).integers(0, 256, (H, W), dtype=np.uint8)  # what thermal_msg(seed=7) sent
     grey = (engine.thermal_view(raw) * 255 + 0.5).astype(np.uint8)
-    expected = overlay(np.repeat(grey[:, :, None], 3, axis=2), out.labels, engine.palette, 0.5)
-    np.testing.assert_array_equal(out.overlay, expected)
+    np.testing.assert_array_equal(out.overlay, overlay(np.repeat(grey[:, :, None], 3, axis=2), out.labels,
+                                                       engine.palette, 0.3))
+    np.testing.assert_array_equal(out.color, colorize(out.labels, engine.palette))
 
 
 def test_camera_failure_and_recovery() -> None:

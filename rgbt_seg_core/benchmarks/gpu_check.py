@@ -1,0 +1,242 @@
+"""``make gpu-check`` (scripts/gpu_check.sh): everything GPU-side measured in one call on a bare CUDA machine.
+
+Why one call: a GPU is lent to a task by chance, for minutes, with no network. So the plan is fixed in advance and
+every step has a time budget; a step that fails is recorded with its error and the next one runs, and the report
+is written after every step, so whatever was measured comes back even when the machine is taken away.
+
+Steps (:func:`plan`): the ``gpu``-marked tests; model-only and raw-frame latency at 480 x 640, batch 1, for torch
+fp32, fp16 eager, fp16 with CUDA graphs, fp16 channels-last with CUDA graphs, and ONNX Runtime's CUDA provider
+when the installed ONNX Runtime has it; the node end to end with labels only and with every output (over DDS when
+rclpy is importable, else the same path without DDS: :func:`runtime_node_latency`, which says so). The dry run
+(``--dry-run``) runs the same steps on the CPU at a small size with few rounds, so the script, the plan and the
+report writer are tested on any machine.
+
+The report is ``gpu_check.json`` (every figure) and ``gpu_check.md`` (one table per step) in the output folder;
+docs/benchmarks.md says how to read them.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = ["Step", "plan", "Report", "model_latency", "runtime_node_latency", "write_report", "environment"]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    what: str
+    budget_s: int  # the most this step may take (the shell script's own timeout covers the whole call)
+
+
+def plan(dry_run: bool, ros: bool) -> list[Step]:
+    node = "over loopback DDS (rclpy found)" if ros else "without DDS: the runtime's path (rclpy not found)"
+    return [
+        Step("gpu-tests", "pytest -m gpu: the CUDA paths' own tests"
+             + (" (dry run: collected only)" if dry_run else ""), 150),
+        Step("latency", "model-only and raw-frame latency, batch 1: torch fp32, fp16 eager, fp16 + CUDA graphs, "
+             "fp16 channels-last + CUDA graphs, ONNX Runtime CUDA if present", 150),
+        Step("node-labels", f"the node end to end, labels only, {node}", 60),
+        Step("node-all", f"the node end to end, every output, {node}", 60),
+    ]
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                           "cuda": torch.version.cuda, "device": str(device)}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        env["gpu"] = f"{props.name} sm{props.major}{props.minor}, {props.total_memory / 2**30:.0f} GiB"
+    try:
+        from rgbt_seg_core.utils.optional import require
+
+        ort = require("onnxruntime", "onnx")
+        env["onnxruntime"] = f"{ort.__version__} {ort.get_available_providers()}"  # type: ignore[attr-defined]
+    except RuntimeError:
+        env["onnxruntime"] = None
+    return env
+
+
+def _variants(device: torch.device) -> list[tuple[str, dict[str, Any]]]:
+    """(row name, InferenceConfig keywords) of the latency step on ``device``."""
+    d = str(device)
+    if device.type != "cuda":  # the dry run: the same rows where a CPU has an equivalent
+        return [("torch fp32", dict(device=d, precision="fp32")),
+                ("torch bf16 eager", dict(device=d, precision="bf16", channels_last=False)),
+                ("torch bf16 channels-last", dict(device=d, precision="bf16", channels_last=True))]
+    rows = [("torch fp32", dict(device=d, precision="fp32", cuda_graphs=False)),
+            ("torch fp16 eager", dict(device=d, precision="fp16", cuda_graphs=False, channels_last=False)),
+            ("torch fp16 + CUDA graphs", dict(device=d, precision="fp16", cuda_graphs=True, channels_last=False)),
+            ("torch fp16 channels-last + CUDA graphs", dict(device=d, precision="fp16", cuda_graphs=True,
+                                                            channels_last=True))]
+    try:
+        from rgbt_seg_core.utils.optional import require
+
+        if "CUDAExecutionProvider" in require("onnxruntime", "onnx").get_available_providers():  # type: ignore
+            rows.append(("onnxruntime CUDA fp32", dict(device=d, backend="onnxruntime", precision="fp32")))
+    except RuntimeError:
+        pass
+    return rows
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def model_latency(checkpoint: str, device: torch.device, height: int, width: int, rounds: int,
+                  warmup: int = 3) -> list[dict[str, Any]]:
+    """Per variant: model-only time (preprocessed inputs already on the device, to labels on the device,
+    synchronised) and raw-frame time (camera arrays to labels on the host, :meth:`InferenceEngine.predict`)."""
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    thermal = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    rows = []
+    for name, kw in _variants(device):
+        try:
+            engine = InferenceEngine(checkpoint, InferenceConfig(warmup=0, **kw))
+            r, t = engine.tensors(rgb, thermal)
+            model, frame = [], []
+            with torch.inference_mode():
+                for i in range(warmup + rounds):
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    engine._labels(r, t)
+                    _sync(device)
+                    t1 = time.perf_counter()
+                    engine.predict(rgb, thermal)
+                    t2 = time.perf_counter()
+                    if i >= warmup:
+                        model.append(t1 - t0)
+                        frame.append(t2 - t1)
+            m = statistics.median(model)
+            rows.append({"variant": name, "precision": engine.precision, "model_ms_p50": round(1e3 * m, 3),
+                         "model_fps": round(1.0 / m, 1), "frame_ms_p50": round(1e3 * statistics.median(frame), 3),
+                         "frame_ms_p95": round(1e3 * float(np.percentile(frame, 95)), 3)})
+        except Exception as exc:  # one variant failing must not lose the others
+            rows.append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
+    return rows
+
+
+def runtime_node_latency(checkpoint: str, device: torch.device, height: int, width: int, frames: int,
+                         all_outputs: bool) -> dict[str, Any]:
+    """The node's path without DDS: messages as rclpy delivers them (the same fields) into
+    :class:`~rgbt_seg_core.runtime.SegmentationRuntime`, paired, segmented and rendered, one pair at a time. What
+    DDS and message (de)serialisation add is not in it; the report says so."""
+    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.runtime import RGB, THERMAL, Outputs, RuntimeConfig, SegmentationRuntime
+    from rgbt_seg_core.runtime.imageconv import array_to_image_fields
+
+    engine = InferenceEngine(checkpoint, InferenceConfig(device=str(device), warmup=1))
+    engine.warmup(height, width)
+    runtime = SegmentationRuntime(engine, RuntimeConfig(frozen_timeout=0.0, modality_timeout=3600.0),
+                                  clock=time.monotonic)
+    rng = np.random.default_rng(0)
+    fields_rgb = array_to_image_fields(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "rgb8")
+    fields_t = array_to_image_fields(rng.integers(0, 256, (height, width), dtype=np.uint8), "mono8")
+    want = Outputs(labels=True, color=all_outputs, overlay=all_outputs, gates=all_outputs, confidence=all_outputs)
+    total, model = [], []
+    for i in range(frames + 2):
+        stamp = SimpleNamespace(sec=1000 + i, nanosec=0)
+        header = SimpleNamespace(stamp=stamp, frame_id="bench")
+        t0 = time.perf_counter()
+        runtime.add(RGB, SimpleNamespace(header=header, **fields_rgb))
+        runtime.add(THERMAL, SimpleNamespace(header=header, **fields_t))
+        work = runtime.take(timeout=5.0)
+        out = runtime.process(work, want) if work is not None else None
+        if out is None:
+            raise RuntimeError(f"frame {i}: the runtime gave no output")
+        if i >= 2:
+            total.append(time.perf_counter() - t0)
+            model.append(out.model_seconds)
+    t50 = statistics.median(total)
+    return {"transport": "none: the runtime's path without DDS", "outputs": "all" if all_outputs else "labels",
+            "frames": frames, "precision": engine.precision, "end_to_end_ms_p50": round(1e3 * t50, 3),
+            "model_ms_p50": round(1e3 * statistics.median(model), 3),
+            "in_node_overhead_ms_p50": round(1e3 * statistics.median(a - b for a, b in zip(total, model)), 3),
+            "rate_hz": round(1.0 / t50, 1)}
+
+
+@dataclass
+class Report:
+    dry_run: bool
+    environment: dict[str, Any]
+    plan: list[Step]
+    steps: dict[str, Any] = field(default_factory=dict)  # name -> result or {"error": ...}
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self, step: str, fn: Callable[[], Any]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.steps[step] = fn()
+        except Exception as exc:  # a failed step is recorded; the next one still runs
+            self.steps[step] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=4)}
+        self.seconds[step] = round(time.perf_counter() - t0, 1)
+
+
+def write_report(report: Report, out: Path) -> tuple[Path, Path]:
+    """``gpu_check.json`` and ``gpu_check.md`` in ``out`` (written whole each time, so a call cut short still
+    leaves the last complete report)."""
+    from rgbt_seg_core.utils.atomic import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"dry_run": report.dry_run, "environment": report.environment, "plan": [asdict(s) for s in report.plan],
+            "steps": report.steps, "seconds": report.seconds}
+    js, md = out / "gpu_check.json", out / "gpu_check.md"
+    atomic_write_bytes(js, (json.dumps(data, indent=1, default=str) + "\n").encode())
+    atomic_write_bytes(md, _markdown(report).encode())
+    return js, md
+
+
+def _markdown(report: Report) -> str:
+    env = report.environment
+    lines = [f"# GPU check{' (dry run on the CPU)' if report.dry_run else ''}", "",
+             " · ".join(f"{k} {v}" for k, v in env.items() if v is not None), ""]
+    for step in report.plan:
+        result = report.steps.get(step.name)
+        took = report.seconds.get(step.name)
+        lines.append(f"## {step.name}: {step.what}" + (f" ({took:.0f} s)" if took is not None else " (not run)"))
+        lines.append("")
+        if isinstance(result, dict) and "error" in result:
+            lines += [f"failed: {result['error']}", ""]
+        elif isinstance(result, list) and result and isinstance(result[0], dict):
+            keys = list(dict.fromkeys(k for row in result for k in row))
+            lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+            lines += ["| " + " | ".join(str(row.get(k, "")) for k in keys) + " |" for row in result]
+            lines.append("")
+        elif isinstance(result, dict):  # one row; long texts (a test run's tail) stay in the JSON
+            row = {k: v for k, v in result.items() if k not in ("tail", "trace")}
+            lines += ["| " + " | ".join(row) + " |", "|" + "---|" * len(row),
+                      "| " + " | ".join(str(v) for v in row.values()) + " |", ""]
+        elif result is not None:
+            lines += [f"    {result}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def random_checkpoint(folder: Path, model: str = "rsfnet50_18") -> str:
+    """A random deploy-form ``model`` (speed does not depend on the weights)."""
+    from rgbt_seg_core.models import build_model
+    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
+
+    path = str(folder / f"{model}.safetensors")
+    torch.manual_seed(0)
+    save_checkpoint(path, build_model(model).eval().reparameterize())
+    return path
+
+
+def scratch() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="rgbt_seg_gpu_check_")

@@ -236,7 +236,9 @@ class _Bench:
         """Outputs per second while the cameras stream: each pair is published as soon as fewer than ``in_flight``
         are unaccounted for (neither labelled nor dropped by the node), so the node receives the next pair while it
         segments this one."""
-        pairs = [self._pair(rgb, thermal, 5000 + i) for i in range(frames)]  # made before the clock starts
+        # made before the clock starts; stamps go on from the latency loop's, one second apart as there
+        next_sec = 1000 + frames + 1
+        pairs = [self._pair(rgb, thermal, next_sec + i) for i in range(frames)]
         start, dropped = len(self.arrivals), self._unpublished()
 
         def accounted() -> int:

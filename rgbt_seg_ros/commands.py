@@ -76,6 +76,9 @@ def bench_node(args: argparse.Namespace) -> int:
         raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
     r = run_node_benchmark(args.checkpoint, args.model, args.height, args.width, args.frames, args.all_outputs,
                            args.device, ceiling=args.ceiling)
+    if args.json == "-":  # --json without a file: the JSON alone on stdout, as before
+        print(json.dumps(r, indent=2))
+        return 0
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(r, indent=2) + "\n")

@@ -45,7 +45,8 @@ class NodeParams:
                             "fp16; int8 runs the quantised model_file of `rgbt-seg export --int8` (backend "
                             "onnxruntime, openvino or tensorrt)", choices=PRECISIONS, read_only=True)
     backend: str = _param("torch", "inference backend: torch, onnxruntime (fp32; extra [onnx]), openvino (Intel "
-                          "CPU/iGPU; extra [openvino]), tensorrt (fp16 engine on the GPU; extra [tensorrt])",
+                          "CPU/iGPU; extra [openvino]), tensorrt (fp16 engine on the GPU; extra [tensorrt]); each "
+                          "also runs an INT8 model_file (precision int8)",
                           choices=BACKENDS, read_only=True)
     model_file: str = _param("", "the backend's model from `rgbt-seg export --format onnx|openvino|tensorrt` (.onnx, "
                              ".xml, .engine); empty: made once from the checkpoint into $XDG_CACHE_HOME/rgbt_seg "

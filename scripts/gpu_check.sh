@@ -53,8 +53,10 @@ SITE=.gpu_check/site
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     if [ "$DRY" -eq 1 ]; then
         echo "dry run: would install $(ls "$WHEELS"/*.whl | wc -l) wheels into $SITE (--no-index --no-deps)"
-    else
-        "$PY" -m pip install --quiet --no-index --no-deps --target "$SITE" --upgrade "$WHEELS"/*.whl
+    elif ! "$PY" -m pip install --quiet --no-index --no-deps --target "$SITE" --upgrade "$WHEELS"/*.whl; then
+        # wheels for another Python (they are cp312) must not cost the GPU window: measure without them
+        echo "gpu_check: the wheels did not install into $SITE for $("$PY" -V 2>&1); going on without them" >&2
+        rm -rf "$SITE"
     fi
 fi
 export PYTHONPATH="$PWD:$PWD/$SITE${PYTHONPATH:+:$PYTHONPATH}"

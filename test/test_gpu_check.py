@@ -34,6 +34,7 @@ def test_dry_run_plans_lists_the_wheels_and_writes_the_report(tmp_path: Path) ->
         assert not (isinstance(result, dict) and "error" in result), (name, result)
     assert data["steps"]["gpu-tests"]["rc"] == 0 and data["steps"]["gpu-tests"]["deselected"] > 100
     assert {row["variant"] for row in data["steps"]["latency"]} >= {"torch fp32"}
+    assert not [row for row in data["steps"]["latency"] if "error" in row]
     for step in ("node-labels", "node-all"):
         assert data["steps"][step]["rate_hz"] > 0 and data["steps"][step]["end_to_end_ms_p50"] > 0
     assert (out / "gpu_check.md").read_text().startswith("# GPU check (dry run on the CPU)")

@@ -87,7 +87,8 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
         description="Runs segmentation_node in-process, publishes RGB + thermal pairs over loopback DDS one at a "
         "time and times camera publish -> ~/labels received, against the model's own latency on the same pair. "
         "Prints the overhead and its ratio to the model latency, the in-node overhead (pair complete -> every "
-        "subscribed output published, minus the model) and the rate with one pair in flight. --ceiling swaps the "
+        "subscribed output published, minus the model) and the rate, streaming (a pair sent whenever fewer than two "
+        "await their labels) and with one pair in flight. --ceiling swaps the "
         "model for a constant-time labeller, timing the node's own path alone (a benchmark instrument, not a node "
         "option).",
     )
@@ -100,8 +101,9 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
     n.add_argument("--device", default="cpu")
     n.add_argument("--ceiling", action="store_true",
                    help="replace the model with a constant-time labeller: the node's own cost and its top rate")
-    n.add_argument("--json", metavar="OUT", help="also write the results as JSON (in_node_overhead_ms_p50, "
-                   "end_to_end_ms_p50, rate_hz, ...)")
+    n.add_argument("--json", metavar="OUT", nargs="?", const="-",
+                   help="the results as JSON (in_node_overhead_ms_p50, end_to_end_ms_p50, rate_hz, ...): written to "
+                   "OUT, or printed instead of the summary without OUT")
     n.set_defaults(run=run_node)
 
 

@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("safetensors", "onnx", "openvino", "tensorrt"), default="safetensors")
     p.add_argument("--fixed-size", action="store_true",
                    help="onnx, openvino, tensorrt: export for --verify-size only (static H, W)")
-    p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="tensorrt: engine precision")
+    p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
+                   help="tensorrt: engine precision (not with --int8, whose engine is INT8 where the graph is "
+                   "quantised and fp32 elsewhere)")
     q = p.add_argument_group("INT8 (onnx, openvino, tensorrt)")
     q.add_argument("--int8", action="store_true",
                    help="quantise to INT8 after training (static QDQ, calibrated on --calibration-data); run the file "
@@ -50,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="--int8 --verify: the split on which label agreement and mIoU are compared with fp32 "
                    "(default test)")
     p.add_argument("--verify", action="store_true",
-                   help="compare training and deploy outputs on random inputs and print the largest difference")
+                   help="compare training and deploy outputs on random inputs and print the largest difference; with "
+                   "--int8, label agreement and mIoU against fp32 on --verify-split")
     p.add_argument("--verify-size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
     p.add_argument("--tolerance", type=float, default=1e-4, help="relative tolerance for --verify (default 1e-4)")
     p.set_defaults(run=run)
@@ -118,7 +121,13 @@ def _calibration(args: argparse.Namespace) -> list:
     from rgbt_seg_core.evaluation.calibration import calibration_feeds
 
     ds = build_dataset(args.dataset, args.calibration_data, args.calibration_split)
-    return calibration_feeds(ds, args.calibration_frames)
+    feeds = calibration_feeds(ds, args.calibration_frames)
+    sizes = sorted({tuple(int(d) for d in f["rgb"].shape[2:]) for f in feeds})
+    if args.fixed_size and sizes != [tuple(args.verify_size)]:
+        found = ", ".join(f"{fh}x{fw}" for fh, fw in sizes)
+        raise ValueError(f"--int8 --fixed-size exports for {args.verify_size[0]}x{args.verify_size[1]} only, but the "
+                         f"calibration frames are {found}: give --verify-size their size, or leave out --fixed-size")
+    return feeds
 
 
 def _calibration_source(args: argparse.Namespace) -> str:

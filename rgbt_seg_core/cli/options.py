@@ -144,7 +144,8 @@ def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "a
                         "onnxruntime, openvino or tensorrt)")
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
                         help="torch (default); onnxruntime (fp32), openvino (Intel CPU/iGPU) or tensorrt (fp16, on "
-                        "the GPU) run the checkpoint's export, made once into the cache unless --model-file is given")
+                        "the GPU) run the checkpoint's export, made once into the cache unless --model-file is given "
+                        "(an INT8 --model-file of `export --int8` runs in INT8 on any of the three)")
     parser.add_argument("--model-file", default="",
                         help="the backend's model from `rgbt-seg export` (.onnx, .xml, .engine)")
     parser.add_argument("--openvino-device", default="CPU", help="backend openvino: CPU (default), GPU or AUTO")

@@ -1,8 +1,9 @@
 """INT8 calibration frames from a data set split, and how far a quantised engine strays from its fp32 reference.
 
 Calibration frames go through the engine's own preprocessing (:func:`~rgbt_seg_core.inference.preprocess.
-prepare_on_device`, with the thermal normalisation the engine will run with), so the ranges the quantiser records
-are those of the inputs the quantised model will see. The NaN rule applies: a frame the engine would refuse is
+prepare_on_device`, with the thermal normalisation given, by default the engine's and the node's default), so the
+ranges the quantiser records are those of the inputs the quantised model will see when it runs with that
+normalisation (``export --int8`` calibrates with the default). The NaN rule applies: a frame the engine would refuse is
 refused here too, by name.
 """
 
@@ -15,7 +16,7 @@ import torch
 
 from rgbt_seg_core.data.base import RGBTDataset
 from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
-from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.inference.engine import InferenceEngine, UnusableFrame
 from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_on_device, thermal_problem
 
 __all__ = ["calibration_feeds", "pick_frames", "Agreement", "compare_engines"]
@@ -71,8 +72,11 @@ def compare_engines(reference: InferenceEngine, candidate: InferenceEngine, ds: 
         raise ValueError(f"split {ds.dataset_name}:{ds.split} at {ds.root} has no frames to compare on")
     for i in picked:
         s = ds[i]
-        a = reference.predict(s.rgb, s.thermal).labels
-        b = candidate.predict(s.rgb, s.thermal).labels
+        try:
+            a = reference.predict(s.rgb, s.thermal).labels
+            b = candidate.predict(s.rgb, s.thermal).labels
+        except UnusableFrame as exc:
+            raise UnusableFrame(f"frame {s.name} ({ds.dataset_name}:{ds.split}): {exc}") from None
         ref_cm.update(s.label, a)
         cand_cm.update(s.label, b)
         equal += int((a == b).sum())

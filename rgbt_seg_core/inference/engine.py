@@ -335,26 +335,29 @@ def download_packed(parts: Sequence[torch.Tensor | None], staging: PinnedStaging
     present = [p for p in parts if p is not None]
     if not present or present[0].device.type == "cpu":
         return [None if p is None else p.numpy() for p in parts]
-    flat = pack_bytes(present)
+    flat = pack_bytes(parts)
     return unpack_bytes(staging.download(flat) if staging is not None else flat.cpu().numpy(), parts)
 
 
-def pack_bytes(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The tensors' bytes end to end, as one flat uint8 tensor on their device."""
-    return torch.cat([t.contiguous().reshape(-1).view(torch.uint8) for t in tensors])
+def _packing_order(parts: Sequence[torch.Tensor | None]) -> list[int]:
+    """The parts' places, widest element type first, so that every part starts aligned to its own type."""
+    return sorted((i for i, p in enumerate(parts) if p is not None), key=lambda i: -parts[i].element_size())
+
+
+def pack_bytes(parts: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """The tensors' bytes end to end (widest types first; None skipped), as one flat uint8 tensor on their device."""
+    return torch.cat([parts[i].contiguous().reshape(-1).view(torch.uint8) for i in _packing_order(parts)])
 
 
 def unpack_bytes(host: np.ndarray, parts: Sequence[torch.Tensor | None]) -> list[np.ndarray | None]:
     """:func:`pack_bytes`' buffer, back on the host, as one array per part (views, no copies); None stays None."""
-    out: list[np.ndarray | None] = []
+    out: list[np.ndarray | None] = [None] * len(parts)
     offset = 0
-    for p in parts:
-        if p is None:
-            out.append(None)
-            continue
+    for i in _packing_order(parts):
+        p = parts[i]
         n = p.numel() * p.element_size()
         dtype = np.dtype(str(p.dtype).removeprefix("torch."))
-        out.append(host[offset:offset + n].view(dtype).reshape(tuple(p.shape)))
+        out[i] = host[offset:offset + n].view(dtype).reshape(tuple(p.shape))
         offset += n
     if offset != host.size:
         raise ValueError(f"packed buffer holds {host.size} bytes, its parts {offset}")

@@ -6,7 +6,8 @@ mechanism for every tool): convolutions and matrix products in the reduced type,
 float32, weights kept in float32.
 
 ``int8`` is not a torch precision: it names a model file quantised after training (``rgbt-seg export --int8``,
-:mod:`rgbt_seg_core.deploy.onnx.quantize`) that the onnxruntime or openvino backend runs, given as the model file.
+:mod:`rgbt_seg_core.deploy.onnx.quantize`) that the onnxruntime, openvino or tensorrt backend runs, given as the
+model file.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Labels into pictures: the colour image and the overlay the node publishes and the tools write.
 
 Made where the labels are. On the host with OpenCV's vectorised kernels (``cv2.LUT`` through a 256-entry palette
-table, ``cv2.addWeighted`` for the blend): 0.4 and 0.7 ms at 480 x 640 on one CPU core, where NumPy's fancy
-indexing and float blend took 2.3 and 8.8. On the GPU with the same arithmetic in torch (:func:`colorize_tensor`,
-:func:`overlay_tensor`), when inference runs there, so that only finished images come back.
+table, ``cv2.addWeighted`` for the blend): 0.45 and 0.73 ms at 480 x 640 on the project's 2-core machine, where
+NumPy's fancy indexing and float blend took 2.3 and 8.8 (docs/benchmarks.md, "ROS node overhead"). On the GPU
+with the same arithmetic in torch (:func:`colorize_tensor`, :func:`overlay_tensor`), when inference runs there, so
+that only finished images come back.
 
 The rule both follow: colour is the palette entry of each class id (ids beyond the palette are black); the overlay
 is ``(1 - alpha) * image + alpha * colour`` rounded, where the class is not 0, and the image itself where it is 0
@@ -28,8 +29,14 @@ Palette = Sequence[Sequence[int]]
 def palette_lut(palette: Palette) -> np.ndarray:
     """The 256 x 3 uint8 table of a palette: entry i is class i's colour, black past the palette's end."""
     lut = np.zeros((256, 3), np.uint8)
-    pal = np.asarray(palette, np.uint8).reshape(-1, 3)[:256]
-    lut[: len(pal)] = pal
+    pal = np.asarray(palette)
+    if pal.size == 0:  # no colours: everything black
+        return lut
+    if pal.ndim != 2 or pal.shape[1] != 3 or not np.issubdtype(pal.dtype, np.integer) or pal.min() < 0 \
+            or pal.max() > 255:
+        raise ValueError(f"a palette is a list of [r, g, b] colours of 0..255, got shape {pal.shape} "
+                         f"({pal.dtype})")
+    lut[: min(len(pal), 256)] = pal[:256]
     return lut
 
 

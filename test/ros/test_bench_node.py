@@ -54,15 +54,15 @@ def test_bench_node_with_all_outputs_prints_the_summary(tiny_checkpoint: Path,
         assert label in out
 
 
-def test_ceiling_swaps_in_a_constant_time_labeller_with_varied_labels(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_ceiling_swaps_in_a_constant_time_labeller_with_varied_labels(tiny_checkpoint: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
     from _support.varied_model import assert_varied
     from rgbt_seg_ros.bench_node import ConstantLabeller
 
-    out = tmp_path / "ceiling.json"
-    assert bench_node(_args(tiny_checkpoint, json=str(out), ceiling=True, all_outputs=True, frames=2)) == 0
-    r = json.loads(out.read_text())
+    assert bench_node(_args(tiny_checkpoint, json="-", ceiling=True, all_outputs=True, frames=2)) == 0
+    r = json.loads(capsys.readouterr().out)  # --json without a file: the JSON alone on stdout
     assert r["ceiling"] and r["model"].startswith("constant-time labeller") and r["outputs"] == "all"
     assert r["rate_hz"] > 0 and math.isfinite(r["in_node_overhead_ms_p50"])
     labeller = ConstantLabeller(9)

@@ -166,7 +166,8 @@ def test_cuda_fast_path_keeps_the_labels(tmp_path: Path, precision: str) -> None
     assert graphs._graphs is not None and graphs._graphs.captures == 2
     dev_r, dev_t = graphs.tensors(rgb, thermal)
     host_r, host_t = cpu.tensors(rgb, thermal)
-    assert float((dev_r.float().cpu() - host_r).abs().max()) == 0.0
+    # CUDA divides by a scalar as a multiplication by its reciprocal: one ulp (6e-8 below 1) from the CPU's division
+    assert float((dev_r.float().cpu() - host_r).abs().max()) <= 1.2e-7
     assert float((dev_t.float().cpu() - host_t).abs().max()) <= 2e-5
 
 

@@ -94,13 +94,14 @@ def test_packed_bytes_come_back_as_the_tensors(spec) -> None:
     if not present:
         assert download_packed(parts) == parts
         return
-    host = pack_bytes(present).numpy()
+    host = pack_bytes(parts).numpy()
     assert host.dtype == np.uint8 and host.size == sum(p.numel() * p.element_size() for p in present)
     for got, want in zip(unpack_bytes(host, parts), parts):
         if want is None:
             assert got is None
         else:
             assert got.dtype == want.numpy().dtype and got.shape == tuple(want.shape)
+            assert got.flags.aligned  # widest types first: a float view never starts mid-word
             np.testing.assert_array_equal(got, want.numpy())
     with pytest.raises(ValueError, match="packed buffer holds"):
         unpack_bytes(np.zeros(host.size + 1, np.uint8), parts)
@@ -120,3 +121,10 @@ def test_class_ids_are_argmax_ties_to_the_first_class(c: int, h: int, w: int, le
     assert got.dtype == torch.uint8 and got.shape == (2, h, w)
     want = torch.from_numpy(np.argmax(logits.numpy(), axis=1))  # NumPy's argmax: the first maximum
     assert torch.equal(got.long(), want)
+
+
+def test_a_palette_that_is_not_rgb_colours_is_refused() -> None:
+    assert not palette_lut([]).any()  # no colours: all black
+    for bad in ([[1, 2, 3, 4]], [1, 2, 3], [[0, 0, 300]], [[0.5, 0, 0]], [[-1, 0, 0]]):
+        with pytest.raises(ValueError, match="a palette is a list of \\[r, g, b\\] colours of 0..255"):
+            palette_lut(bad)

@@ -3,6 +3,7 @@ checkpoint's checksum, and bad calibration data or a mismatched file is refused 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -143,6 +144,9 @@ def test_bad_calibration_data_is_refused_by_name_and_writes_nothing(trained, tmp
     assert "nosuchsplit" in capsys.readouterr().err
     assert main(base + ["--calibration-data", str(data), "--dataset", "synthetic", "--calibration-frames", "0"]) != 0
     assert "--calibration-frames must be at least 1" in capsys.readouterr().err
+    assert main(base + ["--calibration-data", str(data), "--dataset", "synthetic", "--fixed-size"]) != 0
+    assert "--int8 --fixed-size exports for 480x640 only, but the calibration frames are 64x80" in \
+        capsys.readouterr().err
     safetensors = ["export", "--checkpoint", str(ckpt), "--int8", "--out", str(tmp_path / "x.safetensors")]
     assert main(safetensors) != 0
     assert "--int8 writes a quantised model for a backend" in capsys.readouterr().err
@@ -162,6 +166,8 @@ def test_calibration_feeds_are_checked(tmp_path: Path) -> None:
         _checked_feed(1, {**ok, "rgb": np.full((1, 3, 8, 8), np.nan, np.float32)})
     with pytest.raises(ValueError, match="expected a dict with rgb and thermal"):
         _checked_feed(2, [ok["rgb"]])
+    with pytest.raises(ValueError, match="calibration frame 4: expected the keys rgb and thermal, got rgb, depth"):
+        _checked_feed(4, {"rgb": ok["rgb"], "depth": ok["thermal"]})
     with pytest.raises(ValueError, match="quantisation target must be one of"):
         quantize_onnx(tmp_path / "none.onnx", tmp_path / "q.onnx", [ok], target="gpu")
 
@@ -207,8 +213,8 @@ def test_the_tensorrt_target_is_symmetric_int8_and_reads_as_an_int8_graph(traine
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="needs TensorRT")  # before training
 def test_tensorrt_int8_engine_keeps_the_labels(trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("tensorrt")
     ckpt, data = trained
     out = tmp_path / "m_int8.engine"
     rc = main(["export", "--checkpoint", str(ckpt), "--format", "tensorrt", "--int8", "--calibration-data", str(data),

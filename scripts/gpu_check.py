@@ -14,6 +14,7 @@ import re
 import site
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,7 @@ if os.environ.get("GPU_CHECK_SITE"):  # the carried wheels: their .pth files run
 import torch  # noqa: E402
 
 from rgbt_seg_core.benchmarks import gpu_check as gc  # noqa: E402
+from rgbt_seg_core.benchmarks.latency import random_checkpoint  # noqa: E402
 
 
 def _ros_available() -> bool:
@@ -91,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     report = gc.Report(dry, gc.environment(device), gc.plan(dry, ros))
     out = Path(args.out)
     budgets = {s.name: s.budget_s for s in report.plan}
-    with gc.scratch() as tmp:
-        ckpt = args.checkpoint or gc.random_checkpoint(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="rgbt_seg_gpu_check_") as tmp:
+        ckpt = args.checkpoint or random_checkpoint(Path(tmp))
         steps = [("gpu-tests", lambda: gpu_tests(dry, budgets["gpu-tests"])),
                  ("latency", lambda: gc.model_latency(ckpt, device, h, w, rounds)),
                  ("node-labels", lambda: node(ckpt, device, h, w, frames, False, ros)),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -225,18 +224,3 @@ def _markdown(report: Report) -> str:
         elif result is not None:
             lines += [f"    {result}", ""]
     return "\n".join(lines) + "\n"
-
-
-def random_checkpoint(folder: Path, model: str = "rsfnet50_18") -> str:
-    """A random deploy-form ``model`` (speed does not depend on the weights)."""
-    from rgbt_seg_core.models import build_model
-    from rgbt_seg_core.models.checkpoint_file import save_checkpoint
-
-    path = str(folder / f"{model}.safetensors")
-    torch.manual_seed(0)
-    save_checkpoint(path, build_model(model).eval().reparameterize())
-    return path
-
-
-def scratch() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="rgbt_seg_gpu_check_")

@@ -26,7 +26,7 @@ import torch
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.precision import cpu_flags, cpu_has_native_bf16
 
-__all__ = ["available_variants", "run_latency_benchmark"]
+__all__ = ["available_variants", "run_latency_benchmark", "random_checkpoint"]
 
 
 @dataclass
@@ -85,7 +85,7 @@ def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: i
     """The comparison of the module docstring, on ``checkpoint`` (a random ``model`` in deploy form if None)."""
     tmp = tempfile.TemporaryDirectory()
     if checkpoint is None:
-        checkpoint = _random_checkpoint(Path(tmp.name), model)
+        checkpoint = random_checkpoint(Path(tmp.name), model)
         random_model = True
     else:
         random_model = False
@@ -153,7 +153,8 @@ def _int8_file(checkpoint: str, folder: Path, data_root: str | None,
     return str(quantize_onnx(fp32, folder / "int8.onnx", feeds, source=source)), source
 
 
-def _random_checkpoint(folder: Path, model: str) -> str:
+def random_checkpoint(folder: Path, model: str = "rsfnet50_18") -> str:
+    """A random deploy-form ``model`` in ``folder``, seeded (speed does not depend on the weights)."""
     from rgbt_seg_core.models import build_model
     from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 

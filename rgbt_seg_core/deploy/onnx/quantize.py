@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from rgbt_seg_core.deploy.onnx.export import onnx_metadata
 from rgbt_seg_core.utils.atomic import atomic_write_bytes
 from rgbt_seg_core.utils.optional import require
 
@@ -71,14 +72,16 @@ def quantize_onnx(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
     feeds = [_checked_feed(i, f) for i, f in enumerate(feeds)]
     if not feeds:
         raise ValueError("INT8 calibration needs at least one frame; none was given")
-    src = onnx.load(str(fp32))  # type: ignore[attr-defined]
+    metadata = onnx_metadata(Path(fp32))
     with tempfile.TemporaryDirectory(prefix="rgbt_seg_int8_") as tmp:
         prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         # ONNX shape inference and ORT's graph optimisation, as ORT's quantiser asks for; symbolic shape inference
         # cannot follow the dynamic H x W through the interpolations, and the quantiser does not need it
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        pre = onnx.load(str(prepared))  # type: ignore[attr-defined]
-        keep = sorted(n.name for n in pre.graph.node if n.op_type in set(keep_float))
+        keep: list[str] = []
+        if keep_float:  # node names after the optimisation, which renames and fuses nodes
+            pre = onnx.load(str(prepared))  # type: ignore[attr-defined]
+            keep = sorted(n.name for n in pre.graph.node if n.op_type in set(keep_float))
         trt = target == "tensorrt"
         quantize_static(str(prepared), str(quantized), _Frames(feeds), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -87,9 +90,9 @@ def quantize_onnx(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True} if trt else None)
         proto = onnx.load(str(quantized))  # type: ignore[attr-defined]
     del proto.metadata_props[:]
-    for entry in src.metadata_props:
-        if entry.key.startswith("rgbt_seg.") and entry.key != QUANTIZATION_KEY:
-            proto.metadata_props.add(key=entry.key, value=entry.value)
+    for key, value in metadata.items():
+        if key.startswith("rgbt_seg.") and key != QUANTIZATION_KEY:
+            proto.metadata_props.add(key=key, value=value)
     sizes = sorted({tuple(int(d) for d in f["rgb"].shape[2:]) for f in feeds})
     record = {"scheme": f"int8 QDQ, activations {'int8 symmetric' if target == 'tensorrt' else 'uint8'} per tensor, "
                         "weights int8 per output channel", "target": target,

@@ -194,6 +194,7 @@ def test_the_tensorrt_target_is_symmetric_int8_and_reads_as_an_int8_graph(traine
     import onnx
     from onnx import numpy_helper
 
+    from rgbt_seg_core.deploy.onnx.export import onnx_metadata
     from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
     from rgbt_seg_core.deploy.tensorrt.export import _graph_precision
     from rgbt_seg_core.evaluation.calibration import calibration_feeds
@@ -210,6 +211,13 @@ def test_the_tensorrt_target_is_symmetric_int8_and_reads_as_an_int8_graph(traine
         zp = numpy_helper.to_array(inits[name])
         assert zp.dtype == np.int8 and not zp.any(), name
     assert _graph_precision(q) == "int8" and _graph_precision(fp32) == "fp32"
+    # op types kept in float32 are left out of the quantisation and named in the record
+    _, all_int8 = fp32_and_int8
+    kept = quantize_onnx(fp32, tmp_path / "kept.onnx", calibration_feeds(build_dataset("synthetic", data, "train"), 2),
+                         keep_float=["Conv"])
+    record = json.loads(onnx_metadata(kept)["rgbt_seg.quantization"])
+    assert record["float_op_types"] == ["Conv"]
+    assert record["quantized_ops"] < json.loads(onnx_metadata(all_int8)["rgbt_seg.quantization"])["quantized_ops"]
 
 
 @pytest.mark.gpu

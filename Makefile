@@ -20,9 +20,11 @@ SOURCES := Makefile setup.py setup.cfg package.xml README.md $(shell find rgbt_s
 $(STAMP): $(SOURCES)
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 10) else 'rgbt-seg needs Python >= 3.10, found ' + sys.version.split()[0])"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
 	rm -rf build  # setuptools' in-tree build folder would ship modules deleted since the last install
-	$(PY) -m pip install --quiet ".[ros,train,onnx,openvino,mit,test]"
+	@# No wheel cache: torch's CUDA build and its libraries are several GB, and pip would keep a second copy of every
+	@# downloaded wheel in its cache (a CI disk once ran out while the second venv, 3.10, installed)
+	$(PY) -m pip install --quiet --no-cache-dir ".[ros,train,onnx,openvino,mit,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

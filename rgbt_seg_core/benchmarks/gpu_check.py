@@ -5,8 +5,9 @@ every step has a time budget; a step that fails is recorded with its error and t
 is written after every step, so whatever was measured comes back even when the machine is taken away.
 
 Steps (:func:`plan`): the ``gpu``-marked tests; model-only and raw-frame latency at 480 x 640, batch 1, for torch
-fp32, fp16 eager, fp16 with CUDA graphs, fp16 channels-last with CUDA graphs, and ONNX Runtime's CUDA provider
-when the installed ONNX Runtime has it; the node end to end with labels only and with every output (over DDS when
+fp32, fp16 eager, fp16 with CUDA graphs, fp16 channels-last with CUDA graphs, and each other registered backend
+that runs on this GPU (:mod:`rgbt_seg_core.deploy.registry`: ONNX Runtime where it has the CUDA provider, TensorRT
+where it is installed); the node end to end with labels only and with every output (over DDS when
 rclpy is importable, else the same path without DDS: :func:`runtime_node_latency`, which says so). The dry run
 (``--dry-run``) runs the same steps on the CPU at a small size with few rounds, so the script, the plan and the
 report writer are tested on any machine.
@@ -30,7 +31,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["Step", "plan", "Report", "model_latency", "runtime_node_latency", "write_report", "environment"]
+__all__ = ["Step", "plan", "Report", "model_latency", "runtime_node_latency", "write_report", "environment",
+           "backend_versions"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def plan(dry_run: bool, ros: bool) -> list[Step]:
         Step("gpu-tests", "pytest -m gpu: the CUDA paths' own tests"
              + (" (dry run: collected only)" if dry_run else ""), 150),
         Step("latency", "model-only and raw-frame latency, batch 1: torch fp32, fp16 eager, fp16 + CUDA graphs, "
-             "fp16 channels-last + CUDA graphs, ONNX Runtime CUDA if present", 150),
+             "fp16 channels-last + CUDA graphs, and every other backend that runs on this GPU (ONNX Runtime's CUDA "
+             "provider, TensorRT) if present", 150),
         Step("node-labels", f"the node end to end, labels only, {node}", 60),
         Step("node-all", f"the node end to end, every output, {node}", 60),
     ]
@@ -58,14 +61,32 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         env["gpu"] = f"{props.name} sm{props.major}{props.minor}, {props.total_memory / 2**30:.0f} GiB"
-    try:
-        from rgbt_seg_core.utils.optional import require
-
-        ort = require("onnxruntime", "onnx")
-        env["onnxruntime"] = f"{ort.__version__} {ort.get_available_providers()}"  # type: ignore[attr-defined]
-    except RuntimeError:
-        env["onnxruntime"] = None
+    env.update(backend_versions())
     return env
+
+
+def backend_versions() -> dict[str, str | None]:
+    """Each registered backend's package version (None where it is not installed), and for those that run on CUDA,
+    whether they can here. Imports the installed runtimes, with their telemetry off."""
+    from rgbt_seg_core.deploy.registry import list_backends
+    from rgbt_seg_core.utils.optional import require
+
+    out: dict[str, str | None] = {}
+    for backend in list_backends():
+        if not backend.module:
+            continue
+        if not backend.installed():
+            out[backend.name] = None
+            continue
+        try:
+            version = str(getattr(require(backend.module, backend.extra), "__version__", "?"))
+        except RuntimeError as exc:  # present but not loadable (missing shared libraries, another Python)
+            out[backend.name] = f"not loadable: {exc.__cause__ or exc}"
+            continue
+        if backend.cuda_ready is not None:
+            version += ", CUDA" if backend.cuda_ready() else ", no CUDA"
+        out[backend.name] = version
+    return out
 
 
 def _variants(device: torch.device) -> list[tuple[str, dict[str, Any]]]:
@@ -80,13 +101,14 @@ def _variants(device: torch.device) -> list[tuple[str, dict[str, Any]]]:
             ("torch fp16 + CUDA graphs", dict(device=d, precision="fp16", cuda_graphs=True, channels_last=False)),
             ("torch fp16 channels-last + CUDA graphs", dict(device=d, precision="fp16", cuda_graphs=True,
                                                             channels_last=True))]
-    try:
-        from rgbt_seg_core.utils.optional import require
+    from rgbt_seg_core.deploy.registry import list_backends
 
-        if "CUDAExecutionProvider" in require("onnxruntime", "onnx").get_available_providers():  # type: ignore
-            rows.append(("onnxruntime CUDA fp32", dict(device=d, backend="onnxruntime", precision="fp32")))
-    except RuntimeError:
-        pass
+    for backend in list_backends():  # every other backend that runs on this GPU, in the first precision it is timed in
+        if backend.runner is None or backend.cuda_ready is None or backend.timed is None:
+            continue
+        timed = [p for p, where in backend.timed(d, False) if where.startswith("cuda")]
+        if timed and backend.installed() and backend.cuda_ready():
+            rows.append((f"{backend.name} CUDA {timed[0]}", dict(device=d, backend=backend.name, precision=timed[0])))
     return rows
 
 

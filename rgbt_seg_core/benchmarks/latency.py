@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from rgbt_seg_core.deploy.registry import backend_names, get_backend, list_backends
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.precision import cpu_flags, cpu_has_native_bf16
 
@@ -39,37 +40,30 @@ class Variant:
 
 def available_variants(device: str, backends: list[str], int8_file: str = "") -> list[tuple[str, InferenceConfig]]:
     """(name, config) for every backend x precision this machine can run; the first is the fp32 baseline.
-    ``int8_file``: a quantised ONNX file of the checkpoint, which adds the INT8 rows."""
+    ``int8_file``: a quantised ONNX file of the checkpoint (quantised for CPUs), which adds an INT8 row on the CPU
+    for each installed backend that runs such a file. What each backend is timed in, and where, is its record's
+    (:mod:`rgbt_seg_core.deploy.registry`)."""
+    native_bf16 = cpu_has_native_bf16()
     out: list[tuple[str, InferenceConfig]] = []
-    if "torch" in backends:
-        out.append(("torch fp32", InferenceConfig(device=device, precision="fp32", warmup=0)))
-        if device == "cpu" or device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            out.append(("torch bf16", InferenceConfig(device=device, precision="bf16", warmup=0)))
-        if device.startswith("cuda"):
-            out.append(("torch fp16", InferenceConfig(device=device, precision="fp16", warmup=0)))
-    if "onnxruntime" in backends and _importable("onnxruntime"):
-        out.append(("onnxruntime fp32", InferenceConfig(device=device, backend="onnxruntime", warmup=0)))
-        if int8_file:
-            out.append(("onnxruntime int8", InferenceConfig(device="cpu", backend="onnxruntime", precision="int8",
-                                                            model_file=int8_file, warmup=0)))
-    if "openvino" in backends and _importable("openvino"):  # OpenVINO runs on the CPU here, whatever --device says
-        out.append(("openvino fp32", InferenceConfig(device="cpu", backend="openvino", precision="fp32", warmup=0)))
-        if cpu_has_native_bf16():
-            out.append(("openvino bf16", InferenceConfig(device="cpu", backend="openvino", precision="bf16", warmup=0)))
-        if int8_file:
-            out.append(("openvino int8", InferenceConfig(device="cpu", backend="openvino", precision="int8",
-                                                         model_file=int8_file, warmup=0)))
-    if "tensorrt" in backends and device.startswith("cuda") and _importable("tensorrt"):
-        out.append(("tensorrt fp16", InferenceConfig(device=device, backend="tensorrt", precision="fp16", warmup=0)))
+    for backend in list_backends():
+        if backend.name not in backends or not backend.installed() or backend.timed is None:
+            continue
+        for precision, where in backend.timed(device, native_bf16):
+            out.append((f"{backend.name} {precision}", InferenceConfig(device=where, backend=backend.name,
+                                                                        precision=precision, warmup=0)))
+        if int8_file and backend.int8_target == "cpu":
+            out.append((f"{backend.name} int8", InferenceConfig(device="cpu", backend=backend.name, precision="int8",
+                                                                model_file=int8_file, warmup=0)))
     if not out or out[0][0] != "torch fp32":
         out.insert(0, ("torch fp32", InferenceConfig(device=device, precision="fp32", warmup=0)))
     return out
 
 
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
+def _runs_cpu_int8(backends: Sequence[str]) -> bool:
+    """Whether a backend asked for runs the CPU INT8 file, which ONNX Runtime's quantiser makes."""
+    quantiser = get_backend("onnxruntime")  # deploy.onnx.quantize is ONNX Runtime's static quantisation
+    return quantiser.installed() and any(b.name in backends and b.int8_target == "cpu" and b.installed()
+                                         for b in list_backends())
 
 
 def _frames(height: int, width: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -79,10 +73,12 @@ def _frames(height: int, width: int, n: int) -> list[tuple[np.ndarray, np.ndarra
 
 
 def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: int = 640, device: str = "cpu",
-                          backends: Sequence[str] = ("torch", "onnxruntime", "openvino", "tensorrt"),
+                          backends: Sequence[str] | None = None,
                           rounds: int = 10, warmup: int = 2, data_root: str | None = None,
                           model: str = "rsfnet50_18", int8: bool = True) -> dict[str, Any]:
-    """The comparison of the module docstring, on ``checkpoint`` (a random ``model`` in deploy form if None)."""
+    """The comparison of the module docstring, on ``checkpoint`` (a random ``model`` in deploy form if None), for
+    ``backends`` (default: every registered one)."""
+    backends = backend_names() if backends is None else tuple(backends)
     tmp = tempfile.TemporaryDirectory()
     if checkpoint is None:
         checkpoint = random_checkpoint(Path(tmp.name), model)
@@ -92,7 +88,7 @@ def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: i
     try:
         frames = _frames(height, width, max(1, min(rounds, 4)))  # timing: frames of the size asked for
         int8_file, calibration = "", ""
-        if int8 and any(b in backends for b in ("onnxruntime", "openvino")) and _importable("onnxruntime"):
+        if int8 and _runs_cpu_int8(backends):
             int8_file, calibration = _int8_file(checkpoint, Path(tmp.name), data_root, frames)
         variants = [Variant(n, c, InferenceEngine(checkpoint, c))
                     for n, c in available_variants(device, list(backends), int8_file)]
@@ -105,8 +101,8 @@ def run_latency_benchmark(checkpoint: str | None, *, height: int = 480, width: i
 
             ds = build_dataset("synthetic", data_root, "test")
             samples = [ds[i] for i in range(min(8, len(ds)))]
-            labels = {v.name: [v.engine.predict(s.rgb, s.thermal).labels for s in samples]  # type: ignore[union-attr]
-                      for v in variants}
+            engines = {v.name: v.engine for v in variants if v.engine is not None}  # all: each was made above
+            labels = {name: [e.predict(s.rgb, s.thermal).labels for s in samples] for name, e in engines.items()}
         rows = []
         for v in variants:
             agree = float(np.mean([(a == b).mean() for a, b in zip(labels[v.name], labels[base.name])]))
@@ -132,7 +128,7 @@ def _int8_file(checkpoint: str, folder: Path, data_root: str | None,
     """The checkpoint's INT8 ONNX file in ``folder``, and where its calibration frames came from."""
     from rgbt_seg_core.deploy.model_files import onnx_for
     from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
-    from rgbt_seg_core.evaluation.calibration import calibration_feeds
+    from rgbt_seg_core.inference.calibration import calibration_feeds
     from rgbt_seg_core.inference.preprocess import prepare_on_device
     from rgbt_seg_core.models.checkpoint import load_checkpoint
 

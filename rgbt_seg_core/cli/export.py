@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import tempfile
 from pathlib import Path
 
 import torch
 
+from rgbt_seg_core.deploy.registry import ExportRequest, backend_for_format, list_backends
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
+DEPLOY_CHECKPOINT = "safetensors"  # --format of the deploy-form checkpoint (backend torch); the rest are backends'
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    backends = [b for b in list_backends() if b.export is not None]  # the formats as registered when asked
+    int8 = [b for b in backends if b.int8_target]
     p = sub.add_parser(
         "export",
         help="write the deploy-form checkpoint",
@@ -30,17 +34,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "backends refuse a file made from another checkpoint.",
     )
     p.add_argument("--checkpoint", required=True, help="training-form or deploy-form checkpoint")
-    p.add_argument("--out", required=True, help="file to write (.safetensors, .onnx, .xml or .engine)")
-    p.add_argument("--format", choices=("safetensors", "onnx", "openvino", "tensorrt"), default="safetensors")
+    p.add_argument("--out", required=True, help="file to write (" + ", ".join(
+        [".safetensors"] + [b.model_suffix for b in backends]) + ")")
+    p.add_argument("--format", choices=[DEPLOY_CHECKPOINT] + [b.format for b in backends], default=DEPLOY_CHECKPOINT)
     p.add_argument("--fixed-size", action="store_true",
-                   help="onnx, openvino, tensorrt: export for --verify-size only (static H, W)")
+                   help=f"{', '.join(b.format for b in backends)}: export for --verify-size only (static H, W)")
     p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
                    help="tensorrt: engine precision (not with --int8, whose engine is INT8 where the graph is "
                    "quantised and fp32 elsewhere)")
-    q = p.add_argument_group("INT8 (onnx, openvino, tensorrt)")
+    q = p.add_argument_group(f"INT8 ({', '.join(b.format for b in int8)})")
     q.add_argument("--int8", action="store_true",
                    help="quantise to INT8 after training (static QDQ, calibrated on --calibration-data); run the file "
-                   "with --precision int8 --backend onnxruntime|openvino|tensorrt --model-file FILE")
+                   f"with --precision int8 --backend {'|'.join(b.name for b in int8)} --model-file FILE")
     q.add_argument("--calibration-data", metavar="DIR", default="", help="--int8: the data set's root folder")
     q.add_argument("--dataset", default="", help="--int8: its layout (mfnet, pst900, kust4k, synthetic)")
     q.add_argument("--calibration-split", default="train", help="--int8: the split to calibrate on (default train)")
@@ -59,53 +64,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "openvino": ".xml", "tensorrt": ".engine"}
-# Relative logit tolerance of --verify per format: float32 graphs agree to rounding; an fp16 engine to fp16's.
-TOLERANCES = {"onnx": 1e-3, "openvino": 1e-3, "tensorrt": 3e-2}
 # --int8 --verify: what an INT8 file must keep of the fp32 model on the verify split
 INT8_MIN_AGREEMENT = 0.97
 INT8_MAX_MIOU_DROP = 1.0  # points
 
 
 def run_backend_export(args: argparse.Namespace) -> int:
-    from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
-
+    """The backend of --format writes its file (its record's export function); then --verify."""
+    backend = backend_for_format(args.format)
     feeds = _calibration(args) if args.int8 else None  # a bad calibration folder fails before any export work
     src = load_checkpoint(args.checkpoint)
     model = src.model.eval() if src.meta.deploy else src.model.eval().reparameterize()
     h, w = args.verify_size
-    out = Path(args.out)
-    meta = checkpoint_metadata(src.meta, src.sha256)
-    if args.format == "tensorrt":  # before the ONNX export: a machine without a GPU or TensorRT fails at once
-        from rgbt_seg_core.deploy.onnx.export import require
-        from rgbt_seg_core.utils.device import resolve_device
-
-        gpu = resolve_device("cuda")
-        require("tensorrt", "tensorrt")
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = out if args.format == "onnx" and not args.int8 else Path(tmp) / "model.onnx"
-        half = args.format == "tensorrt" and args.precision == "fp16" and not args.int8
-        export_onnx(model, onnx_path, height=h, width=w, dynamic=not args.fixed_size, half=half, metadata=meta)
-        if feeds is not None:
-            from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
-
-            quantized = out if args.format == "onnx" else Path(tmp) / "int8.onnx"
-            quantize_onnx(onnx_path, quantized, feeds, source=_calibration_source(args), keep_float=args.keep_float,
-                          target="tensorrt" if args.format == "tensorrt" else "cpu")
-            onnx_path = quantized
-        kind = "INT8 " if args.int8 else ""
-        if args.format == "onnx":
-            print(f"{kind}ONNX model written to {out} ({'static' if args.fixed_size else 'dynamic'} H x W)")
-        elif args.format == "openvino":
-            from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino
-
-            convert_onnx_to_openvino(onnx_path, out)
-            print(f"{kind}OpenVINO IR written to {out} and {out.with_suffix('.bin')}")
-        else:
-            from rgbt_seg_core.deploy.tensorrt.export import build_engine
-
-            build_engine(onnx_path, out, gpu, opt=(h, w), fixed=args.fixed_size)
-            print(f"TensorRT {'int8' if args.int8 else args.precision} engine written to {out} (record: {out}.json)")
+    request = ExportRequest(height=h, width=w, dynamic=not args.fixed_size, precision=args.precision,
+                            int8_feeds=feeds, int8_source=_calibration_source(args) if args.int8 else "",
+                            keep_float=tuple(args.keep_float))
+    assert backend.export is not None  # backend_for_format finds only backends with an export
+    print(backend.export(src, model, Path(args.out), request))
     if not args.verify:
         return 0
     return _verify_int8(args, src) if args.int8 else _verify_float(args, src, model)
@@ -118,7 +93,7 @@ def _calibration(args: argparse.Namespace) -> list:
     if args.calibration_frames < 1:
         raise ValueError(f"--calibration-frames must be at least 1, got {args.calibration_frames}")
     from rgbt_seg_core.data import build_dataset
-    from rgbt_seg_core.evaluation.calibration import calibration_feeds
+    from rgbt_seg_core.inference.calibration import calibration_feeds
 
     ds = build_dataset(args.dataset, args.calibration_data, args.calibration_split)
     feeds = calibration_feeds(ds, args.calibration_frames)
@@ -139,8 +114,8 @@ def _verify_float(args: argparse.Namespace, src, model) -> int:
     sizes = [(h, w)] if args.fixed_size else [(h, w), (h // 2 + 3, w // 2 + 5)]
     from rgbt_seg_core.deploy.verify import verify_backend
 
-    diff, rel, agree = verify_backend(src, model, args.format, Path(args.out), sizes, args.precision)
-    tol = TOLERANCES[args.format]
+    diff, rel, agree = verify_backend(src, model, args.format, Path(args.out), sizes)
+    tol = backend_for_format(args.format).verify_tolerance
     ok = rel <= tol
     print(f"verify: {args.format} vs torch fp32, max |logit difference| {diff:.3e} ({rel:.2e} of the largest logit; "
           f"tolerance {tol:.0e}), labels equal on {100 * agree:.3f} % of pixels: {'OK' if ok else 'FAILED'}")
@@ -150,12 +125,13 @@ def _verify_float(args: argparse.Namespace, src, model) -> int:
 def _verify_int8(args: argparse.Namespace, src) -> int:
     """The INT8 file against the checkpoint in torch fp32 on --verify-split: label agreement and mIoU."""
     from rgbt_seg_core.data import build_dataset
-    from rgbt_seg_core.evaluation.calibration import compare_engines
+    from rgbt_seg_core.evaluation.agreement import compare_engines
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ds = build_dataset(args.dataset, args.calibration_data, args.verify_split)
-    backend = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}[args.format]
-    device = "cuda" if args.format == "tensorrt" else "cpu"
+    record = backend_for_format(args.format)
+    backend = record.name
+    device = "cuda" if record.cuda_only else "cpu"
     reference = InferenceEngine(src, InferenceConfig(device=device, precision="fp32", warmup=0))
     candidate = InferenceEngine(args.checkpoint, InferenceConfig(device=device, precision="int8", backend=backend,
                                                                  model_file=args.out, warmup=0))
@@ -171,12 +147,14 @@ def _verify_int8(args: argparse.Namespace, src) -> int:
 def run(args: argparse.Namespace) -> int:
     if Path(args.out).resolve() == Path(args.checkpoint).resolve():
         raise ValueError("--out must differ from --checkpoint (the training checkpoint is kept)")
-    want = SUFFIXES[args.format]
+    want = ".safetensors" if args.format == DEPLOY_CHECKPOINT else backend_for_format(args.format).model_suffix
     if not args.out.endswith(want):
         raise ValueError(f"--format {args.format} writes a {want} file; --out is {args.out}")
-    if args.int8 and args.format == "safetensors":
-        raise ValueError("--int8 writes a quantised model for a backend: use --format onnx, openvino or tensorrt")
-    if args.format != "safetensors":
+    if args.int8 and (args.format == DEPLOY_CHECKPOINT or not backend_for_format(args.format).int8_target):
+        int8 = [b.format for b in list_backends() if b.int8_target]
+        either = " or ".join([", ".join(int8[:-1]), int8[-1]] if len(int8) > 1 else int8)
+        raise ValueError(f"--int8 writes a quantised model for a backend: use --format {either}")
+    if args.format != DEPLOY_CHECKPOINT:
         return run_backend_export(args)
     src = load_checkpoint(args.checkpoint)
     if src.meta.deploy:

@@ -1,5 +1,6 @@
 """What every backend runner is and takes: the interface the engine calls, the options it passes, the host feeds the
-CPU runtimes share. Separate from the package's ``open_runner`` so the runners can import it without a cycle."""
+CPU runtimes share. Separate from the package's ``open_runner`` so the runners can import it without a cycle.
+Which backends there are is :mod:`rgbt_seg_core.deploy.registry`'s table."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-__all__ = ["BACKENDS", "Runner", "RunnerOptions", "host_feeds"]
-
-BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
+__all__ = ["Runner", "RunnerOptions", "host_feeds"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def model_file(given: str, loaded: LoadedCheckpoint, kind: str, name: str,
-               make: Callable[[Path], None]) -> Path:
+               make: Callable[[Path], object]) -> Path:
     """``given`` if set (it must exist), else ``<cache>/<kind>/<name>``, made by ``make(path)`` when absent."""
     if given:
         path = Path(given)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rgbt_seg_core.deploy import RunnerOptions, open_runner
+from rgbt_seg_core.deploy.registry import NATIVE, backend_for_format
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 from rgbt_seg_core.utils.device import resolve_device
 
@@ -15,13 +16,16 @@ __all__ = ["verify_backend"]
 
 
 def verify_backend(src: LoadedCheckpoint, model: nn.Module, fmt: str, path: Path, sizes: list[tuple[int, int]],
-                   precision: str = "fp16", seed: int = 0) -> tuple[float, float, float]:
+                   seed: int = 0) -> tuple[float, float, float]:
     """Largest absolute and relative logit difference between the exported file, run by its backend, and
-    ``model`` (the checkpoint's deploy form) in fp32 on random inputs at ``sizes``, and the share of equal labels."""
-    backend = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}[fmt]
-    device = resolve_device("cuda" if fmt == "tensorrt" else "cpu")
-    runner = open_runner(src, model, RunnerOptions(backend=backend, model_file=str(path),
-                                                   precision="fp32" if fmt != "tensorrt" else precision), device)
+    ``model`` (the checkpoint's deploy form) in fp32 on random inputs at ``sizes``, and the share of equal labels.
+    The file runs in what it was made for (``auto``), except where ``auto`` would pick by the hardware: there fp32,
+    the reference's precision (a TensorRT engine runs as built: fp16, fp32 or int8)."""
+    backend = backend_for_format(fmt)
+    device = resolve_device("cuda" if backend.cuda_only else "cpu")
+    run_in = "fp32" if backend.auto == NATIVE else "auto"
+    runner = open_runner(src, model, RunnerOptions(backend=backend.name, model_file=str(path), precision=run_in),
+                         device)
     model = model.to(device)
     g = torch.Generator().manual_seed(seed)
     worst_abs = worst_rel = 0.0

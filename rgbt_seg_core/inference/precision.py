@@ -6,8 +6,8 @@ mechanism for every tool): convolutions and matrix products in the reduced type,
 float32, weights kept in float32.
 
 ``int8`` is not a torch precision: it names a model file quantised after training (``rgbt-seg export --int8``,
-:mod:`rgbt_seg_core.deploy.onnx.quantize`) that the onnxruntime, openvino or tensorrt backend runs, given as the
-model file.
+:mod:`rgbt_seg_core.deploy.onnx.quantize`) that a backend whose record takes int8 runs (onnxruntime, openvino,
+tensorrt: :mod:`rgbt_seg_core.deploy.registry`), given as the model file.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["PRECISIONS", "TORCH_PRECISIONS", "INT8_BACKENDS", "check_int8", "cpu_flags", "cpu_has_native_bf16",
+from rgbt_seg_core.deploy.registry import backends_taking, get_backend
+from rgbt_seg_core.settings.vocab import PRECISIONS, TORCH_PRECISIONS
+
+__all__ = ["PRECISIONS", "TORCH_PRECISIONS", "int8_backends", "check_int8", "cpu_flags", "cpu_has_native_bf16",
            "resolve_precision", "autocast", "precision_name"]
 
-TORCH_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what torch computes in (inference and training)
-PRECISIONS = TORCH_PRECISIONS + ("int8",)  # what inference may run in
-INT8_BACKENDS = ("onnxruntime", "openvino", "tensorrt")  # the backends that run a quantised model file
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -46,17 +46,23 @@ def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
     return any(f in flags for f in NATIVE_BF16_FLAGS)
 
 
+def int8_backends() -> tuple[str, ...]:
+    """The backends that run a quantised model file (their records take precision int8)."""
+    return backends_taking("int8")
+
+
 def check_int8(precision: str, backend: str, model_file: str) -> None:
     """Precision int8 runs a quantised file, so it needs a backend that runs one and the file itself: a
     ValueError says which is missing and how to make the file."""
     if precision != "int8":
         return
-    if backend not in INT8_BACKENDS:
-        raise ValueError(f"precision int8 runs a quantised model file with backend {', '.join(INT8_BACKENDS)}, "
+    takers = int8_backends()
+    if backend not in takers:
+        raise ValueError(f"precision int8 runs a quantised model file with backend {', '.join(takers)}, "
                          f"not {backend}")
     if not model_file:
         raise ValueError(f"precision int8 needs the quantised model file (model_file / --model-file): make it with "
-                         f"`rgbt-seg export --format {'onnx' if backend == 'onnxruntime' else backend} --int8 "
+                         f"`rgbt-seg export --format {get_backend(backend).format} --int8 "
                          "--calibration-data DIR --dataset NAME`")
 
 

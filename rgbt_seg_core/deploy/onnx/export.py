@@ -77,6 +77,8 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
             program = torch.onnx.export(model, (rgb, thermal), input_names=["rgb", "thermal"],
                                         output_names=["logits"], opset_version=OPSET, dynamo=True,
                                         dynamic_shapes=shapes, verbose=False)
+        if program is None:  # dynamo=True always returns the program; None is the legacy exporter's answer
+            raise RuntimeError(f"torch.onnx.export returned no program for {out}")
         proto = program.model_proto
         for k, v in (metadata or {}).items():
             entry = proto.metadata_props.add()
@@ -91,7 +93,7 @@ def export_onnx(model: nn.Module, out: Path, *, height: int = 480, width: int = 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
     onnx = require("onnx", "onnx")
-    proto = onnx.load(str(path), load_external_data=False)  # type: ignore[attr-defined]
+    proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}
 
 

@@ -80,7 +80,7 @@ def quantize_onnx(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         keep: list[str] = []
         if keep_float:  # node names after the optimisation, which renames and fuses nodes
-            pre = onnx.load(str(prepared))  # type: ignore[attr-defined]
+            pre = onnx.load(str(prepared))
             keep = sorted(n.name for n in pre.graph.node if n.op_type in set(keep_float))
         trt = target == "tensorrt"
         quantize_static(str(prepared), str(quantized), _Frames(feeds), quant_format=QuantFormat.QDQ,
@@ -88,7 +88,7 @@ def quantize_onnx(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
                         per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep,
                         calibration_providers=["CPUExecutionProvider"],
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True} if trt else None)
-        proto = onnx.load(str(quantized))  # type: ignore[attr-defined]
+        proto = onnx.load(str(quantized))
     del proto.metadata_props[:]
     for key, value in metadata.items():
         if key.startswith("rgbt_seg.") and key != QUANTIZATION_KEY:
@@ -100,7 +100,7 @@ def quantize_onnx(fp32: Path, out: Path, feeds: Iterable[dict[str, np.ndarray]],
               "source": source, "float_op_types": sorted(set(keep_float)),
               "quantized_ops": sum(n.op_type == "QuantizeLinear" for n in proto.graph.node)}
     proto.metadata_props.add(key=QUANTIZATION_KEY, value=json.dumps(record))
-    onnx.checker.check_model(proto)  # type: ignore[attr-defined]
+    onnx.checker.check_model(proto)
     atomic_write_bytes(out, proto.SerializeToString())
     log.info("INT8 model written to %s (%d frames calibrated, %s kept in float32)", out, len(feeds),
              ", ".join(keep_float) or "nothing")

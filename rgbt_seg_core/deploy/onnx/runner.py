@@ -16,17 +16,14 @@ class OnnxRuntimeRunner:
         from rgbt_seg_core.deploy.onnx.export import onnx_metadata
         from rgbt_seg_core.utils.optional import require
 
-        ort = require("onnxruntime", "onnx")
-        if config.precision not in ("auto", "fp32", "int8"):
-            raise ValueError(f"backend onnxruntime runs fp32 (or an INT8 model file); precision {config.precision} "
-                             "needs backend torch (or tensorrt for fp16, openvino for bf16)")
+        ort = require("onnxruntime", "onnx")  # the precision was checked against the backend's record
         path = onnx_for(loaded, model, given=config.model_file)
         metadata = onnx_metadata(path)
         check_owner(path, metadata.get("rgbt_seg.checkpoint_sha256"), loaded)
         int8 = is_int8_file(path, metadata, config.precision)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" \
             else ["CPUExecutionProvider"]
-        self._session = ort.InferenceSession(str(path), providers=providers)  # type: ignore[attr-defined]
+        self._session = ort.InferenceSession(str(path), providers=providers)
         self.device = torch.device("cpu")  # inputs go in as host arrays
         self.precision = "int8" if int8 else "fp32"
         self.path = path

@@ -27,14 +27,14 @@ def convert_onnx_to_openvino(onnx_path: Path, out: Path) -> Path:
     out = Path(out)
     if out.suffix != ".xml":
         raise ValueError(f"an OpenVINO IR file ends in .xml, got {out}")
-    model = ov.convert_model(str(onnx_path))  # type: ignore[attr-defined]
+    model = ov.convert_model(str(onnx_path))
     for key, value in onnx_metadata(onnx_path).items():
         if key.startswith(_SECTION + "."):
             model.set_rt_info(value, [_SECTION, key[len(_SECTION) + 1:]])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.stem}.", dir=out.parent) as tmp:
         staged = Path(tmp) / f"{out.stem}.xml"
-        ov.save_model(model, str(staged), compress_to_fp16=False)  # type: ignore[attr-defined]
+        ov.save_model(model, str(staged), compress_to_fp16=False)
         os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
         os.replace(staged, out)
     return out
@@ -46,7 +46,7 @@ def openvino_metadata(path: Path) -> dict[str, str]:
     if Path(path).suffix == ".onnx":
         return onnx_metadata(Path(path))
     ov = require("openvino", "openvino")
-    model = ov.Core().read_model(str(path))  # type: ignore[attr-defined]
+    model = ov.Core().read_model(str(path))
     out = {}
     for key in ("model", "class_names", "palette", "checkpoint_sha256", "quantization"):
         if model.has_rt_info([_SECTION, key]):

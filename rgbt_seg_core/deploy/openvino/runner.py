@@ -28,14 +28,14 @@ class OpenVinoRunner:
         from rgbt_seg_core.utils.optional import require
 
         ov = require("openvino", "openvino")
-        import openvino.properties.hint as hints  # type: ignore[import-not-found]
+        import openvino.properties.hint as hints
 
         path = model_file(config.model_file, loaded, "openvino", f"{loaded.sha256[:24]}.xml",
                           lambda p: convert_onnx_to_openvino(onnx_for(loaded, model), p))
         metadata = openvino_metadata(path)
         check_owner(path, metadata.get("rgbt_seg.checkpoint_sha256"), loaded)
         int8 = is_int8_file(path, metadata, config.precision)
-        core = ov.Core()  # type: ignore[attr-defined]
+        core = ov.Core()
         target = config.openvino_device
         if target != "AUTO" and target.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
             raise ValueError(f"openvino_device {target!r} is not on this machine (it has: "
@@ -43,7 +43,7 @@ class OpenVinoRunner:
         # the thread budget torch has in this process (set by the CPU's cores or torch.set_num_threads), not more
         props: dict = {"INFERENCE_NUM_THREADS": torch.get_num_threads()} if target == "CPU" else {}
         if config.precision not in ("auto", "int8"):
-            props[hints.inference_precision] = getattr(ov.Type, _HINTS[config.precision])  # type: ignore[attr-defined]
+            props[hints.inference_precision] = getattr(ov.Type, _HINTS[config.precision])
         self._compiled = core.compile_model(core.read_model(str(path)), target, props)
         self._request = self._compiled.create_infer_request()
         try:

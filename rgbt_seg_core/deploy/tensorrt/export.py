@@ -51,10 +51,10 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
     if device.type != "cuda" or not torch.cuda.is_available():
         raise RuntimeError("a TensorRT engine is built on the CUDA GPU that runs it; this machine has none")
     _check_size("opt size", opt)
-    logger = trt.Logger(trt.Logger.WARNING)  # type: ignore[attr-defined]
-    builder = trt.Builder(logger)  # type: ignore[attr-defined]
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))  # type: ignore
-    parser = trt.OnnxParser(network, logger)  # type: ignore[attr-defined]
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
@@ -72,7 +72,7 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
     record = {"checkpoint_sha256": meta.get("rgbt_seg.checkpoint_sha256"), "model": meta.get("rgbt_seg.model"),
               "class_names": json.loads(meta.get("rgbt_seg.class_names", "[]")),
               "palette": json.loads(meta.get("rgbt_seg.palette", "[]")),
-              "tensorrt": trt.__version__, "gpu": gpu_identity(device),  # type: ignore[attr-defined]
+              "tensorrt": trt.__version__, "gpu": gpu_identity(device),
               "precision": _graph_precision(onnx_path),
               "min_hw": list(lo), "opt_hw": list(opt), "max_hw": list(hi)}
     out = Path(out)
@@ -84,10 +84,10 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
 def _graph_precision(onnx_path: Path) -> str:
     """int8 for a QDQ graph, fp16 for a float16 one, else fp32: what a strongly typed engine computes in."""
     onnx = require("onnx", "onnx")
-    proto = onnx.load(str(onnx_path), load_external_data=False)  # type: ignore[attr-defined]
+    proto = onnx.load(str(onnx_path), load_external_data=False)
     if any(n.op_type == "QuantizeLinear" for n in proto.graph.node):
         return "int8"
-    half = any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)  # type: ignore
+    half = any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
     return "fp16" if half else "fp32"
 
 

@@ -22,19 +22,15 @@ class TensorRtRunner:
         from rgbt_seg_core.deploy.tensorrt.export import MAX_HW, MIN_HW, build_engine, engine_record, gpu_identity
         from rgbt_seg_core.utils.optional import require
 
-        if device.type != "cuda":
-            raise ValueError("backend tensorrt runs on a CUDA GPU; device is " + str(device))
-        if config.precision not in ("auto", "fp16", "fp32", "int8"):
-            raise ValueError(f"backend tensorrt runs fp16, fp32 or an INT8 engine; precision {config.precision} "
-                             "needs backend torch")
+        # the device (CUDA) and the precision were checked against the backend's record (open_runner)
         trt = require("tensorrt", "tensorrt")
         half = config.precision != "fp32"
         self.precision = "fp16" if half else "fp32"
         tag = re.sub(r"[^A-Za-z0-9]+", "-", gpu_identity(device))
-        name = f"{loaded.sha256[:24]}_{self.precision}_trt{trt.__version__}_{tag}.engine"  # type: ignore[attr-defined]
+        name = f"{loaded.sha256[:24]}_{self.precision}_trt{trt.__version__}_{tag}.engine"
         path = model_file(config.model_file, loaded, "tensorrt", name,
                           lambda p: build_engine(onnx_for(loaded, model, half=half), p, device))
-        record = engine_record(path, device, trt.__version__)  # type: ignore[attr-defined]
+        record = engine_record(path, device, trt.__version__)
         check_owner(path, record.get("checkpoint_sha256"), loaded)
         built = str(record.get("precision", self.precision))
         if (config.precision == "int8") != (built == "int8") and config.precision != "auto":
@@ -44,9 +40,9 @@ class TensorRtRunner:
         self.precision = built
         self._min = tuple(record.get("min_hw", MIN_HW))
         self._max = tuple(record.get("max_hw", MAX_HW))
-        self._logger = trt.Logger(trt.Logger.WARNING)  # type: ignore[attr-defined]
+        self._logger = trt.Logger(trt.Logger.WARNING)
         with torch.cuda.device(device):
-            self._runtime = trt.Runtime(self._logger)  # type: ignore[attr-defined]
+            self._runtime = trt.Runtime(self._logger)
             self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
             if self._engine is None:
                 raise ValueError(f"{path}: TensorRT could not load this engine (its log above says why)")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
-from _support.varied_model import save_varied_checkpoint
 from rgbt_seg_core.benchmarks import gpu_check as gc
 
 CPU = torch.device("cpu")
@@ -22,8 +22,9 @@ def test_the_plan_names_every_step_and_says_how_the_node_is_timed() -> None:
     assert sum(s.budget_s for s in with_ros) <= 480  # the whole call fits in 8 minutes
 
 
-def test_runtime_path_and_latency_rows_on_the_cpu(tmp_path: Path) -> None:
-    ckpt = str(save_varied_checkpoint(tmp_path / "v.safetensors"))
+@pytest.mark.slow
+def test_runtime_path_and_latency_rows_on_the_cpu(varied_checkpoint: Path, tmp_path: Path) -> None:
+    ckpt = str(varied_checkpoint)
     for all_outputs in (False, True):
         r = gc.runtime_node_latency(ckpt, CPU, 32, 48, 3, all_outputs)
         assert r["transport"].startswith("none") and r["frames"] == 3

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from _support.varied_model import assert_varied, save_varied_checkpoint
+from _support.varied_model import assert_varied
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_varied_checkpoint(tmp_path_factory.mktemp("backends") / "v.safetensors")
+def ckpt(varied_checkpoint: Path) -> Path:
+    return varied_checkpoint
 
 
 def _frame(h: int = 72, w: int = 96, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +59,7 @@ def test_tensorrt_needs_a_gpu(ckpt: Path) -> None:
         InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="tensorrt"))
 
 
+@pytest.mark.slow  # a third export of the model (float16 inside)
 def test_half_onnx_graph_for_tensorrt_keeps_the_labels(ckpt: Path, tmp_path: Path) -> None:
     """The graph a TensorRT fp16 engine is built from: float16 inside, float32 at the edges, fp32's labels."""
     pytest.importorskip("onnxscript")  # the exporter's package
@@ -116,13 +117,14 @@ class TestOpenVino:
             rgb, thermal = _frame(h, w)
             assert (engine.predict(rgb, thermal).labels == ref.predict(rgb, thermal).labels).mean() >= 0.97
 
-    def test_cache_export_and_ownership(self, ckpt: Path, ir: Path, tmp_path: Path,
+    @pytest.mark.slow  # the engine exports the model again, into an empty cache
+    def test_cache_export_and_ownership(self, ckpt: Path, ir: Path, tmp_path: Path, other_varied_checkpoint: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", precision="fp32", warmup=0))
         made = list((tmp_path / "cache").rglob("*.xml"))
         assert len(made) == 1 and engine.predict(*_frame()).labels.shape == (72, 96)
-        other = save_varied_checkpoint(tmp_path / "other.safetensors", seed=1)
+        other = other_varied_checkpoint
         with pytest.raises(ValueError, match="exported from another checkpoint"):
             InferenceEngine(other, InferenceConfig(device="cpu", backend="openvino", model_file=str(ir)))
         with pytest.raises(FileNotFoundError, match="openvino model file not found"):

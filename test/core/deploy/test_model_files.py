@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from _support.varied_model import save_varied_checkpoint
 from rgbt_seg_core.deploy import model_files
 from rgbt_seg_core.deploy.model_files import check_owner, model_file, onnx_for
 from rgbt_seg_core.deploy.onnx import export as onnx_export
@@ -15,8 +14,8 @@ from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedCheckpoint:
-    return load_checkpoint(save_varied_checkpoint(tmp_path_factory.mktemp("mf") / "v.safetensors"))
+def loaded(varied_checkpoint: Path) -> LoadedCheckpoint:
+    return load_checkpoint(varied_checkpoint)
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from _support.varied_model import assert_varied, save_varied_checkpoint
+from _support.varied_model import assert_varied
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.precision import check_int8, cpu_flags, cpu_has_native_bf16, resolve_precision
 
@@ -65,8 +65,8 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_varied_checkpoint(tmp_path_factory.mktemp("prec") / "v.safetensors")
+def varied(varied_checkpoint: Path) -> Path:
+    return varied_checkpoint
 
 
 def _frame(h: int = 96, w: int = 128) -> tuple[np.ndarray, np.ndarray]:

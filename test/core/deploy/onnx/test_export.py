@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from _support.varied_model import assert_varied, save_varied_checkpoint
+from _support.varied_model import assert_varied
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def exported(varied_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A checkpoint and its ONNX export: the tests that need it skip without the exporter or ONNX Runtime (the
     export's --verify runs it); the missing-package errors are tested without either."""
     pytest.importorskip("onnxscript")
     pytest.importorskip("onnxruntime")
     d = tmp_path_factory.mktemp("onnx")
-    ckpt = save_varied_checkpoint(d / "v.safetensors")
+    ckpt = varied_checkpoint
     onnx_path = d / "v.onnx"
     assert main(["export", "--checkpoint", str(ckpt), "--out", str(onnx_path), "--format", "onnx", "--verify",
                  "--verify-size", "64", "80"]) == 0
@@ -58,16 +58,17 @@ def test_onnxruntime_backend_gives_torch_fp32_labels(exported: dict) -> None:
                                                           model_file=str(exported["onnx"])))
 
 
-def test_onnx_file_must_belong_to_the_checkpoint(exported: dict, tmp_path: Path) -> None:
-    other = save_varied_checkpoint(tmp_path / "other.safetensors", seed=1)
+def test_onnx_file_must_belong_to_the_checkpoint(exported: dict, other_varied_checkpoint: Path) -> None:
+    other = other_varied_checkpoint
     with pytest.raises(ValueError, match="exported from another checkpoint"):
         InferenceEngine(other, InferenceConfig(device="cpu", backend="onnxruntime", model_file=str(exported["onnx"])))
 
 
-def test_missing_optional_package_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_optional_package_is_a_clear_error(varied_checkpoint: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
-    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    ckpt = varied_checkpoint
     model_file = tmp_path / "v.onnx"  # any existing file: the package is required before the file is read
     model_file.write_bytes(b"not read")
     real_import = builtins.__import__

@@ -44,7 +44,7 @@ def fp32_and_int8(trained, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     """The trained model's fp32 ONNX export and its INT8 form (4 calibration frames), made once."""
     from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
     from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
-    from rgbt_seg_core.evaluation.calibration import calibration_feeds
+    from rgbt_seg_core.inference.calibration import calibration_feeds
     from rgbt_seg_core.models.checkpoint import load_checkpoint
 
     ckpt, data = trained
@@ -104,9 +104,7 @@ def test_int8_export_keeps_the_labels_on_both_cpu_backends(trained, tmp_path: Pa
     assert auto.precision == "int8"
 
 
-def test_a_mismatched_int8_file_or_precision_is_refused(trained, fp32_and_int8, tmp_path: Path) -> None:
-    from _support.varied_model import save_varied_checkpoint
-
+def test_a_mismatched_int8_file_or_precision_is_refused(trained, fp32_and_int8, varied_checkpoint: Path) -> None:
     ckpt, _ = trained
     fp32, q = fp32_and_int8
     for backend in ("onnxruntime", "openvino"):
@@ -116,7 +114,7 @@ def test_a_mismatched_int8_file_or_precision_is_refused(trained, fp32_and_int8, 
         with pytest.raises(ValueError, match="is a float model file; precision int8 needs the quantised export"):
             InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="int8", backend=backend,
                                                   model_file=str(fp32), warmup=0))
-        other = save_varied_checkpoint(tmp_path / "other.safetensors")
+        other = varied_checkpoint
         with pytest.raises(ValueError, match="exported from another checkpoint"):
             InferenceEngine(other, InferenceConfig(device="cpu", precision="int8", backend=backend,
                                                    model_file=str(q), warmup=0))
@@ -197,7 +195,7 @@ def test_the_tensorrt_target_is_symmetric_int8_and_reads_as_an_int8_graph(traine
     from rgbt_seg_core.deploy.onnx.export import onnx_metadata
     from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
     from rgbt_seg_core.deploy.tensorrt.export import _graph_precision
-    from rgbt_seg_core.evaluation.calibration import calibration_feeds
+    from rgbt_seg_core.inference.calibration import calibration_feeds
 
     _, data = trained
     fp32, _ = fp32_and_int8

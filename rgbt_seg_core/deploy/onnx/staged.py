@@ -1,0 +1,42 @@
+"""The ONNX file every other format starts from: the deploy form exported with the checkpoint's metadata, and
+quantised to INT8 (QDQ) when calibration inputs are given. ONNX Runtime runs it as it is; OpenVINO converts it to
+IR and TensorRT builds an engine from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
+from rgbt_seg_core.deploy.registry import ExportRequest
+from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
+
+__all__ = ["onnx_file"]
+
+
+def onnx_file(src: LoadedCheckpoint, model: nn.Module, request: ExportRequest, folder: Path, *,
+              out: Path | None = None, half: bool = False, target: str = "cpu") -> Path:
+    """The ONNX file of ``model`` as ``request`` asks (INT8 for ``target`` when it has calibration inputs), written
+    to ``out`` when given, else into ``folder``; returns its path.
+
+    Args:
+        src: the checkpoint, whose class names, palette and checksum the file carries.
+        model: its deploy form, in eval mode.
+        request: sizes, dynamic H x W, and the INT8 calibration inputs.
+        folder: where intermediate files go (a temporary folder the caller removes).
+        out: the final file, when the ONNX file is the product; else it stays in ``folder``.
+        half: float16 inside the graph (the graph a TensorRT fp16 engine is built from).
+        target: what the INT8 file is quantised for: ``cpu`` or ``tensorrt``.
+    """
+    int8 = request.int8_feeds is not None
+    plain = out if out is not None and not int8 else folder / "model.onnx"
+    export_onnx(model, plain, height=request.height, width=request.width, dynamic=request.dynamic, half=half,
+                metadata=checkpoint_metadata(src.meta, src.sha256))
+    if not int8:
+        return plain
+    from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
+
+    quantized = out if out is not None else folder / "int8.onnx"
+    return quantize_onnx(plain, quantized, request.int8_feeds or [], source=request.int8_source,
+                         keep_float=request.keep_float, target=target)

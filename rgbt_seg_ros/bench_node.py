@@ -18,12 +18,13 @@ is a benchmark instrument, not a node option.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -65,9 +66,29 @@ class ConstantLabeller(nn.Module):
         return self._outputs(rgb)[1]
 
 
+BENCH_DEFAULTS = {"device": "cpu"}  # the bench's own default, under a --params file and the flags
+
+
+def bench_pins(height: int, width: int) -> dict[str, Any]:
+    """The node parameters the measurement needs, over a --params file (a flag may still change them): reliable
+    QoS (nothing lost in transit), no frozen-camera check (one frame is sent again and again), no silence
+    timeout, and one warm-up at the frame size."""
+    return {"qos_reliability": "reliable", "frozen_timeout": 0.0, "modality_timeout": 3600.0, "warmup": 1,
+            "warmup_height": height, "warmup_width": width}
+
+
+def bench_settings(args: argparse.Namespace) -> Any:
+    """The node's settings for ``rgbt-seg bench node``: its defaults, ``--params``, :func:`bench_pins`, flags."""
+    from rgbt_seg_core.cli.settings_options import resolve_settings
+
+    return resolve_settings(args, base=BENCH_DEFAULTS, pinned=bench_pins(args.height, args.width))
+
+
 def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: int, frames: int,
-                       all_outputs: bool, device: str = "cpu", ceiling: bool = False) -> dict[str, Any]:
-    """End-to-end and model latency of ``frames`` pairs through the node (see module docstring)."""
+                       all_outputs: bool, device: str = "cpu", ceiling: bool = False,
+                       settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """End-to-end and model latency of ``frames`` pairs through the node (see module docstring). ``settings``:
+    node parameter values over :func:`bench_pins` (``checkpoint`` and ``device`` are the arguments')."""
     from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
 
     use_local_ros_env()  # before rclpy initialises
@@ -85,7 +106,8 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
     rclpy.init(context=ctx)
     bench = None
     try:
-        node = _start_node(ctx, checkpoint, device, height, width)
+        params = {**bench_pins(height, width), **(settings or {}), "checkpoint": checkpoint, "device": device}
+        node = _start_node(ctx, params)
         model_name = node.engine.meta.model
         if ceiling:
             _swap_in_constant_labeller(node.engine)
@@ -139,17 +161,12 @@ def _random_checkpoint(folder: Path, model: str) -> str:
     return path
 
 
-def _start_node(ctx: Any, checkpoint: str, device: str, height: int, width: int) -> Any:
+def _start_node(ctx: Any, params: Mapping[str, Any]) -> Any:
     from rclpy.parameter import Parameter
 
     from .segmentation_node import SegmentationNode
 
-    return SegmentationNode(context=ctx, parameter_overrides=[
-        Parameter("checkpoint", value=checkpoint), Parameter("device", value=device),
-        Parameter("qos_reliability", value="reliable"), Parameter("warmup", value=1),
-        Parameter("warmup_height", value=height), Parameter("warmup_width", value=width),
-        Parameter("modality_timeout", value=3600.0),
-        Parameter("frozen_timeout", value=0.0)])  # one frame, published again and again
+    return SegmentationNode(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
 
 
 class _Bench:

@@ -13,15 +13,22 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from rgbt_seg_core.runtime.node_settings import checked_settings, node_configs
+from rgbt_seg_core.settings import Settings, render_yaml
 from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
 
 from .bag_tools import LiveResult, run_live
 
 DEMO_FPS = 5.0  # frames at 128 x 160 leave a 2-core CPU time to spare
+# the demo's own defaults, under --params and the flags: on the CPU, reliable QoS deep enough that a replay's frames
+# wait rather than vanish in transit (drops are then the node's own, for lack of speed), one warm-up, and a camera
+# silence timeout longer than the replay's start-up
+DEMO_DEFAULTS = {"device": "cpu", "qos_reliability": "reliable", "qos_depth": 10, "warmup": 1,
+                 "modality_timeout": 60.0}
 
 
 @dataclass
@@ -32,17 +39,20 @@ class LiveDemo:
     node_log: str
 
 
-def start_node(checkpoint: Path, *, height: int, width: int, extra: dict[str, Any] | None = None
-               ) -> subprocess.Popen:
-    """segmentation_node in its own process, reliable QoS deep enough that a replay's frames wait rather than
-    vanish in transit (drops are then the node's own, for lack of speed)."""
+def demo_settings(checkpoint: Path, *, height: int, width: int, values: Mapping[str, Any] | None = None
+                  ) -> Settings:
+    """The node's settings for the demo: :data:`DEMO_DEFAULTS`, then ``values`` (from --params and the flags),
+    with the demo's checkpoint and, unless given, a warm-up at the frame size."""
+    size = {"warmup_height": height, "warmup_width": width}
+    return checked_settings({**DEMO_DEFAULTS, **size, **(values or {}), "checkpoint": str(checkpoint)})
+
+
+def start_node(settings: Settings, params_file: Path) -> subprocess.Popen:
+    """segmentation_node in its own process, with ``settings`` written to ``params_file`` (as config/segment.yaml
+    is) and given as its --params-file: every parameter, as a node on the robot takes them."""
     use_local_ros_env()
-    params = {"checkpoint": str(checkpoint), "device": "cpu", "qos_reliability": "reliable", "qos_depth": 10,
-              "warmup": 1, "warmup_height": height, "warmup_width": width, "modality_timeout": 60.0,
-              **(extra or {})}
-    cmd = [sys.executable, "-m", "rgbt_seg_ros.segmentation_node", "--ros-args"]
-    for k, v in params.items():
-        cmd += ["-p", f"{k}:={str(v).lower() if isinstance(v, bool) else v}"]
+    params_file.write_text(render_yaml(settings, header="# rgbt_seg_ros.demo_live: the node's parameters\n"))
+    cmd = [sys.executable, "-m", "rgbt_seg_ros.segmentation_node", "--ros-args", "--params-file", str(params_file)]
     return subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -57,15 +67,15 @@ def stop_node(proc: subprocess.Popen, timeout: float = 30.0) -> str:
     return out or ""
 
 
-def run_live_demo(bag: Path, checkpoint: Path, *, num_classes: int, palette: list[list[int]], height: int,
-                  width: int, video: Path | None = None, rate: float = 1.0, lockstep: bool = False,
+def run_live_demo(bag: Path, settings: Settings, *, num_classes: int, palette: list[list[int]],
+                  video: Path | None = None, rate: float = 1.0, lockstep: bool = False,
                   progress: Callable[[int], None] | None = None) -> LiveDemo:
     from rgbt_seg_core.bags.evaluate import _VideoSink
     from rgbt_seg_core.bags.io import read_images
     from rgbt_seg_core.inference.render import overlay
     from rgbt_seg_core.runtime.imageconv import decode_image
 
-    proc = start_node(checkpoint, height=height, width=width)
+    proc = start_node(settings, bag.parent / "node_params.yaml")
     t0 = time.monotonic()
     try:
         live = run_live(str(bag), rgb_topic="/rgb/image", thermal_topic="/thermal/image",
@@ -88,16 +98,17 @@ def run_live_demo(bag: Path, checkpoint: Path, *, num_classes: int, palette: lis
 
 
 def live_step(data: Path, checkpoint: Path, out: Path, *, fps: float = DEMO_FPS, seed: int = 0,
-              lockstep: bool = False, split: str = "test") -> dict:
+              lockstep: bool = False, split: str = "test", settings: Mapping[str, Any] | None = None) -> dict:
     """The test split as a bag (two cameras, thermal 10 ms late with jitter), scored offline through the node's
-    runtime, then played live to the real node in its own process. Returns and writes DIR/live.json."""
+    runtime, then played live to the real node in its own process, both with the same settings
+    (:func:`demo_settings` of ``settings``). Returns and writes DIR/live.json."""
     import json
     import shutil
 
     from rgbt_seg_core.bags.evaluate import evaluate_bag
     from rgbt_seg_core.bags.from_dataset import dataset_to_bag
     from rgbt_seg_core.data import build_dataset
-    from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+    from rgbt_seg_core.inference.engine import InferenceEngine
     from rgbt_seg_core.models.checkpoint_file import read_meta
 
     bag = out / "test_bag"
@@ -106,12 +117,13 @@ def live_step(data: Path, checkpoint: Path, out: Path, *, fps: float = DEMO_FPS,
     if bag.exists():
         shutil.rmtree(bag)
     dataset_to_bag(ds, bag, fps=fps, thermal_delay_ms=10, jitter_ms=2, seed=seed)
-    engine = InferenceEngine(checkpoint, InferenceConfig(device="cpu", warmup=0))
-    offline, _ = evaluate_bag(bag, engine)
-    meta = read_meta(checkpoint)
     h, w = ds.image_size or (ds[0].rgb.shape[:2])
-    demo = run_live_demo(bag, checkpoint, num_classes=len(meta.class_names), palette=meta.palette, height=h,
-                         width=w, video=out / "live_overlay.mp4", lockstep=lockstep)
+    node_settings = demo_settings(checkpoint, height=h, width=w, values=settings)
+    runtime_config, inference_config = node_configs(node_settings, realtime=False, warmup=0)
+    offline, _ = evaluate_bag(bag, InferenceEngine(checkpoint, inference_config), config=runtime_config)
+    meta = read_meta(checkpoint)
+    demo = run_live_demo(bag, node_settings, num_classes=len(meta.class_names), palette=meta.palette,
+                         video=out / "live_overlay.mp4", lockstep=lockstep)
     live = demo.live
     lat = np.array(live.latencies) * 1e3 if live.latencies else None
     live_miou = live.confusion.scores(meta.class_names).miou if live.labelled else None
@@ -140,12 +152,15 @@ def live_step(data: Path, checkpoint: Path, out: Path, *, fps: float = DEMO_FPS,
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from rgbt_seg_core.cli.settings_options import add_settings_options
+
     p = argparse.ArgumentParser(prog="python -m rgbt_seg_ros.demo_live",
                                 description="The last step of `make demo`: the synthetic test split of DIR (written "
                                 "by `rgbt-seg demo`) as a bag, replayed live through segmentation_node.")
     p.add_argument("out", help="the demo folder (rgbt-seg demo --out)")
     p.add_argument("--fps", type=float, default=DEMO_FPS, help=f"camera rate of the bag (default {DEMO_FPS:g})")
     p.add_argument("--seed", type=int, default=0)
+    add_settings_options(p, "demo_live")
     args = p.parse_args(argv)
     out = Path(args.out)
     checkpoint, data = out / "model_deploy.safetensors", out / "data"
@@ -153,11 +168,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo_live: {out} holds no finished demo (run `rgbt-seg demo --out {out}` first)", file=sys.stderr)
         return 2
     try:
-        live_step(data, checkpoint, out, fps=args.fps, seed=args.seed)
-    except RuntimeError as exc:
+        values = demo_values(args)
+        live_step(data, checkpoint, out, fps=args.fps, seed=args.seed, settings=values)
+    except (RuntimeError, ValueError) as exc:
         print(f"demo_live: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def demo_values(args: Any) -> dict[str, Any]:
+    """The settings given to ``demo_live``, ``--params`` then the flags, as values over the demo's own (checked
+    here, so an error names the file or the command line)."""
+    from rgbt_seg_core.cli.settings_options import flag_values, resolve_settings
+    from rgbt_seg_core.settings import read_params_file
+
+    resolve_settings(args, base=DEMO_DEFAULTS)
+    given = read_params_file(args.params, args.node) if args.params else {}
+    return {**given, **flag_values(args)}
 
 
 if __name__ == "__main__":

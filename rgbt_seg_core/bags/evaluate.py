@@ -82,7 +82,7 @@ class _VideoSink:
         if self.writer is None and self.png_dir is None:
             h, w = rgb.shape[:2]
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))
             if writer.isOpened():
                 self.writer = writer
             else:
@@ -145,7 +145,7 @@ def evaluate_bag(
     out_storage: str = "mcap",
     video: Path | None = None,
     video_fps: float = 10.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[BagEvalResult, str | None]:
     """Returns the result and the path of the video written (or None).
 

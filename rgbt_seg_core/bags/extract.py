@@ -35,7 +35,7 @@ from rgbt_seg_core.bags.replay import BagReplay, bag_has_labels
 from rgbt_seg_core.data.png import png_bytes
 from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, register_thermal
 from rgbt_seg_core.inference.render import colorize
-from rgbt_seg_core.runtime import RuntimeConfig, Work
+from rgbt_seg_core.runtime import Frame, RuntimeConfig, Work
 from rgbt_seg_core.utils.atomic import atomic_write_bytes
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract_bag"]
@@ -168,17 +168,18 @@ class _Keep:
         self.last_kept_ns: int | None = None
         self.first_size: tuple[int, int] | None = None
 
-    def __call__(self, work: Work, res: ExtractResult, folder: _Folder, thermal_topic: str) -> None:
+    def __call__(self, rgb_frame: Frame, thermal_frame: Frame, res: ExtractResult, folder: _Folder,
+                 thermal_topic: str) -> None:
         cfg = self.config
         self.pairs += 1
-        rgb, stamp_ns = work.rgb.image, work.rgb.stamp_ns  # type: ignore[union-attr]
+        rgb, stamp_ns = rgb_frame.image, rgb_frame.stamp_ns
         if cfg.every is not None and (self.pairs - 1) % cfg.every:
             res.skipped_every += 1
             return
         if cfg.fps is not None and self.last_kept_ns is not None and stamp_ns - self.last_kept_ns < 1e9 / cfg.fps:
             res.skipped_fps += 1
             return
-        raw = work.thermal.image  # type: ignore[union-attr]
+        raw = thermal_frame.image
         t8 = _thermal8(rgb, raw, cfg)
         if cfg.every is None and cfg.fps is None and cfg.dedup > 0:
             thumb = _thumb(rgb, t8)
@@ -221,7 +222,7 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
                 config: ExtractConfig = ExtractConfig(), runtime_config: RuntimeConfig = RuntimeConfig(),
                 prelabel: Any = None, class_names: list[str] | None = None,
                 palette: list[list[int]] | None = None,
-                progress: Callable[[int], None] | None = None) -> ExtractResult:
+                progress: Callable[[int], object] | None = None) -> ExtractResult:
     """``prelabel``: an :class:`~rgbt_seg_core.inference.engine.InferenceEngine` labelling pairs the bag has no
     labels for (as a start for annotation; its classes name the folder's). Refuses a non-empty ``out`` that it did
     not write."""
@@ -244,7 +245,7 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
 
     def pair(work: Work, _: int) -> None:
         if work.rgb is not None and work.thermal is not None:
-            keep(work, res, folder, topics.thermal)
+            keep(work.rgb, work.thermal, res, folder, topics.thermal)
 
     try:
         replay.run(pair, label, (lambda: progress(1)) if progress else None)

@@ -38,7 +38,7 @@ def dataset_to_bag(
     seed: int = 0,
     t0: float = 1_700_000_000.0,
     topics: BagTopics = BagTopics(),
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
     if fps <= 0:
         raise ValueError(f"--fps must be positive, got {fps}")

@@ -47,12 +47,12 @@ class BagReplay:
         self.received = {t: 0 for t in self.want}
         self.error: str | None = None
         self.clock = FakeClock()
-        self.runtime = SegmentationRuntime(engine, replace(config, realtime=False), clock=self.clock,  # type: ignore
+        self.runtime = SegmentationRuntime(engine, replace(config, realtime=False), clock=self.clock,
                                            logger=lambda level, text: log.log(level, text))
 
     def run(self, on_work: Callable[[Work, int], None],
             on_label: Callable[[BagImage, np.ndarray | None], None] | None = None,
-            on_message: Callable[[], None] | None = None) -> None:
+            on_message: Callable[[], object] | None = None) -> None:
         """``on_work(work, bag_time_ns)`` for each hand-over of the runtime; ``on_label(item, label)`` for each
         label message, ``label`` None where it could not be decoded (logged here); ``on_message()`` for every
         message read."""

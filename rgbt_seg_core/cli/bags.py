@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from tqdm import tqdm
 from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
 from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
 from rgbt_seg_core.cli.extensions import run_command
-from rgbt_seg_core.cli.options import add_dataset_options, add_inference_options, dataset_options, inference_options
+from rgbt_seg_core.cli.options import add_dataset_options, dataset_options
+from rgbt_seg_core.cli.settings_options import add_settings_options, resolve_settings
 from rgbt_seg_core.data import DATASETS, build_dataset
-from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
+from rgbt_seg_core.inference.engine import InferenceEngine
 from rgbt_seg_core.inference.preprocess import ThermalNorm
-from rgbt_seg_core.runtime import RuntimeConfig
+from rgbt_seg_core.runtime.node_settings import node_configs
 
 DEFAULTS = BagTopics()
 
@@ -53,28 +55,18 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
         "bag-eval",
         help="evaluate a checkpoint on a bag, offline or live against a running node",
         description="Offline: feeds the bag in recorded order through the node's own runtime (frame checks, "
-        "approximate-time pairing, camera-failure fallback, clock-jump handling) and inference path, keeping "
-        "every pair, scores against the label topic when present, and reports throughput. "
+        "approximate-time pairing, camera-failure fallback, frozen-camera and clock-jump handling) and inference "
+        "path, with the node's settings (its defaults; --params FILE replays a node's config/segment.yaml or "
+        "`ros2 param dump`; a flag per setting overrides), keeping every pair, scores against the label topic when "
+        "present, and reports throughput. "
         f"--out-bag writes {', '.join(OUTPUT_TOPICS.values())} for RViz; --video writes an MP4 of overlays. "
         "--live plays the bag to a running segmentation_node and scores its ~/labels instead (needs ROS).",
     )
     e.add_argument("bag")
-    e.add_argument("--checkpoint", required=True,
-                   help="checkpoint to run; with --live, the running node's checkpoint (for its class names)")
     e.add_argument("--rgb-topic", default=DEFAULTS.rgb)
     e.add_argument("--thermal-topic", default=DEFAULTS.thermal)
     e.add_argument("--label-topic", default=DEFAULTS.labels,
                    help=f"ground-truth labels (default {DEFAULTS.labels}; scored when present)")
-    e.add_argument("--queue-size", type=int, default=10, help="pairing queue per camera (node default 10)")
-    e.add_argument("--slop", type=float, default=0.05,
-                   help="pairing: stamps pair when strictly closer than this, seconds > 0 (node default 0.05)")
-    e.add_argument("--max-pixels", type=int, default=RuntimeConfig.max_pixels,
-                   help=f"reject larger frames, as the node does (node default {RuntimeConfig.max_pixels})")
-    e.add_argument("--jump-threshold", type=float, default=RuntimeConfig.jump_threshold,
-                   help=f"seconds; a larger stamp jump restarts pairing (node default {RuntimeConfig.jump_threshold})")
-    e.add_argument("--thermal-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                   help="fixed range for 16-bit thermal (default: per-frame percentiles)")
-    add_inference_options(e)
     e.add_argument("--out-bag", help="write labels/overlay/gates here (a new bag folder)")
     e.add_argument("--out-storage", choices=("mcap", "sqlite3"), default="mcap")
     e.add_argument("--video", help="write an MP4 of overlays here (PNG frames if no MP4 encoder)")
@@ -85,7 +77,12 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
                    help="--live: publish an RGB frame only once the node has labelled the previous one (or "
                    "--lockstep-timeout passed): scores the node without real-time drops, on any machine")
     e.add_argument("--lockstep-timeout", type=float, default=10.0, help="--live --lockstep: seconds to wait")
+    e.add_argument("--clock", action="store_true",
+                   help="--live: also publish the bag's time on /clock; a node started with use_sim_time:=true then "
+                   "times camera silence, frozen frames and clock jumps in the bag's time, as the offline replay "
+                   "does, so its decisions match it frame for frame however busy the machine")
     e.add_argument("--node-labels-topic", default="/segmentation_node/labels", help="--live: the node's labels")
+    add_settings_options(e, "bag-eval")  # --checkpoint among them: with --live, the running node's (class names)
     e.set_defaults(run=run_bag_eval)
 
 
@@ -100,6 +97,9 @@ def _add_bag_play(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--rate", type=float, default=1.0)
     pl.add_argument("--loop", action="store_true")
     pl.add_argument("--topics", nargs="+", help="topics to play (default: every image topic)")
+    pl.add_argument("--clock", action="store_true",
+                    help="also publish the bag's time on /clock, each message's just before it (for nodes started "
+                    "with use_sim_time:=true), as `ros2 bag play --clock` does")
     pl.set_defaults(run=lambda args: run_command("bag-play", args))
 
 
@@ -112,7 +112,8 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
         "normalised as inference does and registered onto RGB when --thermal-homography or an offset is given), "
         "labels/ and labels_color/ (from the bag's label topic on the RGB stamp, else from --prelabel), "
         "train/val/test.txt (2:1:1 in turn) and extract.json. Without --every or --fps, near-identical pairs "
-        "(the robot standing still) are skipped. Train on it with --dataset mfnet --data-root OUT.",
+        "(the robot standing still) are skipped. Train on it with --dataset mfnet --data-root OUT. Pairing, frame "
+        "checks, thermal normalisation and registration take the node's settings (--params FILE, a flag each).",
     )
     x.add_argument("bag")
     x.add_argument("--out", required=True, help="folder to create (the MFNet layout)")
@@ -129,15 +130,7 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
                    help="label pairs the bag has no labels for with this checkpoint, as a start for annotation")
     x.add_argument("--keep-16bit", action="store_true",
                    help="also write the raw 16-bit thermal (registered) to thermal16/")
-    x.add_argument("--thermal-homography", metavar="YAML", default="",
-                   help="register thermal onto RGB with this homography (`rgbt-seg register`)")
-    x.add_argument("--thermal-offset", type=int, nargs=2, default=(0, 0), metavar=("DX", "DY"),
-                   help="move thermal by DX, DY pixels onto RGB (after the homography, if any)")
-    x.add_argument("--thermal-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                   help="fixed range for 16-bit thermal (default: per-frame percentiles)")
-    x.add_argument("--slop", type=float, default=0.05, help="pairing slop in seconds (node default 0.05)")
-    x.add_argument("--queue-size", type=int, default=10, help="pairing queue per camera (node default 10)")
-    x.add_argument("--device", default="auto", help="--prelabel: inference device")
+    add_settings_options(x, "bag-extract")
     x.set_defaults(run=run_bag_extract)
 
 
@@ -180,17 +173,16 @@ def print_summary(s: dict, class_names: list[str]) -> None:
 def run_bag_extract(args: argparse.Namespace) -> int:
     from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag
     from rgbt_seg_core.bags.io import list_topics
-    from rgbt_seg_core.inference.registration import read_homography
 
     topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
-    norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
-    hom = read_homography(args.thermal_homography) if args.thermal_homography else None
+    runtime, inference = node_configs(resolve_settings(args), realtime=False, warmup=0)
     config = ExtractConfig(every=args.every, fps=args.fps, dedup=args.dedup, keep_16bit=args.keep_16bit,
-                           thermal_norm=norm, homography=hom, thermal_offset=tuple(args.thermal_offset))
-    runtime = RuntimeConfig(queue_size=args.queue_size, slop=args.slop, realtime=False)
+                           thermal_norm=inference.thermal_norm, homography=inference.homography(),
+                           thermal_offset=inference.thermal_offset)
     engine = None
-    if args.prelabel:
-        engine = InferenceEngine(args.prelabel, InferenceConfig(device=args.device, thermal_norm=norm, warmup=0))
+    if args.prelabel:  # it labels the thermal as written: registered and in 8 bits already, so plain /255
+        engine = InferenceEngine(args.prelabel, dataclasses.replace(
+            inference, thermal_norm=ThermalNorm(), thermal_offset=(0, 0), thermal_homography=None))
     counts = list_topics(args.bag)
     total = sum(counts[t][1] for t in (topics.rgb, topics.thermal, topics.labels) if t in counts)
     with tqdm(total=total or None, desc="bag-extract", unit="msg", disable=None) as bar:
@@ -210,16 +202,15 @@ def run_bag_extract(args: argparse.Namespace) -> int:
 
 def run_bag_eval(args: argparse.Namespace) -> int:
     topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
+    settings = resolve_settings(args)
+    if not settings.checkpoint:
+        raise ValueError("bag-eval needs --checkpoint (or a checkpoint in the --params file)")
+    args.checkpoint = settings.checkpoint
     if args.live:
         return run_command("bag-eval-live", args, topics, print_summary)
-    norm = ThermalNorm(mode="fixed", range=tuple(args.thermal_range)) if args.thermal_range else ThermalNorm()
-    try:
-        config = RuntimeConfig(queue_size=args.queue_size, slop=args.slop, max_pixels=args.max_pixels,
-                               jump_threshold=args.jump_threshold, realtime=False)
-    except ValueError as exc:
-        raise SystemExit(f"rgbt-seg bag-eval: {exc}") from exc
-    engine = InferenceEngine(args.checkpoint, InferenceConfig(
-        **inference_options(args), thermal_norm=norm, warmup=0))
+    # the node's own configs, offline: every pair kept (no newest-only slot), no warm-up
+    config, inference = node_configs(settings, realtime=False, warmup=0)
+    engine = InferenceEngine(settings.checkpoint, inference)
     explicit_labels = args.label_topic != DEFAULTS.labels
     with tqdm(desc="bag-eval", unit="pair", disable=None) as bar:
         res, video = evaluate_bag(

@@ -14,6 +14,7 @@ import torch
 from rgbt_seg_core.benchmarks.ablation import ABLATIONS
 from rgbt_seg_core.benchmarks.robustness import ROBUSTNESS_SETTINGS
 from rgbt_seg_core.cli.extensions import run_command
+from rgbt_seg_core.cli.settings_options import add_settings_options
 from rgbt_seg_core.deploy import BACKENDS
 from rgbt_seg_core.models import list_models
 
@@ -90,20 +91,22 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
         "subscribed output published, minus the model) and the rate, streaming (a pair sent whenever fewer than two "
         "await their labels) and with one pair in flight. --ceiling swaps the "
         "model for a constant-time labeller, timing the node's own path alone (a benchmark instrument, not a node "
-        "option).",
+        "option). The node runs with the node's settings (--params FILE, flags), on the CPU unless --device says "
+        "otherwise; without --checkpoint (or one in the file) a random --model. What the measurement needs stays "
+        "pinned over the file, under the flags: reliable QoS, frozen_timeout 0 (one frame is sent again and again), "
+        "modality_timeout 3600, warm-up once at --height x --width.",
     )
-    n.add_argument("--checkpoint", help="checkpoint to run (default: a random --model)")
     n.add_argument("--model", default="rsfnet50_18", choices=list_models(), metavar="NAME")
     n.add_argument("--height", type=int, default=480)
     n.add_argument("--width", type=int, default=640)
     n.add_argument("--frames", type=int, default=10)
     n.add_argument("--all-outputs", action="store_true", help="also subscribe colour, overlay and gate topics")
-    n.add_argument("--device", default="cpu")
     n.add_argument("--ceiling", action="store_true",
                    help="replace the model with a constant-time labeller: the node's own cost and its top rate")
     n.add_argument("--json", metavar="OUT", nargs="?", const="-",
                    help="the results as JSON (in_node_overhead_ms_p50, end_to_end_ms_p50, rate_hz, ...): written to "
                    "OUT, or printed instead of the summary without OUT")
+    add_settings_options(n, "bench node")
     n.set_defaults(run=run_node)
 
 

@@ -131,38 +131,31 @@ def model_options(args: argparse.Namespace, model: str) -> dict[str, Any]:
     return out
 
 
-def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "auto (default), cpu, cuda[:N]") -> None:
-    """--device, --precision, --backend, --model-file, --openvino-device: the engine's settings, as the node's
-    parameters of the same names."""
-    from rgbt_seg_core.deploy import BACKENDS
-    from rgbt_seg_core.inference.precision import PRECISIONS
+INFERENCE_FLAGS = ("device", "precision", "backend", "model_file", "openvino_device", "thermal_homography")
 
-    parser.add_argument("--device", default="auto", help=device_help)
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16, "
-                        "fp16; int8 runs the quantised --model-file of `rgbt-seg export --int8` (--backend "
-                        "onnxruntime, openvino or tensorrt)")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="torch (default); onnxruntime (fp32), openvino (Intel CPU/iGPU) or tensorrt (fp16, on "
-                        "the GPU) run the checkpoint's export, made once into the cache unless --model-file is given "
-                        "(an INT8 --model-file of `export --int8` runs in INT8 on any of the three)")
-    parser.add_argument("--model-file", default="",
-                        help="the backend's model from `rgbt-seg export` (.onnx, .xml, .engine)")
-    parser.add_argument("--openvino-device", default="CPU", help="backend openvino: CPU (default), GPU or AUTO")
-    parser.add_argument("--thermal-homography", metavar="YAML", default="",
-                        help="register thermal onto RGB with the homography in this file (`rgbt-seg register` writes "
-                        "it; the node's thermal_homography parameter), applied where inference runs")
+
+def add_inference_options(parser: argparse.ArgumentParser, device_help: str | None = None) -> None:
+    """--device, --precision, --backend, --model-file, --openvino-device, --thermal-homography: the engine's
+    settings, made from the node's parameters of the same names (the settings schema: its defaults, help and
+    choices)."""
+    from rgbt_seg_core.cli.settings_options import add_setting_flag
+    from rgbt_seg_core.settings import setting
+
+    for name in INFERENCE_FLAGS:
+        add_setting_flag(parser, setting(name), help=device_help if name == "device" else None)
 
 
 def inference_options(args: argparse.Namespace) -> dict[str, Any]:
-    """InferenceConfig keyword arguments from :func:`add_inference_options`' flags."""
-    hom = None
-    if getattr(args, "thermal_homography", ""):
-        from rgbt_seg_core.inference.registration import read_homography
+    """InferenceConfig keyword arguments from :func:`add_inference_options`' flags, checked as the node checks
+    its parameters (the rest at the schema's defaults)."""
+    from rgbt_seg_core.cli.settings_options import flag_value
+    from rgbt_seg_core.settings import Settings, setting
 
-        hom = tuple(float(v) for v in read_homography(args.thermal_homography).reshape(-1))
-    return {"device": args.device, "precision": args.precision, "backend": args.backend,
-            "model_file": args.model_file, "openvino_device": args.openvino_device, "thermal_homography": hom}
+    given = {n: flag_value(setting(n), getattr(args, n)) for n in INFERENCE_FLAGS if getattr(args, n, None) is not None}
+    s = Settings.from_values(given, source="command line")
+    hom = tuple(s.thermal_homography) if any(s.thermal_homography) else None
+    return {"device": s.device, "precision": s.precision, "backend": s.backend, "model_file": s.model_file,
+            "openvino_device": s.openvino_device, "thermal_homography": hom}
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, open_runner
+from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, get_backend, open_runner
 from rgbt_seg_core.inference.cuda_path import GraphCache, PinnedStaging
 from rgbt_seg_core.inference.precision import autocast, check_int8, precision_name, resolve_precision
 from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_on_device, thermal_problem
@@ -42,6 +42,8 @@ from rgbt_seg_core.inference.render import (
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
 from rgbt_seg_core.models.contract import SegmentationModel
+from rgbt_seg_core.settings.schema import Settings, default
+from rgbt_seg_core.settings.spec import SettingsError
 from rgbt_seg_core.utils.device import resolve_device
 
 __all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "Renders", "UnusableFrame", "BACKENDS", "class_ids",
@@ -56,19 +58,24 @@ class UnusableFrame(ValueError):
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8 (see rgbt_seg_core.inference.precision)
-    backend: str = "torch"  # one of BACKENDS (rgbt_seg_core.deploy)
-    model_file: str = ""  # the backend's model file (.onnx, .xml, .engine); empty: made once into the cache
-    openvino_device: str = "CPU"  # backend openvino: CPU, GPU (an Intel iGPU), AUTO
+    """The engine's settings. Those that are node parameters take their defaults from the settings schema
+    (:mod:`rgbt_seg_core.settings.schema`, where each is described); :meth:`from_settings` makes the config the
+    node makes, for every tool that runs as the node runs."""
+
+    device: str = default("device")
+    precision: str = default("precision")  # see rgbt_seg_core.inference.precision
+    backend: str = default("backend")  # one of BACKENDS (rgbt_seg_core.deploy)
+    model_file: str = default("model_file")  # empty: made once into the cache
+    openvino_device: str = default("openvino_device")
     channels_last: bool | None = None  # None: where precision is reduced
-    cuda_graphs: bool = True  # torch on CUDA: replay a captured graph per input size
+    cuda_graphs: bool = default("cuda_graphs")
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
-    thermal_offset: tuple[int, int] = (0, 0)  # (dx, dy) pixels that move thermal onto RGB
-    # 9 numbers, row-major: thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration); None or all zeros:
-    # not set
+    # (dx, dy) pixels that move thermal onto RGB
+    thermal_offset: tuple[int, int] = (default("thermal_offset_x"), default("thermal_offset_y"))
+    # 9 numbers, row-major: thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration); None or all zeros
+    # (the setting's default): not set
     thermal_homography: tuple[float, ...] | None = None
-    warmup: int = 1
+    warmup: int = default("warmup")
 
     # what a running engine can take from reconfigure(); the rest chose its model, device and buffers at the start
     CHANGEABLE = ("thermal_norm", "thermal_offset", "thermal_homography", "warmup")
@@ -83,7 +90,24 @@ class InferenceConfig:
 
     def homography(self) -> np.ndarray | None:
         """The 3x3 thermal -> RGB matrix, or None where none is set."""
-        return self._homography  # type: ignore[attr-defined]
+        return self._homography  # type: ignore[attr-defined]  # set by __post_init__ (frozen), not a field
+
+    @classmethod
+    def from_settings(cls, s: Settings, **overrides: Any) -> "InferenceConfig":
+        """The engine's config from the node's settings (the node's own path: ``rgbt_seg_ros.params``); a tool
+        overrides what it does differently (``warmup=0`` offline). Raises ValueError as the config's checks do; a
+        homography that maps no camera onto another as :class:`SettingsError` naming the parameter."""
+        try:
+            check_homography(s.thermal_homography)
+        except ValueError as exc:
+            raise SettingsError(f"parameter thermal_homography: {exc}") from None
+        norm = ThermalNorm(mode=s.thermal_norm, range=s.thermal_range(),
+                           percentiles=(s.thermal_percentile_low, s.thermal_percentile_high))
+        values = dict(device=s.device, precision=s.precision, backend=s.backend, model_file=s.model_file,
+                      openvino_device=s.openvino_device, cuda_graphs=s.cuda_graphs, thermal_norm=norm,
+                      thermal_offset=(s.thermal_offset_x, s.thermal_offset_y),
+                      thermal_homography=tuple(s.thermal_homography), warmup=s.warmup)
+        return cls(**{**values, **overrides})
 
 
 class Prediction(NamedTuple):
@@ -97,13 +121,12 @@ class Prediction(NamedTuple):
 
 class InferenceEngine:
     def __init__(self, checkpoint: str | Path | LoadedCheckpoint, config: InferenceConfig = InferenceConfig()) -> None:
-        if config.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
+        backend = get_backend(config.backend)  # any registered backend; an unknown name lists the known ones
         loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
         model = loaded.model
         if not loaded.meta.deploy:
             model.reparameterize()
-        if config.backend != "torch":  # the backend's model is made from the deploy form (on the CPU)
+        if backend.runner is not None:  # the backend's model is made from the deploy form (on the CPU)
             device = resolve_device(config.device)
             options = RunnerOptions(config.backend, config.precision, config.model_file, config.openvino_device)
             runner = open_runner(loaded, model.eval(), options, device)
@@ -115,7 +138,7 @@ class InferenceEngine:
     def from_model(cls, model: SegmentationModel, meta: CheckpointMeta, config: InferenceConfig = InferenceConfig()
                    ) -> "InferenceEngine":
         """An engine around a model in memory, as it is (validation during training scores the training form)."""
-        if config.backend != "torch":
+        if get_backend(config.backend).runner is not None:
             raise ValueError("an engine around a model in memory runs torch; other backends start from a checkpoint")
         engine = cls.__new__(cls)
         engine._setup(model, meta, config)
@@ -186,7 +209,7 @@ class InferenceEngine:
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def warmup(self, height: int = 480, width: int = 640) -> None:
+    def warmup(self, height: int = default("warmup_height"), width: int = default("warmup_width")) -> None:
         rgb = np.zeros((height, width, 3), np.uint8)
         thermal = np.zeros((height, width), np.uint8)
         for _ in range(max(0, self.config.warmup)):  # both passes: labels only (captures the CUDA graph), gates
@@ -339,22 +362,22 @@ def download_packed(parts: Sequence[torch.Tensor | None], staging: PinnedStaging
     return unpack_bytes(staging.download(flat) if staging is not None else flat.cpu().numpy(), parts)
 
 
-def _packing_order(parts: Sequence[torch.Tensor | None]) -> list[int]:
-    """The parts' places, widest element type first, so that every part starts aligned to its own type."""
-    return sorted((i for i, p in enumerate(parts) if p is not None), key=lambda i: -parts[i].element_size())
+def _packing_order(parts: Sequence[torch.Tensor | None]) -> list[tuple[int, torch.Tensor]]:
+    """The parts with their places, widest element type first, so that every part starts aligned to its own type."""
+    present = [(i, p) for i, p in enumerate(parts) if p is not None]
+    return sorted(present, key=lambda item: -item[1].element_size())
 
 
 def pack_bytes(parts: Sequence[torch.Tensor | None]) -> torch.Tensor:
     """The tensors' bytes end to end (widest types first; None skipped), as one flat uint8 tensor on their device."""
-    return torch.cat([parts[i].contiguous().reshape(-1).view(torch.uint8) for i in _packing_order(parts)])
+    return torch.cat([p.contiguous().reshape(-1).view(torch.uint8) for _, p in _packing_order(parts)])
 
 
 def unpack_bytes(host: np.ndarray, parts: Sequence[torch.Tensor | None]) -> list[np.ndarray | None]:
     """:func:`pack_bytes`' buffer, back on the host, as one array per part (views, no copies); None stays None."""
     out: list[np.ndarray | None] = [None] * len(parts)
     offset = 0
-    for i in _packing_order(parts):
-        p = parts[i]
+    for i, p in _packing_order(parts):
         n = p.numel() * p.element_size()
         dtype = np.dtype(str(p.dtype).removeprefix("torch."))
         out[i] = host[offset:offset + n].view(dtype).reshape(tuple(p.shape))

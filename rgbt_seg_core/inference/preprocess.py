@@ -15,13 +15,15 @@ by the registration offset, or warped by the registration homography
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rgbt_seg_core.inference.registration import warp_thermal
+from rgbt_seg_core.settings.schema import default
+from rgbt_seg_core.settings.vocab import THERMAL_NORM_MODES
 
 __all__ = ["ThermalNorm", "THERMAL_ABS_LIMIT", "Upload", "thermal_range_rule", "usable_span", "thermal_problem",
            "check_camera_arrays", "shift_slices", "shift", "percentile", "thermal_tensor", "normalize_thermal_tensor",
@@ -44,13 +46,14 @@ class ThermalNorm:
     ``mode="percentile"``: per-frame ``percentiles`` (low, high) of the valid (finite, non-zero) pixels.
     """
 
-    mode: str = "auto"
+    mode: str = default("thermal_norm")  # one of THERMAL_NORM_MODES
     range: tuple[float, float] | None = None
-    percentiles: tuple[float, float] = (1.0, 99.0)
+    percentiles: tuple[float, float] = (default("thermal_percentile_low"), default("thermal_percentile_high"))
 
     def __post_init__(self) -> None:
-        if self.mode not in ("auto", "fixed", "percentile"):
-            raise ValueError(f"thermal normalisation mode must be auto, fixed or percentile, got {self.mode!r}")
+        if self.mode not in THERMAL_NORM_MODES:
+            raise ValueError(f"thermal normalisation mode must be one of {', '.join(THERMAL_NORM_MODES)}, got "
+                             f"{self.mode!r}")
         if self.range is not None and not self.range[1] > self.range[0]:
             raise ValueError(f"thermal range must have high > low, got {self.range}")
         lo, hi = self.percentiles
@@ -58,7 +61,7 @@ class ThermalNorm:
             raise ValueError(f"thermal percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
 
 
-def thermal_range_rule(norm: ThermalNorm, from_uint8: bool) -> str | tuple[float, float]:
+def thermal_range_rule(norm: ThermalNorm, from_uint8: bool) -> Literal["scale255", "percentile"] | tuple[float, float]:
     """How a frame maps to [0, 1] under ``norm``: ``"scale255"``, ``"percentile"`` (of its valid pixels) or a fixed
     (low, high)."""
     mode = norm.mode
@@ -104,13 +107,14 @@ def thermal_problem(thermal: np.ndarray) -> tuple[str | None, bool]:
 
 def check_camera_arrays(rgb: np.ndarray | None, thermal: np.ndarray | None) -> tuple[int, int]:
     """The frame size (the RGB image's, else thermal's) after checking both arrays' shapes and types."""
-    if rgb is None and thermal is None:
+    frame = rgb if rgb is not None else thermal
+    if frame is None:
         raise ValueError("at least one of rgb and thermal is required")
     if rgb is not None and (rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8):
         raise ValueError(f"rgb must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
     if thermal is not None and thermal.ndim != 2:
         raise ValueError(f"thermal must be H x W, got shape {thermal.shape}")
-    h, w = rgb.shape[:2] if rgb is not None else thermal.shape  # type: ignore[union-attr]
+    h, w = frame.shape[:2]
     return int(h), int(w)
 
 
@@ -131,7 +135,8 @@ def shift(t: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     out = torch.zeros_like(t)
     cut = shift_slices(t.shape[-2], t.shape[-1], dx, dy)
     if cut is not None:
-        out[(..., *cut[1])] = t[(..., *cut[0])]
+        (ys, xs), (yd, xd) = cut
+        out[..., yd, xd] = t[..., ys, xs]
     return out
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rgbt_seg_core.runtime.levels import ERROR, OK, WARN
+from rgbt_seg_core.settings.vocab import TRANSPORTS
 
 __all__ = ["TRANSPORTS", "IMAGE_TYPE", "COMPRESSED_TYPE", "Endpoint", "TopicView", "InputStatus", "input_status",
            "transport_topic", "message_type"]
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
-TRANSPORTS = ("raw", "compressed", "compressedDepth")
 
 
 def transport_topic(base: str, transport: str) -> str:

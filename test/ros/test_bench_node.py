@@ -43,6 +43,7 @@ def test_bench_node_reports_latencies_and_the_overhead_ratio(tiny_checkpoint: Pa
     assert r["overhead_ratio"] == pytest.approx(r["overhead_ms"] / r["model_ms_p50"], rel=0.05, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_bench_node_with_all_outputs_prints_the_summary(tiny_checkpoint: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_node(_args(tiny_checkpoint, json=False, all_outputs=True, frames=2)) == 0
@@ -54,6 +55,7 @@ def test_bench_node_with_all_outputs_prints_the_summary(tiny_checkpoint: Path,
         assert label in out
 
 
+@pytest.mark.slow
 def test_ceiling_swaps_in_a_constant_time_labeller_with_varied_labels(tiny_checkpoint: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     import torch

@@ -16,11 +16,11 @@ from rgbt_seg_ros.demo_live import live_step, main  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-def test_live_step_scores_like_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from _support.varied_model import save_varied_checkpoint
-
+@pytest.mark.slow
+def test_live_step_scores_like_offline(varied_checkpoint: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     write_synthetic_dataset(tmp_path / "data", 16, SynthConfig(height=64, width=80, seed=3))  # 4 test frames
-    ckpt = save_varied_checkpoint(tmp_path / "model_deploy.safetensors")
+    ckpt = varied_checkpoint
     # lockstep: on a busy CI machine a real-time replay may drop frames; the scoring must still match exactly
     report = live_step(tmp_path / "data", ckpt, tmp_path, fps=5.0, lockstep=True)
     assert report["frames"] == 4 and report["labelled_live"] == 4 and report["dropped"] == 0

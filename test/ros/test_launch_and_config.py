@@ -196,4 +196,4 @@ def test_any_parameter_values_give_params_or_a_named_error(values: dict) -> None
 SINGLE_PARAMETER_ERROR = re.compile(r"parameter (?P<name>\w+)(: expected |=.* out of range \[|=.*: expected one of )")
 # the cross-checks: checkpoint given, percentiles ordered, a fixed range, the homography, the runtime's own
 CROSS_PARAMETER_ERROR = re.compile(r"parameter checkpoint is required|parameter thermal_percentile_low must be below"
-                                   r"|thermal_norm=fixed needs|parameter thermal homography |parameters: ")
+                                   r"|thermal_norm=fixed needs|parameter thermal_homography: |parameters: ")

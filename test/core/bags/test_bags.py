@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from rgbt_seg_core import build_model
 from rgbt_seg_core.bags.evaluate import evaluate_bag
 from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
 from rgbt_seg_core.bags.io import BagError, ImageBagWriter, list_topics, read_images
@@ -17,21 +15,18 @@ from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 from rgbt_seg_core.runtime import RuntimeConfig
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def setup(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("bags")
     write_synthetic_dataset(d / "data", 24, SynthConfig(height=64, width=80, seed=2))
-    torch.manual_seed(0)
-    model = build_model("rsfnet50_18", fusion_channels=[16, 16, 32, 32], reduced_dim=16).eval()
-    save_checkpoint(d / "train_form.safetensors", model)  # training form: every tool must re-parameterise alike
-    return {"dir": d, "data": d / "data", "ckpt": d / "train_form.safetensors"}
+    # tiny_checkpoint is in training form: every tool must re-parameterise alike
+    return {"dir": d, "data": d / "data", "ckpt": tiny_checkpoint}
 
 
-@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("storage", ["mcap", pytest.param("sqlite3", marks=pytest.mark.slow)])  # mcap in test-fast
 def test_round_trip_equals_eval(setup: dict[str, Path], storage: str, capsys: pytest.CaptureFixture[str]) -> None:
     d = setup["dir"]
     bag = d / f"test_{storage}"

@@ -28,6 +28,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_round_trip_gives_the_same_frames_and_labels_and_trains(data: Path, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     bag, out = tmp_path / "bag", tmp_path / "out"
@@ -59,8 +60,7 @@ def test_round_trip_gives_the_same_frames_and_labels_and_trains(data: Path, tmp_
     assert Trainer(cfg).run().iterations == 2
 
 
-def test_keep_rules_registration_and_prelabel(data: Path, tmp_path: Path) -> None:
-    from _support.varied_model import save_varied_checkpoint
+def test_keep_rules_registration_and_prelabel(data: Path, varied_checkpoint: Path, tmp_path: Path) -> None:
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
     ds = build_dataset("synthetic", data, "train")
@@ -79,7 +79,7 @@ def test_keep_rules_registration_and_prelabel(data: Path, tmp_path: Path) -> Non
         ia = cv2.imread(str(tmp_path / "hom" / "images" / name), cv2.IMREAD_UNCHANGED)
         ib = cv2.imread(str(tmp_path / "off" / "images" / name), cv2.IMREAD_UNCHANGED)
         assert np.array_equal(ia, ib)
-    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    ckpt = varied_checkpoint
     engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
     res = extract_bag(bag, tmp_path / "pre", config=ExtractConfig(every=4), prelabel=engine)
     assert res.prelabelled == res.written == 4
@@ -155,11 +155,10 @@ def test_every_pair_the_node_makes_is_written(tmp_path_factory: pytest.TempPathF
     assert res.pairs * 2 + res.unpaired == n + len(th_ns)
 
 
-def test_bag_eval_runs_a_cimnet_checkpoint(data: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_bag_eval_runs_a_cimnet_checkpoint(data: Path, varied_cimnet_checkpoint: Path, tmp_path: Path) -> None:
     """The bag tools take a CIMNet checkpoint like an RSFNet one: bag-eval scores it exactly as eval does."""
-    from _support.varied_model import save_varied_checkpoint
-
-    ckpt = save_varied_checkpoint(tmp_path / "cimnet.safetensors", seed=4, model_name="cimnet_r18")
+    ckpt = varied_cimnet_checkpoint
     dataset_to_bag(build_dataset("synthetic", data, "test"), tmp_path / "bag", fps=10, thermal_delay_ms=5)
     assert main(["eval", "--checkpoint", str(ckpt), "--dataset", "synthetic", "--data-root", str(data), "--split",
                  "test", "--device", "cpu", "--json", str(tmp_path / "eval.json")]) == 0

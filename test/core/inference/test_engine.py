@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from rgbt_seg_core import build_model
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.preprocess import ThermalNorm, shift
-from rgbt_seg_core.models.checkpoint_file import save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("inf") / "m.safetensors"
-    save_checkpoint(path, build_model("rsfnet50_18", fusion_channels=[16, 16, 32, 32], reduced_dim=16).eval())
-    return path
+def ckpt(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 def _pair(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -146,11 +141,11 @@ def test_cuda_fp16_labels_are_reproducible(ckpt: Path) -> None:
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_cuda_fast_path_keeps_the_labels(tmp_path: Path, precision: str) -> None:
+def test_cuda_fast_path_keeps_the_labels(varied_checkpoint: Path, precision: str) -> None:
     """Device preprocessing, pinned staging and CUDA graphs change nothing but the speed."""
-    from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+    from _support.varied_model import assert_varied, awkward_thermal
 
-    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    ckpt = varied_checkpoint
     graphs = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision=precision, warmup=0))
     eager = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision=precision, cuda_graphs=False, warmup=0))
     cpu = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
@@ -171,14 +166,13 @@ def test_cuda_fast_path_keeps_the_labels(tmp_path: Path, precision: str) -> None
     assert float((dev_t.float().cpu() - host_t).abs().max()) <= 2e-5
 
 
-def test_pictures_are_made_with_the_labels(tmp_path: Path) -> None:
+def test_pictures_are_made_with_the_labels(varied_checkpoint: Path) -> None:
     """predict(render=...) gives the colour image and overlay of its own labels, over the RGB image or, for a
     thermal-only frame, over the thermal view in grey; labels and gates do not change with what is rendered."""
-    from _support.varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied
     from rgbt_seg_core.inference.render import Renders, colorize, grey_to_rgb, overlay
 
-    engine = InferenceEngine(save_varied_checkpoint(tmp_path / "v.safetensors"),
-                             InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    engine = InferenceEngine(varied_checkpoint, InferenceConfig(device="cpu", precision="fp32", warmup=0))
     rgb, thermal = _pair()
     plain = engine.predict(rgb, thermal, want_gates=True)
     assert plain.color is None and plain.overlay is None
@@ -196,13 +190,13 @@ def test_pictures_are_made_with_the_labels(tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
-def test_cuda_pictures_equal_the_host_ones(tmp_path: Path) -> None:
+def test_cuda_pictures_equal_the_host_ones(varied_checkpoint: Path) -> None:
     """On the GPU the pictures are made there and come back in one download: colour exactly as on the host, the
     blend within one grey level; the gates as the host computes them from the same model."""
-    from _support.varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied
     from rgbt_seg_core.inference.render import Renders, colorize, overlay
 
-    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    ckpt = varied_checkpoint
     gpu = InferenceEngine(ckpt, InferenceConfig(device="cuda", precision="fp32", warmup=0))
     rgb, thermal = _pair(120, 160)
     for r in (rgb, None):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+from _support.varied_model import assert_varied, awkward_thermal
 from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
 from rgbt_seg_core.bags.io import ImageBagWriter, read_images
 from rgbt_seg_core.cli.main import main
@@ -22,11 +22,11 @@ from rgbt_seg_core.runtime.imageconv import decode_image
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def setup(varied_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     d = tmp_path_factory.mktemp("onepath")
     write_synthetic_dataset(d / "data", 12, SynthConfig(height=64, width=80, seed=3))
     ds = build_dataset("synthetic", d / "data", "test")
-    return {"dir": d, "ds": ds, "ckpt": save_varied_checkpoint(d / "varied.safetensors")}
+    return {"dir": d, "ds": ds, "ckpt": varied_checkpoint}
 
 
 def _predict_cli(d: Path, ckpt: Path, rgb: np.ndarray, thermal: np.ndarray, name: str) -> np.ndarray:
@@ -51,6 +51,7 @@ def _bag_eval(d: Path, ckpt: Path, frames: list[tuple[np.ndarray, np.ndarray, st
     return [decode_image(item.msg)[0] for item in read_images(out, [OUTPUT_TOPICS["labels"]])]
 
 
+@pytest.mark.slow
 def test_predict_eval_and_bag_eval_agree_on_dataset_frames(setup: dict) -> None:
     d, ds, ckpt = setup["dir"], setup["ds"], setup["ckpt"]
     assert main(["eval", "--checkpoint", str(ckpt), "--dataset", "synthetic", "--data-root", str(d / "data"),

@@ -110,11 +110,11 @@ def test_cuda_and_cpu_warp_agree() -> None:
         assert (cpu == 0).any() and (cpu > 0).any()
 
 
-def test_engine_labels_for_a_warped_thermal_frame_registered_back(tmp_path: Path) -> None:
-    from _support.varied_model import assert_varied, save_varied_checkpoint
+def test_engine_labels_for_a_warped_thermal_frame_registered_back(varied_checkpoint: Path) -> None:
+    from _support.varied_model import assert_varied
     from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 
-    ckpt = save_varied_checkpoint(tmp_path / "v.safetensors")
+    ckpt = varied_checkpoint
     rng = np.random.default_rng(3)
     rgb = cv2.resize(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), (128, 96), interpolation=cv2.INTER_LINEAR)
     thermal = cv2.resize(rng.integers(0, 256, (12, 16), dtype=np.uint8), (128, 96), interpolation=cv2.INTER_LINEAR)

@@ -1,0 +1,54 @@
+"""Checking one setting's value as the node does: its type (an int is taken for a float and kept as a float; a
+bool is never a number), finiteness, range and choices, and the forms that those cannot express (the device)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from rgbt_seg_core.settings.spec import Setting, SettingsError
+
+__all__ = ["check_value", "check_device", "DEVICE_FORMS"]
+
+DEVICE_FORMS = "auto, cpu, cuda, cuda:N"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device(text: Any) -> str:
+    """``device`` as the engine resolves it (:func:`rgbt_seg_core.utils.device.resolve_device`): auto, cpu, cuda or
+    cuda:N. Whether CUDA is there is the engine's question, at start; this only refuses what is no device name."""
+    if not isinstance(text, str) or not _DEVICE.fullmatch(text):
+        raise SettingsError(f"parameter device: expected one of {DEVICE_FORMS} (N a GPU index), got {text!r}")
+    return text
+
+
+def _as_floats(s: Setting, value: Any) -> list[float]:
+    # rclpy hands a double array over as array('d'); YAML and JSON as a list, possibly of ints
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise SettingsError(f"parameter {s.name}: expected {s.type_name}, got {value!r}")
+    if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in value):
+        raise SettingsError(f"parameter {s.name}: expected a list of numbers, got {value!r}")
+    return [float(x) for x in value]
+
+
+def _is(value: Any, kind: type) -> bool:
+    """Of the setting's type, where a bool is no number."""
+    return isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+
+
+def check_value(s: Setting, value: Any) -> Any:
+    """``value`` in the setting's own type, or :class:`SettingsError` naming the setting and what it accepts."""
+    if s.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if s.type is list:
+        value = _as_floats(s, value)
+    if not _is(value, s.type):
+        raise SettingsError(f"parameter {s.name}: expected {s.type_name}, got {value!r}")
+    if s.type is float and not math.isfinite(value):
+        raise SettingsError(f"parameter {s.name}: expected a finite number, got {value!r}")
+    if s.range is not None and not s.range[0] <= value <= s.range[1]:
+        raise SettingsError(f"parameter {s.name}={value!r} out of range [{s.range[0]}, {s.range[1]}]")
+    if s.choices is not None and value not in s.choices:
+        raise SettingsError(f"parameter {s.name}={value!r}: expected one of {', '.join(s.choices)}")
+    return s.check(value) if s.check is not None else value

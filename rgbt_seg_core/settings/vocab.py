@@ -1,0 +1,15 @@
+"""The words settings are made of: the names a precision, a camera transport, a thermal normalisation or a QoS
+reliability may take. They live below the engine and the runtime so that the settings schema, which both take
+their defaults from, can offer them as choices; the modules that act on them import them from here."""
+
+from __future__ import annotations
+
+__all__ = ["TORCH_PRECISIONS", "PRECISIONS", "TRANSPORTS", "THERMAL_NORM_MODES", "QOS_RELIABILITIES"]
+
+TORCH_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what torch computes in (inference and training)
+PRECISIONS = TORCH_PRECISIONS + ("int8",)  # what inference may run in (int8: a quantised model file)
+# image_transport's names: raw is the base topic, the others `<base>/compressed` and `<base>/compressedDepth`
+TRANSPORTS = ("raw", "compressed", "compressedDepth")
+# auto: 8-bit /255, else fixed where a range is set, else per-frame percentiles (inference.preprocess.ThermalNorm)
+THERMAL_NORM_MODES = ("auto", "fixed", "percentile")
+QOS_RELIABILITIES = ("best_effort", "reliable")  # reliable never connects to a best-effort camera driver

@@ -20,18 +20,23 @@ thermal image's header, the only one there is; no camera_info is published for t
 
 from __future__ import annotations
 
+import array
 import collections
 import ctypes
+import functools
 import gc
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
@@ -49,21 +54,115 @@ NODE_NAME = "segmentation_node"
 CAMERAS = ((RGB, "rgb", "rgb/image"), (THERMAL, "thermal", "thermal/image"))
 
 
+SPECS = {spec.name: spec for spec in PARAM_SPECS}
+# rclpy's hook that may change a value before its type is checked: Iron and later. Humble's rclpy lacks it; there an
+# integer sent for a float setting while the node runs (`ros2 param set ... frozen_timeout 0`) is refused, naming the
+# setting and asking for 0.0 (_type_refusal), while values given at start (params file, -p) are still converted
+# (_declare).
+CONVERTS_ON_SET = hasattr(Node, "add_pre_set_parameters_callback")
+_TYPE_WORDS = {bool: "a boolean", int: "an integer", str: "a string", list: "a list of numbers",
+               float: "a float (an integer is taken too)" if CONVERTS_ON_SET else "a float"}
+
+
 def declare_parameters(node: Node) -> dict[str, Any]:
-    """Declare every parameter of :data:`PARAM_SPECS` with its description and range; the values as given."""
-    values = {}
-    for spec in PARAM_SPECS:
-        desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
-        if spec.choices:
-            desc.additional_constraints = "one of: " + ", ".join(spec.choices)
-        if spec.range is not None:
-            lo, hi = spec.range
-            if isinstance(spec.default, int) and not isinstance(spec.default, bool):
-                desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-            else:
-                desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-        values[spec.name] = node.declare_parameter(spec.name, spec.default, desc).value
-    return values
+    """Declare every parameter of :data:`PARAM_SPECS`, statically typed as its default, with a descriptor that
+    says what ``ros2 param describe`` should show; the values as given (an integer given for a float setting is
+    declared as that float). Raises ValueError naming a setting given a value of a type it cannot take."""
+    return {spec.name: _declare(node, spec) for spec in PARAM_SPECS}
+
+
+def _descriptor(spec: Any) -> ParameterDescriptor:
+    """The description; the unit, the choices and a list's shape as constraints in words; the range and
+    read-only in their own fields."""
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    notes = []
+    unit = getattr(spec, "unit", "")  # the settings schema gives one; the older parameter table did not
+    if unit:
+        notes.append(f"unit: {unit}")
+    if spec.choices:
+        notes.append("one of: " + ", ".join(spec.choices))
+    if isinstance(spec.default, list):
+        n = len(spec.default)
+        notes.append("9 numbers: a 3x3 matrix in row-major order (h11, h12, h13, h21, ..., h33)" if n == 9
+                     else f"{n} numbers")
+    if type(spec.default) is float and CONVERTS_ON_SET:
+        notes.append("an integer is taken as a float")
+    if spec.range is not None:
+        lo, hi = spec.range
+        if type(spec.default) is int:
+            desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    desc.additional_constraints = "; ".join(notes)
+    return desc
+
+
+def _declare(node: Node, spec: Any) -> Any:
+    try:
+        return node.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
+    except InvalidParameterTypeException:
+        pass
+    # The value given at start (params file, `-p name:=2`, parameter_overrides) is typed as it was written, and
+    # rclpy refuses a type other than the default's before any callback runs (a declaration skips the pre-set
+    # hook). So read it through a dynamically typed declaration, then declare the parameter again, statically
+    # typed, with the value in the setting's own type and the override ignored: public API only, Humble's too.
+    given = node.declare_parameter(spec.name, spec.default, ParameterDescriptor(dynamic_typing=True)).value
+    node.undeclare_parameter(spec.name)
+    value = _converted(spec, given)
+    if value is None:
+        raise ValueError(_wrong_type(spec, given, Parameter.Type.from_parameter_value(given)))
+    return node.declare_parameter(spec.name, value, _descriptor(spec), ignore_override=True).value
+
+
+def _converted(spec: Any, value: Any) -> Any:
+    """``value`` in the setting's own type where rclpy typed it otherwise only because of how it was written: an
+    integer for a float setting (``2`` for ``2.0``), integers for a list of floats. None when that is not so."""
+    want = type(spec.default)
+    if want is float and type(value) is int:
+        return float(value)
+    if (want is list and isinstance(value, (list, tuple, array.array)) and len(value) > 0
+            and all(type(v) is int for v in value)):
+        return [float(v) for v in value]
+    return None
+
+
+def _wrong_type(spec: Any, value: Any, got: Parameter.Type) -> str:
+    shown = list(value) if isinstance(value, array.array) else value
+    want = _TYPE_WORDS.get(type(spec.default), type(spec.default).__name__)
+    text = f"parameter {spec.name}: expected {want}, got {shown!r} ({got.name.lower()})"
+    if _converted(spec, value) is not None:  # only where CONVERTS_ON_SET is False
+        text += "; this rclpy (before Iron) cannot convert it: write it with a decimal point (2.0, not 2)"
+    return text
+
+
+def _integers_as_floats(params: list[Parameter]) -> list[Parameter]:
+    """rclpy's pre-set hook: an integer sent for a float setting (``ros2 param set``, ``ros2 param load`` of a
+    YAML ``2``) becomes that float before rclpy checks the type, so the parameter stays a double."""
+    out = []
+    for p in params:
+        spec = SPECS.get(p.name)
+        value = _converted(spec, p.value) if spec is not None else None
+        out.append(p if value is None else Parameter(p.name, value=value))
+    return out
+
+
+def _type_refusal(params: list[Parameter]) -> SetParametersResult | None:
+    """A refusal naming the first setting given a value of a type it cannot take; None when every type fits."""
+    for p in params:
+        spec = SPECS.get(p.name)
+        if spec is None or p.type_ == Parameter.Type.NOT_SET:  # rclpy's own checks answer these
+            continue
+        if p.type_ != Parameter.Type.from_parameter_value(spec.default) and not (
+                CONVERTS_ON_SET and _converted(spec, p.value) is not None):
+            return SetParametersResult(successful=False, reason=_wrong_type(spec, p.value, p.type_))
+    return None
+
+
+# The node classes put PipelineViews before their rclpy base; to the type checker it is a Node.
+if TYPE_CHECKING:
+    _NodeBase = Node
+else:
+    _NodeBase = object
 
 
 def _image(header: Any, arr: np.ndarray, encoding: str) -> Image:
@@ -105,6 +204,8 @@ class SegmentationPipeline:
         # per output: (pair complete -> every output published, the model's part of it) seconds, the last 200
         self.published: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         node.add_on_set_parameters_callback(self._on_set_parameters)
+        if CONVERTS_ON_SET:
+            node.add_pre_set_parameters_callback(_integers_as_floats)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -118,7 +219,8 @@ class SegmentationPipeline:
         engine = InferenceEngine(params.checkpoint, params.inference_config())
         engine.warmup(params.warmup_height, params.warmup_width)
         self.params, self.engine = params, engine
-        self.runtime = SegmentationRuntime(engine, params.runtime_config(), clock=time.monotonic, logger=self._log)
+        self.runtime = SegmentationRuntime(engine, params.runtime_config(), clock=self._runtime_clock(),
+                                           logger=self._log, debug=self._debug_enabled)
         create = self.node.create_publisher
         self.publishers = {
             "labels": create(Image, "~/labels", 5),
@@ -157,7 +259,7 @@ class SegmentationPipeline:
             self._subs.append(self.node.create_subscription(
                 Image if transport == "raw" else CompressedImage, transport_topic(base, transport),
                 lambda msg, m=modality: self._on_image(m, msg), qos,
-                event_callbacks=incompatible_qos_callbacks(lambda policy, m=modality: self._on_qos(m, policy))))
+                event_callbacks=incompatible_qos_callbacks(functools.partial(self._on_qos, modality))))
         self._subs.append(self.node.create_subscription(CameraInfo, "rgb/camera_info", self._on_camera_info, qos))
         self.active, self._activated = True, time.monotonic()
         self.diagnostics_timer = self.node.create_timer(p.diagnostics_period, self._publish_diagnostics)
@@ -193,6 +295,16 @@ class SegmentationPipeline:
         self.runtime = self.engine = self.params = None
         _release_memory()
 
+    def _runtime_clock(self) -> Callable[[], float]:
+        """The clock of camera timeouts, frozen frames and stamp jumps: the steady clock, or ROS time under
+        ``use_sim_time``, so that a bag played with its ``/clock`` (``bag-eval --live --clock``) is judged in the bag's
+        time, as the offline replay judges it, however long the player or a busy machine stalls. (Latencies then
+        read in bag time too: near zero.)"""
+        if self.node.get_parameter("use_sim_time").value:
+            ros_clock = self.node.get_clock()
+            return lambda: ros_clock.now().nanoseconds * 1e-9
+        return time.monotonic
+
     # ------------------------------------------------------------------ input
     def _on_image(self, modality: int, msg: Any) -> None:
         self._qos_event[modality] = None  # something arrives: whatever QoS event came before is resolved
@@ -206,13 +318,21 @@ class SegmentationPipeline:
         self._camera_info = msg
 
     def _log(self, level: int, text: str) -> None:
+        """The runtime's lines, :mod:`logging` levels, on the node's logger (and so on /rosout)."""
         logger = self.node.get_logger()
         if level >= logging.ERROR:
             logger.error(text)
         elif level >= logging.WARNING:
             logger.warning(text)
-        else:
+        elif level >= logging.INFO:
             logger.info(text)
+        else:
+            logger.debug(text)
+
+    def _debug_enabled(self) -> bool:
+        """Whether the node logs at debug level now (``--ros-args --log-level segmentation_node:=debug``): asked
+        before each debug line is formatted, as the level may be changed while it runs."""
+        return self.node.get_logger().is_enabled_for(LoggingSeverity.DEBUG)
 
     # ------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
@@ -231,6 +351,9 @@ class SegmentationPipeline:
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         old, self.params, self.values = self.params, new, values
+        if self._debug_enabled():
+            self.node.get_logger().debug("parameters set: " + ", ".join(
+                f"{p.name}={getattr(new, p.name, p.value)!r} (was {getattr(old, p.name, None)!r})" for p in params))
         if self.engine is not None:
             self.engine.reconfigure(inference_config)
         if self.runtime is not None:
@@ -315,10 +438,23 @@ class SegmentationPipeline:
         self.publishers["diagnostics"].publish(arr)
 
 
-class PipelineViews:
-    """What both node classes show of their pipeline (tools and tests read the engine, runtime and counters)."""
+class PipelineViews(_NodeBase):
+    """What both node classes show of their pipeline (tools and tests read the engine, runtime and counters), and
+    their parameter services' entry."""
 
     pipeline: SegmentationPipeline
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """Where the SetParameters and SetParametersAtomically services (``ros2 param set``, ``ros2 param load``)
+        enter rclpy: a value of a type its setting cannot take is refused here, naming the setting and the type it
+        takes (rclpy's own refusal, "Wrong parameter type", names no setting: useless for a file of them). Every
+        other check is rclpy's and the pipeline's."""
+        refusal = _type_refusal(parameter_list)
+        return refusal if refusal is not None else super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
+        """One at a time, as rclpy does, through :meth:`set_parameters_atomically`'s check."""
+        return [self.set_parameters_atomically([p]) for p in parameter_list]
 
     @property
     def engine(self) -> InferenceEngine | None:

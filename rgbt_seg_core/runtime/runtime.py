@@ -37,6 +37,7 @@ from rgbt_seg_core.runtime.pairing import ApproxTimePairer, slop_to_ns
 from rgbt_seg_core.runtime.queues import FifoQueue, NewestSlot
 from rgbt_seg_core.runtime.stamps import OrderGuard, StampJump, StampJumpDetector
 from rgbt_seg_core.runtime.window import EventWindow
+from rgbt_seg_core.settings.schema import Settings, default
 
 __all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "FrameResult", "Health", "Work",
            "OK", "WARN", "ERROR"]
@@ -46,16 +47,29 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    queue_size: int = 10
-    slop: float = 0.05  # seconds
-    max_pixels: int = 1920 * 1200
-    modality_timeout: float = 1.0
-    blank_missing_modality: bool = True
-    jump_threshold: float = 2.0  # seconds; see stamps.StampJumpDetector
-    stats_window: float = 5.0  # seconds over which rates and WARN causes are judged
-    overlay_alpha: float = 0.5
+    """The runtime's settings. Those that are node parameters take their defaults from the settings schema
+    (:mod:`rgbt_seg_core.settings.schema`, where each is described, with its unit); :meth:`from_settings` makes the
+    config the node makes, for every tool that runs as the node runs."""
+
+    queue_size: int = default("queue_size")
+    slop: float = default("slop")
+    max_pixels: int = default("max_pixels")
+    modality_timeout: float = default("modality_timeout")
+    blank_missing_modality: bool = default("blank_missing_modality")
+    jump_threshold: float = default("jump_threshold")  # see stamps.StampJumpDetector
+    stats_window: float = default("stats_window")
+    overlay_alpha: float = default("overlay_alpha")
     realtime: bool = True  # newest-pair slot (live) instead of a FIFO of every pair (offline)
-    frozen_timeout: float = 0.0  # seconds of bit-identical frames after which a camera counts as failed; 0: off
+    frozen_timeout: float = default("frozen_timeout")  # 0: off
+
+    @classmethod
+    def from_settings(cls, s: Settings, *, realtime: bool) -> "RuntimeConfig":
+        """The runtime's config from the node's settings: the node's (``realtime=True``) or an offline tool's
+        (``realtime=False``: every pair is kept). Raises ValueError as the config's own checks do."""
+        return cls(queue_size=s.queue_size, slop=s.slop, max_pixels=s.max_pixels,
+                   modality_timeout=s.modality_timeout, blank_missing_modality=s.blank_missing_modality,
+                   jump_threshold=s.jump_threshold, stats_window=s.stats_window, overlay_alpha=s.overlay_alpha,
+                   frozen_timeout=s.frozen_timeout, realtime=realtime)
 
     def __post_init__(self) -> None:
         if not isinstance(self.queue_size, int) or self.queue_size < 1:
@@ -131,7 +145,8 @@ class Health:
 class Predictor(Protocol):
     """What the runtime needs of :class:`~rgbt_seg_core.inference.engine.InferenceEngine`."""
 
-    palette: list[list[int]]
+    @property
+    def palette(self) -> list[list[int]]: ...  # read-only, as InferenceEngine's
 
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
                 thermal_checked: bool = False, render: Renders | None = None) -> Any: ...
@@ -143,15 +158,22 @@ class SegmentationRuntime:
                 "single_modality", "dropped", "out_of_order", "processed", "skipped_no_subscribers",
                 "inference_errors", "clock_jumps")
 
-    def __init__(self, engine: Predictor, config: RuntimeConfig = RuntimeConfig(), clock: Clock = monotonic,
-                 logger: Callable[[int, str], None] | None = None, log_period: float = 5.0) -> None:
+    def __init__(self, engine: Predictor | None, config: RuntimeConfig = RuntimeConfig(), clock: Clock = monotonic,
+                 logger: Callable[[int, str], None] | None = None, log_period: float = 5.0,
+                 debug: Callable[[], bool] | None = None) -> None:
         """``logger(level, text)`` receives :mod:`logging` levels; each kind of problem is throttled to one line
-        per ``log_period`` seconds of ``clock``."""
+        per ``log_period`` seconds of ``clock``. ``debug()`` says whether the debug lines that explain each
+        decision (a pair dropped and why, a fallback entered or left, a stale frame) are wanted now: it is asked
+        before a line is formatted, so they cost one call while debug is off (default: this module's
+        :mod:`logging` level)."""
         self.engine = engine
         self.config = config
         self.clock = clock
         self._logger = logger or (lambda level, text: log.log(level, text))
         self._throttle = LogThrottle(log_period, clock)
+        self._debug_on = debug or (lambda: log.isEnabledFor(logging.DEBUG))
+        self._debug_throttle = LogThrottle(log_period, clock)  # debug lines do not use up the warnings' turns
+        self._fallback = [False, False]  # per camera: failed, the other's frames segmented alone
         self._lock = threading.RLock()
         self.counts = {k: 0 for k in self.COUNTERS}
         self.pairer: ApproxTimePairer[Frame] = ApproxTimePairer(config.queue_size, config.slop, self._on_pair)
@@ -175,6 +197,14 @@ class SegmentationRuntime:
         if line is not None:
             self._logger(level, line)
 
+    def _debug(self, key: str, fmt: str, *args: Any) -> None:
+        """A decision explained at debug level, throttled per ``key``; ``fmt % args`` only while debug is on."""
+        if not self._debug_on():
+            return
+        line = self._debug_throttle.admit(key, fmt % args if args else fmt)
+        if line is not None:
+            self._logger(logging.DEBUG, line)
+
     def _make_windows(self) -> None:
         w = self.config.stats_window
         self.window = {k: EventWindow(w, self.clock) for k in ("received", "good_rgb", "good_thermal", "bad", "bad_rgb",
@@ -196,6 +226,7 @@ class SegmentationRuntime:
                 self.counts["dropped"] += 1
             self.last_refusal = [None, None]
             self._input_logged = [None, None]
+            self._fallback = [False, False]
             self._make_windows()
 
     def reconfigure(self, config: RuntimeConfig) -> None:
@@ -247,11 +278,52 @@ class SegmentationRuntime:
             if jump is not None:
                 self._on_jump(jump)
             other = 1 - modality
-            if self.config.blank_missing_modality and self.failed(other):
+            alone = self.config.blank_missing_modality and self.failed(other)
+            self._note_fallback(modality, False)  # a usable frame of its own: it is not failed
+            self._note_fallback(other, alone)
+            if alone:
                 self.counts["single_modality"] += 1
                 self._hand_over(Work(frame, None, now) if modality == RGB else Work(None, frame, now))
                 return
-            self.pairer.add(modality, frame.stamp_ns, frame)
+            self._pair(modality, frame)
+
+    def _pair(self, modality: int, frame: Frame) -> None:
+        """Hand the frame to the pairer; at debug level, say which frames it let go unpaired, and why."""
+        st = self.pairer.stats
+        before = (st.stepped_back[modality], st.evicted[modality], st.replaced[modality])
+        self.pairer.add(modality, frame.stamp_ns, frame)
+        stale, evicted, replaced = (a - b for a, b in zip((st.stepped_back[modality], st.evicted[modality],
+                                                           st.replaced[modality]), before))
+        name, other = MODALITY_NAMES[modality], MODALITY_NAMES[1 - modality]
+        if stale:
+            self._debug(f"stale_{modality}", "stale %s frame: stamp %.3f s is older than one already received; it "
+                        "pairs only with a %s frame within slop=%g s", name, frame.stamp_ns * 1e-9, other,
+                        self.config.slop)
+        if evicted:
+            self._debug(f"unpaired_{modality}", "%s frame dropped unpaired: the %s pairing queue (queue_size=%d) "
+                        "was full and its oldest frame had no %s frame within slop=%g s", name, name,
+                        self.config.queue_size, other, self.config.slop)
+        if replaced:
+            self._debug(f"same_stamp_{modality}", "%s frame dropped unpaired: another %s frame came with the same "
+                        "stamp %.3f s before it paired", name, name, frame.stamp_ns * 1e-9)
+
+    def _note_fallback(self, camera: int, failed: bool) -> None:
+        """Note whether the other camera's frames are now segmented alone because ``camera`` failed; a change is
+        explained at debug level."""
+        if failed == self._fallback[camera]:
+            return
+        self._fallback[camera] = failed
+        name, other = MODALITY_NAMES[camera], MODALITY_NAMES[1 - camera]
+        if not failed:
+            self._debug(f"recovered_{camera}", "%s camera usable again: pairing rgb and thermal again", name)
+        elif self.frozen.frozen(camera):
+            self._debug(f"fallback_{camera}", "%s camera frozen (identical frames for %.1f s, frozen_timeout=%g s): "
+                        "segmenting %s alone, %s blanked", name, self.frozen.frozen_for(camera),
+                        self.config.frozen_timeout, other, name)
+        else:
+            self._debug(f"fallback_{camera}", "%s camera silent for %.1f s (modality_timeout=%g s): segmenting %s "
+                        "alone, %s blanked", name, self.monitor.silence(camera) or 0.0,
+                        self.config.modality_timeout, other, name)
 
     def failed(self, modality: int) -> bool:
         """Silent for longer than ``modality_timeout``, or frozen."""
@@ -275,6 +347,9 @@ class SegmentationRuntime:
         replaced = self.queue.put(work)
         if replaced is not None:
             self.counts["dropped"] += 1
+            self._debug("replaced", "pair at %.3f s dropped unsegmented: the pair at %.3f s replaced it in the "
+                        "newest-only slot (segmenting is slower than the cameras)", replaced.lead.stamp_ns * 1e-9,
+                        work.lead.stamp_ns * 1e-9)
 
     # ------------------------------------------------------------------ worker side
     def take(self, timeout: float | None = None) -> Work | None:
@@ -287,8 +362,13 @@ class SegmentationRuntime:
             if not self.order.accepts(lead.stamp_ns):
                 self.counts["out_of_order"] += 1
                 self._log(logging.WARNING, "order", "dropping a frame older than the last one segmented")
+                self._debug("order_detail", "pair at %.3f s dropped: out of order, older than the last output "
+                            "(%.3f s) by less than jump_threshold=%g s (not a new time base)", lead.stamp_ns * 1e-9,
+                            (self.order.last_ns or 0) * 1e-9, self.config.jump_threshold)
                 return None
             if not want.any():
+                self._debug("no_subscribers", "pair at %.3f s not segmented: no output has a subscriber",
+                            lead.stamp_ns * 1e-9)
                 self.counts["skipped_no_subscribers"] += 1
                 self.window["handled"].add()
                 self.order.commit(lead.stamp_ns)
@@ -321,6 +401,8 @@ class SegmentationRuntime:
         # decode_frame applied the NaN rule on arrival; the engine need not scan the frame again
         # the pictures are made by the engine where the labels are (on the GPU when inference runs there)
         render = Renders(color=want.color, overlay=want.overlay, alpha=self.config.overlay_alpha)
+        if self.engine is None:  # a bag replay that only pairs frames (bag-extract) has no engine
+            raise RuntimeError("SegmentationRuntime: asked to segment, but it was made without an engine")
         pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True,
                                    render=render)
         out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
@@ -330,11 +412,6 @@ class SegmentationRuntime:
         if want.confidence:
             out.confidence = pred.confidence
         return out
-
-    def latency_samples(self) -> tuple[list[float], list[float]]:
-        """The last (up to 200) outputs' seconds from the last input frame to the output, and in the model."""
-        with self._lock:
-            return list(self._latency), list(self._model_latency)
 
     def close(self) -> None:
         self.queue.close()

@@ -48,25 +48,24 @@ class PlayStats:
 def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, loop: bool = False,
          on_publish: Callable[[Any, float], None] | None = None, stop: threading.Event | None = None,
          progress: Callable[[int], None] | None = None, wait_for_subscribers: float = 0.0,
-         before_publish: Callable[[Any], None] | None = None) -> PlayStats:
+         before_publish: Callable[[Any], None] | None = None, clock: bool = False) -> PlayStats:
     """Publish ``topics`` of ``bag`` from ``node`` with the recorded timing. Returns when done (or on ``stop``).
+
+    ``clock``: also publish each message's receive time on ``/clock`` just before it (``ros2 bag play --clock``): a
+    node with ``use_sim_time`` then times silence, frozen frames and stamp jumps in bag time, as the offline replay.
 
     ``wait_for_subscribers`` > 0: first wait up to that many seconds until every publisher has matched a
     subscription, so no frame is lost to discovery (live evaluation needs every frame to reach the node).
     ``before_publish(item)`` may block (lockstep); the recorded timing then resumes from where it is.
     """
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CompressedImage, Image
+    from rosgraph_msgs.msg import Clock
 
-    from rgbt_seg_core.bags.io import COMPRESSED, BagError, list_topics, read_images, require_topics
+    from rgbt_seg_core.bags.io import BagError, read_images
 
     if rate <= 0:
         raise ValueError(f"--rate must be positive, got {rate}")
-    found = list_topics(bag)
-    require_topics(bag, topics, {t: m for t, (m, _) in found.items()})
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    pubs = {t: node.create_publisher(CompressedImage if found[t][0] == COMPRESSED else Image, t, qos) for t in topics}
-    _wait_for_subscribers(list(pubs.values()), wait_for_subscribers)
+    pubs, clock_pub = _publishers(node, bag, topics, clock)
+    _wait_for_subscribers(list(pubs.values()) + ([clock_pub] if clock_pub is not None else []), wait_for_subscribers)
     stats = PlayStats(published={t: 0 for t in topics})
     t_start = time.monotonic()
     count = 0
@@ -88,6 +87,8 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                if clock_pub is not None:  # first: the node's clock reads this message's time when it arrives
+                    clock_pub.publish(Clock(clock=_time_msg(item.bag_time_ns)))
                 sent = time.monotonic()
                 pubs[item.topic].publish(msg)
                 stats.published[item.topic] += 1
@@ -105,6 +106,28 @@ def play(node: Any, bag: str | Path, topics: list[str], *, rate: float = 1.0, lo
     return stats
 
 
+def _publishers(node: Any, bag: str | Path, topics: list[str], clock: bool) -> tuple[dict[str, Any], Any]:
+    """One publisher per topic, of the topic's type in the bag (an error naming what the bag lacks), and the
+    ``/clock`` publisher when asked for."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from rgbt_seg_core.bags.io import COMPRESSED, list_topics, require_topics
+
+    found = list_topics(bag)
+    require_topics(bag, topics, {t: m for t, (m, _) in found.items()})
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pubs = {t: node.create_publisher(CompressedImage if found[t][0] == COMPRESSED else Image, t, qos) for t in topics}
+    return pubs, node.create_publisher(Clock, "/clock", qos) if clock else None
+
+
+def _time_msg(ns: int) -> Any:
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def _wait_for_subscribers(publishers: list[Any], seconds: float) -> None:
     end_wait = time.monotonic() + seconds
     while seconds > 0 and time.monotonic() < end_wait:
@@ -116,7 +139,7 @@ def _wait_for_subscribers(publishers: list[Any], seconds: float) -> None:
         time.sleep(0.05)
 
 
-def run_bag_play(bag: str, topics: list[str] | None, rate: float, loop: bool) -> PlayStats:
+def run_bag_play(bag: str, topics: list[str] | None, rate: float, loop: bool, clock: bool = False) -> PlayStats:
     use_local_ros_env()
     import rclpy
 
@@ -131,7 +154,7 @@ def run_bag_play(bag: str, topics: list[str] | None, rate: float, loop: bool) ->
     node = rclpy.create_node("rgbt_seg_bag_play", context=ctx)
     stop = threading.Event()
     try:
-        return play(node, bag, topics, rate=rate, loop=loop, stop=stop)
+        return play(node, bag, topics, rate=rate, loop=loop, stop=stop, clock=clock)
     except KeyboardInterrupt:
         stop.set()
         return PlayStats(error="interrupted")
@@ -148,6 +171,9 @@ class LiveResult:
     confusion: Any = None
     play: PlayStats | None = None
     labels: dict[int, np.ndarray] = field(default_factory=dict)  # the node's labels by RGB stamp (ns)
+    # every ~/labels message the node sent, by stamp (ns): its header's frame_id (the RGB camera's, or the thermal
+    # camera's for a thermal-only output) and the labels
+    outputs: dict[int, tuple[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
@@ -157,12 +183,14 @@ class LiveResult:
 def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, node_labels_topic: str,
              num_classes: int, rate: float = 1.0, discovery_timeout: float = 15.0, tail_seconds: float = 3.0,
              progress: Callable[[int], None] | None = None, lockstep: bool = False,
-             lockstep_timeout: float = 10.0) -> LiveResult:
+             lockstep_timeout: float = 10.0, clock: bool = False) -> LiveResult:
     """Play the bag to a running node and score what it publishes (see module docstring).
 
     ``lockstep``: an RGB frame is published only once the node has labelled every RGB frame sent before it (or
     ``lockstep_timeout`` seconds passed). The node then never has two pairs waiting, so nothing is dropped for
     lack of speed on a slow or busy machine, while its pairing and inference are exercised as in real time.
+    ``clock``: publish the bag's time on ``/clock`` (see :func:`play`); with a node run with ``use_sim_time``, its
+    timeouts then count bag time, so its decisions are the offline replay's however long lockstep waits.
     """
     use_local_ros_env()
     import rclpy
@@ -185,7 +213,7 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
         _wait_for_node(node, rgb_topic, thermal_topic, node_labels_topic, discovery_timeout)
         stats = play(node, bag, [rgb_topic, thermal_topic], rate=rate, on_publish=labels.on_publish,
                      progress=progress, wait_for_subscribers=discovery_timeout,
-                     before_publish=labels.wait_for_previous if lockstep else None)
+                     before_publish=labels.wait_for_previous if lockstep else None, clock=clock)
         labels.wait_for_all(lockstep_timeout if lockstep else tail_seconds)
     finally:
         executor.shutdown()
@@ -211,6 +239,8 @@ class _NodeLabels:
         self.rgb_topic, self.lockstep_timeout = rgb_topic, lockstep_timeout
         self.sent: dict[int, float] = {}
         self.received: dict[int, tuple[np.ndarray, float]] = {}
+        self.frame_ids: dict[int, str] = {}
+        self.latest = -1  # the newest output's stamp: the node publishes in stamp order, so it is past older frames
         self.lock = threading.Condition()
 
     def on_labels(self, msg: Any) -> None:
@@ -220,6 +250,8 @@ class _NodeLabels:
         arr = image_to_array(msg)
         with self.lock:
             self.received[ns] = (arr, time.monotonic())
+            self.frame_ids[ns] = str(msg.header.frame_id)
+            self.latest = max(self.latest, ns)
             self.lock.notify_all()
 
     def on_publish(self, item: Any, t: float) -> None:
@@ -232,9 +264,11 @@ class _NodeLabels:
             self.wait_for_all(self.lockstep_timeout)
 
     def wait_for_all(self, timeout: float) -> None:
-        """Until every RGB frame sent so far is labelled, or ``timeout`` seconds."""
+        """Until every RGB frame sent so far is labelled or settled (the node published an output of the same or a
+        later stamp: it will not label an older one now), or ``timeout`` seconds. A frame the node never labels (no
+        thermal partner) so costs one timeout, not one for every frame after it."""
         with self.lock:
-            self.lock.wait_for(lambda: all(s in self.received for s in self.sent), timeout)
+            self.lock.wait_for(lambda: all(s in self.received or s <= self.latest for s in self.sent), timeout)
 
 
 def _wait_for_node(node: Any, rgb_topic: str, thermal_topic: str, node_labels_topic: str, timeout: float) -> None:
@@ -261,8 +295,10 @@ def _score(gt: dict[int, np.ndarray], labels: _NodeLabels, num_classes: int, sta
     with labels.lock:
         got = dict(labels.received)
         sent = dict(labels.sent)
+        frame_ids = dict(labels.frame_ids)
     result = LiveResult(confusion=ConfusionMatrix(num_classes), play=stats)
     result.labels = {s: arr for s, (arr, _) in got.items() if s in sent}
+    result.outputs = {s: (frame_ids[s], arr) for s, (arr, _) in got.items()}
     for stamp, label in gt.items():
         if stamp not in sent:
             continue  # frame not played (bag broke off)

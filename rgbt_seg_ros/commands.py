@@ -39,11 +39,12 @@ def bag_eval_live(args: argparse.Namespace, topics: BagTopics,
     with tqdm(desc="bag-eval --live", unit="msg", disable=None) as bar:
         res = tools.run_live(args.bag, rgb_topic=topics.rgb, thermal_topic=topics.thermal, label_topic=topics.labels,
                              node_labels_topic=args.node_labels_topic, num_classes=len(names), rate=args.rate,
-                             lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout,
+                             lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout, clock=args.clock,
                              progress=lambda n: bar.update(1))
     lat = np.array(res.latencies) if res.latencies else None
     s: dict[str, Any] = {
-        "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "pairs": res.labelled,
+        "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "clock": args.clock,
+        "pairs": res.labelled,
         "evaluated": res.labelled,
         "unpaired": 0, "bad_frames": 0, "frames": res.frames, "dropped": res.dropped,
         "end_to_end_ms_p50": round(float(1e3 * np.percentile(lat, 50)), 1) if lat is not None else None,
@@ -60,7 +61,7 @@ def bag_eval_live(args: argparse.Namespace, topics: BagTopics,
 
 
 def bag_play(args: argparse.Namespace) -> int:
-    stats = _ros().run_bag_play(args.bag, args.topics, args.rate, args.loop)
+    stats = _ros().run_bag_play(args.bag, args.topics, args.rate, args.loop, clock=args.clock)
     print(f"published {sum(stats.published.values())} messages in {stats.seconds:.1f} s: "
           + ", ".join(f"{t} {n}" for t, n in stats.published.items()))
     if stats.error:
@@ -71,11 +72,12 @@ def bag_play(args: argparse.Namespace) -> int:
 
 def bench_node(args: argparse.Namespace) -> int:
     try:
-        from rgbt_seg_ros.bench_node import run_node_benchmark
+        from rgbt_seg_ros.bench_node import bench_settings, run_node_benchmark
     except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
         raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
-    r = run_node_benchmark(args.checkpoint, args.model, args.height, args.width, args.frames, args.all_outputs,
-                           args.device, ceiling=args.ceiling)
+    s = bench_settings(args)
+    r = run_node_benchmark(s.checkpoint or None, args.model, args.height, args.width, args.frames, args.all_outputs,
+                           s.device, ceiling=args.ceiling, settings=s.values())
     if args.json == "-":  # --json without a file: the JSON alone on stdout, as before
         print(json.dumps(r, indent=2))
         return 0

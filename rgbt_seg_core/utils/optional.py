@@ -4,10 +4,11 @@ only when a backend or an export asks for them, with their telemetry switched of
 Why here and not at the top of each module: a robot's segmentation node must send nothing off the machine, and
 importing these packages is what starts their reporting (strace showed it; test/test_no_traffic.py checks it):
 
-* ONNX Runtime (1.2x+ on Linux) resolves and posts to mobile.events.data.microsoft.com from a native thread.
-  ``onnxruntime.disable_telemetry_events()`` is its documented switch, but the reporting already started when
-  ``import onnxruntime`` returns; the native code also reads ``ORT_DISABLE_TELEMETRY``, which is set before the
-  import, so nothing starts.
+* ONNX Runtime (1.29+ on Linux) starts its 1DS uploader at ``import onnxruntime``: it writes a device id under
+  ``~/.cache/Microsoft/DeveloperTools`` at once, and about ten seconds later a native thread resolves
+  mobile.events.data.microsoft.com, so a process that lives longer than that (a node, a test run) reports.
+  ``onnxruntime.disable_telemetry_events()`` after the import does not stop the uploader (strace, ORT 1.32); the
+  native code reads ``ORT_DISABLE_TELEMETRY`` (or ``CI``) at the import, so the variable is set before it.
 * OpenVINO's model conversion reports to Google Analytics through the ``openvino_telemetry`` package, already
   at ``import openvino``. That package has no environment switch: it honours a consent file (``~/intel/
   openvino_telemetry`` containing 0, written by ``opt_in_out --opt_out``) and, for OpenVINO's converter, the CI
@@ -24,6 +25,7 @@ import logging
 import os
 import sys
 from types import ModuleType
+from typing import cast
 
 __all__ = ["ONNX_EXPORT_TORCH", "require", "telemetry_off"]
 
@@ -60,8 +62,14 @@ def require(module: str, extra: str) -> ModuleType:
 
 def telemetry_off() -> None:
     """Switch off every optional runtime's reporting before any of them is imported (idempotent)."""
+    if "onnxruntime" in sys.modules and os.environ.get("ORT_DISABLE_TELEMETRY") != "1":
+        log.warning("onnxruntime was imported before rgbt-seg could set ORT_DISABLE_TELEMETRY=1, so it may report "
+                    "usage to Microsoft; set ORT_DISABLE_TELEMETRY=1 in the environment that starts this process")
     os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-    if sys.modules.setdefault("openvino_telemetry", None) is not None:
+    # a None entry is the import system's documented way to make a module unimportable; typeshed's
+    # sys.modules admits only modules, so the cast widens it to what the import system accepts
+    modules = cast("dict[str, ModuleType | None]", sys.modules)
+    if modules.setdefault("openvino_telemetry", None) is not None:
         log.warning("openvino_telemetry was imported before rgbt-seg could block it, so OpenVINO's converter may "
                     "report usage; opt out for good with: opt_in_out --opt_out")
 

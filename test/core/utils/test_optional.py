@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -70,3 +73,64 @@ def test_the_onnx_export_is_refused_on_a_torch_too_old_for_it(monkeypatch: pytes
     monkeypatch.setattr(torch, "__version__", f"{need}.0")
     pytest.importorskip("onnxscript")
     assert require("onnxscript", "onnx").__name__ == "onnxscript"
+
+
+def test_an_onnxruntime_imported_too_early_is_reported(monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """ONNX Runtime reads its switch only at its import, so one imported before rgbt-seg is already reporting."""
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    monkeypatch.setitem(sys.modules, "onnxruntime", ModuleType("onnxruntime"))
+    with caplog.at_level(logging.WARNING, logger="rgbt_seg_core.utils.optional"):
+        telemetry_off()
+        telemetry_off()  # the variable is set now: said once
+    assert [r.getMessage() for r in caplog.records if "ORT_DISABLE_TELEMETRY" in r.getMessage()] == [
+        "onnxruntime was imported before rgbt-seg could set ORT_DISABLE_TELEMETRY=1, so it may report usage to "
+        "Microsoft; set ORT_DISABLE_TELEMETRY=1 in the environment that starts this process"]
+
+
+REPORTING = ("onnxruntime", "openvino")  # the runtimes whose import starts their telemetry (tensorrt has none)
+
+
+def _imports_before_require(tree: ast.AST) -> list[tuple[int, str]]:
+    """Imports of a reporting runtime not preceded, in the same function, by ``require`` of that runtime; one at a
+    module's top level is never preceded by one."""
+    bad = []
+    scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))]
+    for scope in scopes:
+        nodes = list(ast.walk(scope)) if scope is not tree else _outside_functions(tree)
+        required = {(n.args[0].value, n.lineno) for n in nodes if isinstance(n, ast.Call)
+                    and getattr(n.func, "id", getattr(n.func, "attr", None)) == "require"
+                    and n.args and isinstance(n.args[0], ast.Constant)}
+        for node in nodes:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                root = name.split(".")[0]
+                if root in REPORTING and not any(m == root and line < node.lineno for m, line in required):
+                    bad.append((node.lineno, name))
+    return bad
+
+
+def _outside_functions(node: ast.AST) -> list[ast.AST]:
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            found += [child, *_outside_functions(child)]
+    return found
+
+
+def test_every_core_import_of_a_reporting_runtime_follows_require() -> None:
+    """``require`` is the core's one place that switches the telemetry off; a runner or an export that imports
+    onnxruntime or openvino by itself, even once after a helper already did, leaves that to luck."""
+    bad = [f"{path.relative_to(ROOT)}:{line}: import {name}"
+           for path in sorted((ROOT / "rgbt_seg_core").rglob("*.py"))
+           for line, name in _imports_before_require(ast.parse(path.read_text(), str(path)))]
+    assert not bad, "import these through rgbt_seg_core.utils.optional.require first:\n" + "\n".join(bad)
+
+
+def test_the_import_check_catches_an_import_without_require() -> None:
+    caught = _imports_before_require(ast.parse(
+        "try:\n    import onnxruntime\nexcept ImportError:\n    pass\n"
+        "def run():\n    import openvino.properties.hint as h\n    return require('openvino', 'openvino')\n"
+        "def fine():\n    require('onnxruntime', 'onnx')\n    from onnxruntime.quantization import quantize_static\n"))
+    assert caught == [(2, "onnxruntime"), (6, "openvino.properties.hint")]

@@ -14,7 +14,7 @@ from rgbt_seg_core.runtime.input_status import TRANSPORTS
 try:  # Jazzy and later
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
-    from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
+    from rclpy.qos_event import SubscriptionEventCallbacks  # the same class, under its Humble name
 
 __all__ = ["topic_view", "incompatible_qos_callbacks"]
 

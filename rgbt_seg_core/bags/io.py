@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import cv2
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.stores.ros2_humble import std_msgs__msg__Header as Header
 
 from rgbt_seg_core.runtime.imageconv import array_to_image_fields, stamp_ns
 
@@ -26,7 +27,7 @@ __all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images",
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
-BAG_VERSION = 8
+BAG_VERSION: Literal[8] = 8
 
 
 class BagError(RuntimeError):
@@ -210,5 +211,8 @@ def _salvaged_images(path: Path, msgs: list[Any], topics: list[str]) -> Iterator
     require_topics(path, topics, {m.topic: m.msgtype for m in msgs})
     for m in sorted((m for m in msgs if m.topic in topics), key=lambda m: m.log_time):
         msg = TYPESTORE.deserialize_cdr(m.data, m.msgtype)
+        header = getattr(msg, "header", None)
+        if not isinstance(header, Header):
+            raise BagError(f"{path}: topic {m.topic} carries {m.msgtype}, a message without a std_msgs/Header")
         ns = stamp_ns(msg)
-        yield BagImage(m.topic, m.log_time, ns * 1e-9, ns, msg.header.frame_id, msg)
+        yield BagImage(m.topic, m.log_time, ns * 1e-9, ns, header.frame_id, msg)

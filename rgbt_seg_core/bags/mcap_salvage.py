@@ -8,6 +8,7 @@ messages it finds and then reports where the file broke off.
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -40,10 +41,13 @@ def _decompress(kind: str, data: bytes, size: int) -> bytes:
     if kind == "":
         return data
     if kind == "zstd":
-        try:
-            from compression import zstd  # Python >= 3.14
-        except ImportError:
-            from backports import zstd  # type: ignore[no-redef]  # installed with rosbags
+        if sys.version_info >= (3, 14):
+            try:
+                from compression import zstd
+            except ImportError:  # a Python built without libzstd
+                from backports import zstd  # installed with rosbags
+        else:
+            from backports import zstd
         return zstd.decompress(data)
     if kind == "lz4":
         import lz4.frame

@@ -7,6 +7,7 @@ the training seed.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,12 +39,12 @@ def run_robustness_benchmark(data_root: str | Path, out: str | Path, *, models: 
     scores: dict[str, dict[str, float]] = {}
     for model in models:
         engine = trained_engine(Path(out) / model, model=model, data_root=data_root, max_iters=max_iters, seed=seed,
-                                on_train=(lambda d, m=model: on_train(m, d)) if on_train else None)
+                                on_train=partial(on_train, model) if on_train else None)
         scores[model] = {"clean": evaluate(engine, test).scores().miou}
         for setting in settings:
             scores[model][setting.name] = evaluate(engine, test, perturb=setting).scores().miou
     rows = comparison_rows(scores, models, ["clean", *(s.name for s in settings)])
-    return {"models": list(models), "test_frames": len(test), "image_size": list(test.image_size), "rows": rows}
+    return {"models": list(models), "test_frames": len(test), "image_size": list(test.image_size or ()), "rows": rows}
 
 
 def comparison_rows(scores: dict[str, dict[str, float]], models: Sequence[str], settings: Sequence[str]

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-__all__ = ["Sample", "DatasetLayoutError", "RGBTDataset", "read_image", "read_split_file"]
+__all__ = ["Sample", "DatasetLayoutError", "RGBTDataset", "read_image", "read_split_file", "as_image_size"]
 
 
 @dataclass
@@ -54,6 +54,13 @@ def read_split_file(path: Path) -> list[str]:
         raise FileNotFoundError(f"missing split file: {path}")
     names = [line.strip() for line in path.read_text().splitlines()]
     return [n for n in names if n and not n.startswith("#")]
+
+
+def as_image_size(value: Sequence[int], where: str) -> tuple[int, int]:
+    """Sizes arrive as lists from YAML and JSON; a data set keeps its own as (height, width)."""
+    if isinstance(value, (str, bytes)) or len(value) != 2:
+        raise ValueError(f"{where}: expected [height, width], got {value!r}")
+    return int(value[0]), int(value[1])
 
 
 class RGBTDataset:
@@ -98,7 +105,7 @@ class RGBTDataset:
     def describe(self) -> str:
         return f"{self.dataset_name}:{self.split} ({len(self)} images) at {self.root}"
 
-    def validate(self, progress: Callable[[int], None] | None = None) -> None:
+    def validate(self, progress: Callable[[int], object] | None = None) -> None:
         """Read every file once; raise :class:`DatasetLayoutError` listing all problems (path + reason)."""
         problems: list[str] = []
         if not self.names:

@@ -24,7 +24,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbt_seg_core.data.base import DatasetLayoutError, RGBTDataset, Sample, read_image, read_split_file
+from rgbt_seg_core.data.base import (
+    DatasetLayoutError,
+    RGBTDataset,
+    Sample,
+    as_image_size,
+    read_image,
+    read_split_file,
+)
 from rgbt_seg_core.utils.classes import KUST4K_CLASSES, KUST4K_PALETTE
 
 __all__ = ["Kust4KDataset", "KUST4K_SPLITS", "kust4k_split"]
@@ -116,10 +123,10 @@ class Kust4KDataset(RGBTDataset):
                     f"{len(unknown)} name(s) are neither day nor night, e.g. {', '.join(unknown[:3])}: no split files "
                     "to read, and the generated split keeps day and night apart (set night_pattern / day_pattern)"],
                     self.layout_help)
-            names = kust4k_split(all_names, night, split)  # type: ignore[arg-type]
+            names = kust4k_split(all_names, {n: v for n, v in night.items() if v is not None}, split)
             self.generated_split = True
         super().__init__(root, split, names, KUST4K_CLASSES, KUST4K_PALETTE,
-                         tuple(image_size) if image_size else self.default_size)  # type: ignore[arg-type]
+                         as_image_size(image_size, "kust4k option image_size") if image_size else self.default_size)
 
     @staticmethod
     def _index(folder: Path) -> dict[str, Path]:
@@ -129,7 +136,7 @@ class Kust4KDataset(RGBTDataset):
                 files.setdefault(p.stem, p)  # a .png beside a .jpg of the same name: the first in sort order
         return files
 
-    def is_night(self, name: str) -> bool | None:  # type: ignore[override]
+    def is_night(self, name: str) -> bool | None:
         night, day = bool(self._night_re.search(name)), bool(self._day_re.search(name))
         return None if night == day else night
 

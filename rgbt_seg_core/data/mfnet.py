@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-from rgbt_seg_core.data.base import RGBTDataset, Sample, read_image, read_split_file
+from rgbt_seg_core.data.base import RGBTDataset, Sample, as_image_size, read_image, read_split_file
 from rgbt_seg_core.utils.classes import MFNET_CLASSES, MFNET_PALETTE
 
 __all__ = ["MFNetDataset", "MFNET_SPLITS"]
@@ -41,7 +42,8 @@ class MFNetDataset(RGBTDataset):
         if not split_file.is_file():
             raise FileNotFoundError(f"mfnet split file missing: {split_file}\nExpected layout:\n{LAYOUT}")
         names = read_split_file(split_file)
-        class_names, palette = MFNET_CLASSES, MFNET_PALETTE
+        class_names: Sequence[str] = MFNET_CLASSES
+        palette: Sequence[Sequence[int]] = MFNET_PALETTE
         # written by `rgbt-seg synth` (a synthetic set) or `rgbt-seg bag-extract` (a robot's own frames): the
         # frame size, and for an extraction the classes of its labels
         for info in (root / "synth.json", root / "extract.json"):
@@ -50,7 +52,7 @@ class MFNetDataset(RGBTDataset):
             try:
                 meta = json.loads(info.read_text())
                 if meta.get("image_size"):
-                    image_size = image_size or tuple(int(v) for v in meta["image_size"])  # type: ignore[assignment]
+                    image_size = image_size or as_image_size(meta["image_size"], "image_size")
                 if meta.get("class_names") and meta.get("palette"):
                     class_names, palette = tuple(meta["class_names"]), tuple(map(tuple, meta["palette"]))
             except (ValueError, TypeError, AttributeError) as exc:

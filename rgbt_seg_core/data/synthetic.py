@@ -109,7 +109,7 @@ def _scale(y: float, horizon: int, h: int) -> float:
 
 def _palette_colour(rng: np.random.Generator, colours: list[tuple[int, int, int]]) -> tuple[float, float, float]:
     base = np.array(colours[int(rng.integers(len(colours)))], np.float32)
-    return tuple(np.clip(base + rng.normal(0, 8, 3), 0, 255).tolist())  # type: ignore[return-value]
+    return tuple(np.clip(base + rng.normal(0, 8, 3), 0, 255).tolist())
 
 
 CAR_COLOURS = [(200, 30, 30), (30, 60, 170), (230, 230, 230), (25, 25, 25), (140, 140, 150), (20, 110, 60)]
@@ -281,9 +281,9 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
     for k in order:
         drawers[k](rng, c, horizon, night, hide())
 
-    rgb = c.rgb
+    rgb: np.ndarray = c.rgb  # float canvas, then noise of float64: the dtype widens on the way
     if night:
-        lamp = np.zeros_like(c.thermal)
+        lamp: np.ndarray = np.zeros_like(c.thermal)
         for _ in range(int(rng.integers(0, 3))):  # street-lamp pools: local light at night
             cv2.circle(lamp, (int(rng.uniform(0, c.w)), int(rng.uniform(horizon, c.h))), int(c.h * 0.2), 1.0, -1)
         lamp = cv2.GaussianBlur(lamp, (0, 0), c.h * 0.06)
@@ -292,11 +292,11 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
         rgb = rgb + rng.normal(0, 7, rgb.shape)
     else:
         rgb = rgb * rng.uniform(0.85, 1.1) + rng.normal(0, 3, rgb.shape)
-    thermal = cv2.GaussianBlur(c.thermal, (0, 0), 0.8) + rng.normal(0, 2.5, c.thermal.shape)
+    thermal: np.ndarray = cv2.GaussianBlur(c.thermal, (0, 0), 0.8) + rng.normal(0, 2.5, c.thermal.shape)
     if cfg.misalign:
         dx, dy = (int(v) for v in rng.integers(-cfg.misalign, cfg.misalign + 1, 2))
         thermal = cv2.warpAffine(
-            thermal.astype(np.float32), np.float32([[1, 0, dx], [0, 1, dy]]), (c.w, c.h),
+            thermal.astype(np.float32), np.array([[1, 0, dx], [0, 1, dy]], np.float32), (c.w, c.h),
             borderMode=cv2.BORDER_REPLICATE,
         )
     if cfg.misalign_dynamic:  # objects moved apart from the scene: fast motion between two exposures
@@ -315,7 +315,7 @@ def render_frame(cfg: SynthConfig, index: int) -> tuple[str, np.ndarray, np.ndar
 
 
 def write_synthetic_dataset(
-    out: str | Path, num: int, cfg: SynthConfig, progress: Callable[[int], None] | None = None
+    out: str | Path, num: int, cfg: SynthConfig, progress: Callable[[int], object] | None = None
 ) -> dict[str, list[str]]:
     """Write ``num`` frames in the MFNet layout plus ``synth.json``; returns the split lists.
 

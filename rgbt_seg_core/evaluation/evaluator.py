@@ -50,7 +50,7 @@ def evaluate(
     batch_size: int = 1,
     num_workers: int = 0,
     save_predictions: Path | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     perturb: PerturbationSet | None = None,
 ) -> EvalResult:
     """Score ``engine`` on ``dataset``; ``perturb`` degrades each frame first (a robustness protocol)."""

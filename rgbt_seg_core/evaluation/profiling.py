@@ -64,7 +64,8 @@ def model_summary(model: nn.Module, height: int = 480, width: int = 640) -> dict
     finally:
         if was_training:
             model.train()
-    groups = model.parameter_groups() if hasattr(model, "parameter_groups") else {
+    parameter_groups = getattr(model, "parameter_groups", None)  # the segmentation models' own breakdown
+    groups = parameter_groups() if callable(parameter_groups) else {
         "total": sum(p.numel() for p in model.parameters())
     }
     return {"params": groups, "macs": macs, "input": [height, width]}

@@ -26,7 +26,7 @@ __all__ = ["palette_lut", "colorize", "overlay", "grey_to_rgb", "colorize_tensor
 Palette = Sequence[Sequence[int]]
 
 
-def palette_lut(palette: Palette) -> np.ndarray:
+def palette_lut(palette: Palette | np.ndarray) -> np.ndarray:
     """The 256 x 3 uint8 table of a palette: entry i is class i's colour, black past the palette's end."""
     lut = np.zeros((256, 3), np.uint8)
     pal = np.asarray(palette)

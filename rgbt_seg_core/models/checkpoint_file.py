@@ -23,10 +23,11 @@ name.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 from torch import nn
@@ -105,7 +106,7 @@ def _digest(meta_json: str, tensors: list[tuple[str, torch.dtype, tuple[int, ...
 
 
 def _tensor_blocks(t: torch.Tensor) -> list[bytes | memoryview]:
-    return [memoryview(t.reshape(-1).view(torch.uint8).numpy())] if t.numel() else []
+    return [t.reshape(-1).view(torch.uint8).numpy().data] if t.numel() else []
 
 
 def _model_name(model: nn.Module) -> str:
@@ -211,7 +212,7 @@ class OpenedCheckpoint:
     header: Header
 
 
-def verify_open(path: str | Path, f: BinaryIO) -> OpenedCheckpoint:
+def verify_open(path: str | Path, f: io.BufferedIOBase) -> OpenedCheckpoint:
     path = Path(path)
     try:
         header = read_header(f, path.stat().st_size)
@@ -220,9 +221,10 @@ def verify_open(path: str | Path, f: BinaryIO) -> OpenedCheckpoint:
     if META_KEY not in header.metadata or DIGEST_KEY not in header.metadata:
         if META_KEY in header.metadata:  # format 1 kept its checksum inside the header
             try:
-                version = parse_json(header.metadata[META_KEY], "header").get("version")  # type: ignore[union-attr]
-            except (SafetensorsError, AttributeError):
-                version = None
+                old_meta = parse_json(header.metadata[META_KEY], "header")
+            except SafetensorsError:
+                old_meta = None
+            version = old_meta.get("version") if isinstance(old_meta, dict) else None
             _validate_meta(path, {"format": FORMAT, "version": version})
         raise CheckpointError(f"{path}: not an rgbt-seg checkpoint (safetensors file without '{META_KEY}' metadata)")
     meta_json = header.metadata[META_KEY]
@@ -240,7 +242,7 @@ def verify_open(path: str | Path, f: BinaryIO) -> OpenedCheckpoint:
     return OpenedCheckpoint(path, meta, header)
 
 
-def open_file(path: str | Path) -> BinaryIO:
+def open_file(path: str | Path) -> io.BufferedReader:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -280,7 +282,7 @@ def check_tensors(path: Path, model: nn.Module, tensors: dict[str, TensorInfo]) 
         raise CheckpointError(f"{path}: weights do not fit the model: " + "; ".join(parts))
 
 
-def fill_model(path: Path, f: BinaryIO, model: nn.Module, tensors: dict[str, TensorInfo]) -> None:
+def fill_model(path: Path, f: io.BufferedIOBase, model: nn.Module, tensors: dict[str, TensorInfo]) -> None:
     """Copy the file's tensors into the model one at a time (peak memory: the model plus one tensor)."""
     state = model.state_dict(keep_vars=True)
     with torch.no_grad():

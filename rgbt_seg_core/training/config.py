@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -186,7 +186,7 @@ def list_presets() -> list[str]:
 
 
 def resolve_train_config(
-    *, dataset: str, model: str, config_file: str | None = None, sets: list[str] = (), preset: str | None = None,
+    *, dataset: str, model: str, config_file: str | None = None, sets: Sequence[str] = (), preset: str | None = None,
     **flags: Any
 ) -> TrainConfig:
     """``preset``: a preset name (default: the data set's own, e.g. ``mfnet``; ``mfnet_authors`` for the authors'

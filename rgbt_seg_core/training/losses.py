@@ -71,6 +71,8 @@ def class_weights(frequencies: np.ndarray | torch.Tensor, c: float = 1.05) -> to
 class RSFLoss(nn.Module):
     """Weighted CE on main and auxiliary logits plus the confidence regression to the pseudo-labels."""
 
+    weights: torch.Tensor | None  # a buffer: moves with .to(device) and is saved with the module
+
     def __init__(
         self,
         weights: torch.Tensor | None = None,
@@ -132,6 +134,8 @@ class CIMLoss(nn.Module):
 
     The class weights are the training split's, as for RSFLoss; CIMNet has no pseudo-label regression.
     """
+
+    weights: torch.Tensor | None  # a buffer, as in RSFLoss
 
     def __init__(self, weights: torch.Tensor | None = None, *, ignore_index: int = -100) -> None:
         super().__init__()

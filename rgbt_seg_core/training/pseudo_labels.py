@@ -33,7 +33,11 @@ def saliency_map(image: np.ndarray) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"saliency_map expects H x W or H x W x 3, got shape {image.shape}")
-    ok, sal = cv2.saliency.StaticSaliencyFineGrained_create().computeSaliency(np.ascontiguousarray(image))
+    # the saliency module comes with opencv-contrib only, and OpenCV's type stubs do not list it
+    create = getattr(getattr(cv2, "saliency", None), "StaticSaliencyFineGrained_create", None)
+    if create is None:
+        raise RuntimeError("saliency_map needs OpenCV's contrib modules: pip install opencv-contrib-python-headless")
+    ok, sal = create().computeSaliency(np.ascontiguousarray(image))
     if not ok:
         raise RuntimeError("OpenCV fine-grained saliency failed")
     sal = np.asarray(sal)

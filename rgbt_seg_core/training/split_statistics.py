@@ -54,7 +54,7 @@ def split_statistics(
     *,
     cache_dir: Path | None = None,
     restrict_to_boxes: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> SplitStatistics:
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_dir / f"{ds.dataset_name}_{ds.split}_{_fingerprint(ds, restrict_to_boxes)}.json"

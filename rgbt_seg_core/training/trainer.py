@@ -40,6 +40,7 @@ from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_
 from rgbt_seg_core.models import build_model
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import CheckpointError, CheckpointMeta, save_checkpoint
+from rgbt_seg_core.models.contract import SegmentationModel
 from rgbt_seg_core.training.config import TrainConfig
 from rgbt_seg_core.training.losses import build_loss, class_weights
 from rgbt_seg_core.training.schedule import learning_rate
@@ -69,7 +70,7 @@ class _Run:
     train_ds: RGBTDataset
     val_ds: RGBTDataset | None
     train_set: TrainingSet
-    model: nn.Module  # the model checkpoints hold
+    model: SegmentationModel  # the model checkpoints hold
     train_model: nn.Module  # what the steps run: ``model``, or its DistributedDataParallel wrapper
     criterion: nn.Module
     optimizer: torch.optim.Optimizer
@@ -95,7 +96,8 @@ def _param_groups(model: nn.Module, encoder_lr_mult: float) -> list[dict[str, An
     (the authors' code fine-tunes the ImageNet encoders at 0.001 and trains new layers at 0.01)."""
     if encoder_lr_mult == 1.0:
         return [{"params": list(model.parameters()), "lr_mult": 1.0}]
-    enc, new = [], []
+    enc: list[nn.Parameter] = []
+    new: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         (enc if name.startswith(("rgb_encoder.", "thermal_encoder.")) else new).append(p)
     return [{"params": new, "lr_mult": 1.0}, {"params": enc, "lr_mult": float(encoder_lr_mult)}]
@@ -108,7 +110,7 @@ _OPTIM_KEYS = {"momentum": "momentum_buffer", "exp_avg": "exp_avg", "exp_avg_sq"
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     groups = _param_groups(model, cfg.encoder_lr_mult)
     if cfg.optimizer == "adamw":  # CIMNet §V-A
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -158,7 +160,7 @@ class Trainer:
                 ds.validate()  # the whole set, before any time is spent training
         return train, val
 
-    def _engine(self, model: nn.Module) -> InferenceEngine:
+    def _engine(self, model: SegmentationModel) -> InferenceEngine:
         """Validation goes through the inference engine (same preprocessing and precision as every tool), on the
         training form as it is."""
         meta = CheckpointMeta(self.cfg.model, {}, list(self.class_names), [list(c) for c in self.palette])
@@ -167,7 +169,7 @@ class Trainer:
         config = InferenceConfig(device=str(self.device), precision=precision_name(self.dtype), channels_last=False)
         return InferenceEngine.from_model(model, meta, config)
 
-    def _build_model(self, num_classes: int) -> nn.Module:
+    def _build_model(self, num_classes: int) -> SegmentationModel:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         model = build_model(cfg.model, num_classes=num_classes, pretrained=cfg.pretrained, **cfg.model_options)
@@ -321,7 +323,7 @@ class Trainer:
         optimizer = _optimizer(model, cfg)
         # fp16's narrow range needs loss scaling; bf16 has float32's range and does not
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
-        train_set = TrainingSet(train_ds, crop=tuple(cfg.crop) if cfg.crop else None, pseudo=stats.pseudo,
+        train_set = TrainingSet(train_ds, crop=(cfg.crop[0], cfg.crop[1]) if cfg.crop else None, pseudo=stats.pseudo,
                                 flip=cfg.flip, max_rotation=cfg.max_rotation, blur_prob=cfg.blur_prob, seed=cfg.seed)
         per_rank = len(train_ds) // self.world if self.world > 1 else len(train_ds)
         if per_rank < 1:

@@ -12,7 +12,7 @@ from typing import BinaryIO, Callable
 __all__ = ["atomic_write", "atomic_write_bytes", "remove_stale_temporaries"]
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """``write(f)`` fills the temporary file; it becomes ``path`` only once complete and synced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

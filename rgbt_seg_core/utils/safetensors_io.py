@@ -10,6 +10,7 @@ then the tensor bytes); files written here open with the ``safetensors`` package
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def parse_json(raw: bytes | str, what: str) -> object:
         raise SafetensorsError(f"{what} is not valid JSON ({exc})") from exc
 
 
-def read_header(f: BinaryIO, file_size: int) -> Header:
+def read_header(f: io.BufferedIOBase, file_size: int) -> Header:
     if file_size < 8:
         raise SafetensorsError(f"file of {file_size} bytes is shorter than the 8-byte header length")
     f.seek(0)
@@ -142,7 +143,7 @@ def read_header(f: BinaryIO, file_size: int) -> Header:
     return Header(tensors, dict(meta_raw), file_size)
 
 
-def iter_bytes(f: BinaryIO, info: TensorInfo, chunk: int = 1 << 22) -> Iterator[bytes]:
+def iter_bytes(f: io.BufferedIOBase, info: TensorInfo, chunk: int = 1 << 22) -> Iterator[bytes]:
     f.seek(info.start)
     left = info.end - info.start
     while left > 0:
@@ -153,12 +154,12 @@ def iter_bytes(f: BinaryIO, info: TensorInfo, chunk: int = 1 << 22) -> Iterator[
         yield block
 
 
-def read_tensor(f: BinaryIO, info: TensorInfo) -> torch.Tensor:
+def read_tensor(f: io.BufferedIOBase, info: TensorInfo) -> torch.Tensor:
     out = torch.empty(info.shape, dtype=info.dtype)
     if out.numel():
         buf = out.view(-1).view(torch.uint8).numpy()
         f.seek(info.start)
-        if f.readinto(memoryview(buf)) != info.end - info.start:  # type: ignore[attr-defined]
+        if f.readinto(buf.data) != info.end - info.start:
             raise SafetensorsError(f"tensor {info.name!r}: file ended early")
     return out
 
@@ -184,6 +185,6 @@ def write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str,
         for name in order:
             t = tensors[name].detach().contiguous().cpu()
             if t.numel():
-                f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+                f.write(t.reshape(-1).view(torch.uint8).numpy().data)
 
     atomic_write(path, fill)

@@ -70,13 +70,12 @@ class CIPA(nn.Module):
         self.embed_r = _Embed(channels, hidden, vec_dim, grid) if mir else None
         self.embed_t = _Embed(channels, hidden, vec_dim, grid) if mir else None
         self.eca_r, self.eca_t = ECA(channels), ECA(channels)
-        self.offset = nn.Sequential(
-            nn.Conv2d(2 * channels, channels // 4, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels // 4, 2 * kernel * kernel, 1),
-        ) if msm else None
-        if self.offset is not None:  # start from "no shift": the prior is learnt, not guessed
-            nn.init.zeros_(self.offset[-1].weight)
-            nn.init.zeros_(self.offset[-1].bias)
+        self.offset: nn.Sequential | None = None
+        if msm:
+            first, last = nn.Conv2d(2 * channels, channels // 4, 1), nn.Conv2d(channels // 4, 2 * kernel * kernel, 1)
+            for param in last.parameters():  # weight and bias: start from "no shift", the prior is learnt
+                nn.init.zeros_(param)
+            self.offset = nn.Sequential(first, nn.ReLU(inplace=True), last)
 
     def forward(self, rgb: torch.Tensor, thermal: torch.Tensor) -> CIPAOutput:
         mi = None

@@ -110,8 +110,11 @@ class CIMNet(SegmentationModel):
                              "or size")
         return rgb.shape[2], rgb.shape[3]
 
-    def _logits(self, rgb: torch.Tensor, thermal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _logits(
+        self, rgb: torch.Tensor | None, thermal: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         h, w = self._check(rgb, thermal)
+        assert rgb is not None and thermal is not None  # _check raised otherwise
         ph, pw = (-h) % self.pad_multiple, (-w) % self.pad_multiple
         r, t = F.pad(rgb, [0, pw, 0, ph]), F.pad(thermal, [0, pw, 0, ph])  # unconditional: see RSFNet._pad
         fused, mi, offset = [], None, None
@@ -129,14 +132,14 @@ class CIMNet(SegmentationModel):
     def forward(self, rgb: torch.Tensor | None, thermal: torch.Tensor | None) -> torch.Tensor | CIMTrainOutput:
         if self.training and self.deployed:
             raise RuntimeError("CIMNet: a deployed model is inference-only; call .eval()")
-        logits, mi = self._logits(rgb, thermal)  # type: ignore[arg-type]
+        logits, mi = self._logits(rgb, thermal)
         if not self.training:
             return logits
         return CIMTrainOutput(logits, mi, self.mi_weight.clamp(min=0.0))
 
     def forward_with_gates(self, rgb: torch.Tensor | None, thermal: torch.Tensor | None) -> GatedOutput:
         """The engine's explained pass: CIMNet has no confidence gates, so there is nothing beside the logits."""
-        logits, _ = self._logits(rgb, thermal)  # type: ignore[arg-type]
+        logits, _ = self._logits(rgb, thermal)
         return GatedOutput(logits, None, ())
 
     def reparameterize(self) -> "CIMNet":

@@ -23,7 +23,7 @@ import torch
 import torchvision
 from torch import nn
 
-from rgbt_seg_core.models.layers.reparam import fold_batchnorms
+from rgbt_seg_core.models.layers.reparam import fold_batchnorms, to_pair
 
 __all__ = ["EncoderSpec", "ENCODERS", "build_cnn_encoder", "Encoder", "adapt_first_conv"]
 
@@ -84,10 +84,10 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     new = nn.Conv2d(
         1,
         conv.out_channels,
-        conv.kernel_size,  # type: ignore[arg-type]
-        stride=conv.stride,  # type: ignore[arg-type]
-        padding=conv.padding,  # type: ignore[arg-type]
-        dilation=conv.dilation,  # type: ignore[arg-type]
+        to_pair(conv.kernel_size),
+        stride=to_pair(conv.stride),
+        padding=conv.padding if isinstance(conv.padding, str) else to_pair(conv.padding),
+        dilation=to_pair(conv.dilation),
         bias=conv.bias is not None,
     ).to(device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
@@ -153,7 +153,7 @@ class Encoder(nn.Module):
         self.stage_strides = STAGE_STRIDES
         net = spec.builder(weights=None)
         if pretrained:
-            state = _imagenet_state_dict(spec, pretrained)
+            state = _imagenet_state_dict(spec, "imagenet" if pretrained is True else pretrained)
             missing, unexpected = net.load_state_dict(state, strict=False)
             real_missing = [k for k in missing if not k.startswith(("fc.", "classifier."))]
             if real_missing or unexpected:
@@ -167,19 +167,21 @@ class Encoder(nn.Module):
 
     @staticmethod
     def _cut(net: nn.Module, family: str) -> list[nn.Module]:
+        def seq(*names: str) -> nn.Sequential:  # get_submodule names the missing child if torchvision renames one
+            return nn.Sequential(*(net.get_submodule(name) for name in names))
+
         if family == "resnet":
-            stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)  # type: ignore[attr-defined]
-            return [stem, net.layer2, net.layer3, net.layer4]  # type: ignore[attr-defined]
+            stem = seq("conv1", "bn1", "relu", "maxpool", "layer1")
+            return [stem, *(net.get_submodule(name) for name in ("layer2", "layer3", "layer4"))]
         if family == "densenet":
-            f = net.features  # type: ignore[attr-defined]
             return [
-                nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0, f.denseblock1),
-                nn.Sequential(f.transition1, f.denseblock2),
-                nn.Sequential(f.transition2, f.denseblock3),
-                nn.Sequential(f.transition3, f.denseblock4, f.norm5),
+                seq("features.conv0", "features.norm0", "features.relu0", "features.pool0", "features.denseblock1"),
+                seq("features.transition1", "features.denseblock2"),
+                seq("features.transition2", "features.denseblock3"),
+                seq("features.transition3", "features.denseblock4", "features.norm5"),
             ]
         if family == "vgg":
-            layers = list(net.features.children())  # type: ignore[attr-defined]
+            layers = list(net.get_submodule("features").children())
             pools = [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)]
             cuts = [0, pools[1] + 1, pools[2] + 1, pools[3] + 1, pools[4] + 1]
             return [nn.Sequential(*layers[a:b]) for a, b in zip(cuts, cuts[1:])]

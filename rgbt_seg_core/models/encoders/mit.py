@@ -60,12 +60,20 @@ def _segformer(name: str, in_channels: int, pretrained: bool | str | Path) -> nn
         config = SegformerConfig(num_channels=3, hidden_sizes=list(hidden), depths=list(depths),
                                  num_attention_heads=[1, 2, 5, 8], sr_ratios=[8, 4, 2, 1], drop_path_rate=0.1)
         model = SegformerModel(config)
-    if not hasattr(model, "stages"):
+    first = _stages(model)[0].get_submodule("patch_embeddings")
+    proj = first.get_submodule("proj")
+    if not isinstance(proj, nn.Conv2d):
+        raise TypeError(f"{name}: the patch embedding's projection is a {type(proj).__name__}, not a Conv2d")
+    first.proj = adapt_first_conv(proj, in_channels)
+    return model
+
+
+def _stages(model: nn.Module) -> nn.ModuleList:
+    stages = getattr(model, "stages", None)
+    if not isinstance(stages, nn.ModuleList):
         raise ImportError("MiT encoders need transformers >= 5 (its Segformer has per-stage modules); "
                           "pip install -U transformers")
-    first = model.stages[0].patch_embeddings
-    first.proj = adapt_first_conv(first.proj, in_channels)
-    return model
+    return stages
 
 
 class MiTEncoder(nn.Module):
@@ -76,7 +84,7 @@ class MiTEncoder(nn.Module):
         if name not in MIT_SIZES:
             raise ValueError(f"unknown MiT encoder {name!r}; available: {', '.join(MIT_SIZES)}")
         self.name = name
-        self.stages = _segformer(name, in_channels, pretrained).stages
+        self.stages = _stages(_segformer(name, in_channels, pretrained))
         self.stage_channels = MIT_SIZES[name][0]
         self.stage_strides = STAGE_STRIDES
         self.in_channels = in_channels

@@ -20,12 +20,16 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.utils import _pair
 from torchvision.ops import DeformConv2d
 
 __all__ = ["SampledDeformConv2d", "sampled_deform_conv2d", "with_sampled_deform_convs"]
 
 Pair = int | tuple[int, int]
+
+
+def _pair(value: Pair) -> tuple[int, int]:
+    """Convolution geometry given either way, as (height, width)."""
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 def _tap_grid(offset: torch.Tensor, in_size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
@@ -35,11 +39,11 @@ def _tap_grid(offset: torch.Tensor, in_size: tuple[int, int], kernel: tuple[int,
     b, _, ho, wo = offset.shape
     kh, kw = kernel
     off = offset.reshape(b, -1, kh * kw, 2, ho, wo)  # B x G x K^2 x (dy, dx) x Ho x Wo
-    opts = {"dtype": offset.dtype, "device": offset.device}
-    tap_i = torch.arange(kh, **opts).repeat_interleave(kw)  # tap k = i * kw + j, torchvision's order
-    tap_j = torch.arange(kw, **opts).repeat(kh)
-    base_y = (torch.arange(ho, **opts) * stride[0] - padding[0])[None, :] + (tap_i * dilation[0])[:, None]
-    base_x = (torch.arange(wo, **opts) * stride[1] - padding[1])[None, :] + (tap_j * dilation[1])[:, None]
+    dt, dev = offset.dtype, offset.device
+    tap_i = torch.arange(kh, dtype=dt, device=dev).repeat_interleave(kw)  # tap k = i * kw + j, torchvision's order
+    tap_j = torch.arange(kw, dtype=dt, device=dev).repeat(kh)
+    base_y = (torch.arange(ho, dtype=dt, device=dev) * stride[0] - padding[0])[None, :] + (tap_i * dilation[0])[:, None]
+    base_x = (torch.arange(wo, dtype=dt, device=dev) * stride[1] - padding[1])[None, :] + (tap_j * dilation[1])[:, None]
     y = off[:, :, :, 0] + base_y[:, :, None]  # B x G x K^2 x Ho x Wo
     x = off[:, :, :, 1] + base_x[:, None, :]
     grid = torch.stack([(2 * x + 1) / in_size[1] - 1, (2 * y + 1) / in_size[0] - 1], dim=-1)

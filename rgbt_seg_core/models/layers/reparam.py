@@ -21,7 +21,15 @@ __all__ = [
     "RepConvKxK",
     "fold_batchnorms",
     "ConvBNReLU",
+    "to_pair",
 ]
+
+
+def to_pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d stores its geometry as tuples of any length; rebuilding one needs them as (height, width)."""
+    if len(values) != 2:
+        raise ValueError(f"expected the (height, width) geometry of a 2-D convolution, got {values}")
+    return values[0], values[1]
 
 
 def fuse_conv_bn(
@@ -40,6 +48,8 @@ def fuse_conv_bn(
     Returns:
         ``(weight', bias')`` with ``conv(x, weight') + bias' == bn(conv(x, weight) + bias)``.
     """
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("fuse_conv_bn: the BatchNorm keeps no running statistics (track_running_stats=False)")
     std = (bn.running_var + bn.eps).sqrt()
     gamma = bn.weight if bn.weight is not None else torch.ones_like(std)
     beta = bn.bias if bn.bias is not None else torch.zeros_like(std)
@@ -196,10 +206,10 @@ def _fused_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     fused = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
-        conv.kernel_size,  # type: ignore[arg-type]
-        stride=conv.stride,  # type: ignore[arg-type]
-        padding=conv.padding,  # type: ignore[arg-type]
-        dilation=conv.dilation,  # type: ignore[arg-type]
+        to_pair(conv.kernel_size),
+        stride=to_pair(conv.stride),
+        padding=conv.padding if isinstance(conv.padding, str) else to_pair(conv.padding),
+        dilation=to_pair(conv.dilation),
         groups=conv.groups,
         bias=True,
         padding_mode=conv.padding_mode,

@@ -149,8 +149,9 @@ class RSFNet(SegmentationModel):
                 self.fusion = nn.ModuleList(ConcatFusion(c) for c in fc)
 
         n_streams = 2 if cfg.modalities == "rgbt" else 1
-        self.decoders = nn.ModuleList(DecoderStream(fc) for _ in range(n_streams))
-        c16, c8, c4 = self.decoders[0].out_channels
+        decoders = [DecoderStream(fc) for _ in range(n_streams)]
+        self.decoders = nn.ModuleList(decoders)
+        c16, c8, c4 = decoders[0].out_channels
         self.head = SegHead(c4, cfg.num_classes)
         self.aux_head8: SegHead | None = SegHead(c8, cfg.num_classes)
         self.aux_head16: SegHead | None = SegHead(c16, cfg.num_classes)
@@ -197,8 +198,9 @@ class RSFNet(SegmentationModel):
         p_r = p_t = None
         if cfg.confidence_heads:
             nan = ref[3].new_full((batch,), float("nan"))
-            p_r = self.rgb_confidence(feats_r[3]) if feats_r is not None else nan  # type: ignore[misc]
-            p_t = self.thermal_confidence(feats_t[3]) if feats_t is not None else nan  # type: ignore[misc]
+            # confidence_heads built a head for every encoder that exists, so a missing head means a missing stream
+            p_r = nan if feats_r is None or self.rgb_confidence is None else self.rgb_confidence(feats_r[3])
+            p_t = nan if feats_t is None or self.thermal_confidence is None else self.thermal_confidence(feats_t[3])
             confidence = torch.stack([p_r, p_t], dim=1)
 
         if feats_r is not None:

@@ -39,7 +39,7 @@ def bit_depth(encoding: str) -> int:
     return ENCODINGS[encoding][0].itemsize * 8
 
 
-def message_bytes(data: Any) -> bytes | memoryview | np.ndarray:
+def message_bytes(data: Any) -> bytes | bytearray | memoryview | np.ndarray:
     """A message's ``data`` field as bytes ``np.frombuffer`` reads, without a copy where possible.
 
     rclpy gives ``array.array('B')`` or bytes, rosbags a uint8 ndarray, tests lists. Anything else is an
@@ -109,5 +109,5 @@ def array_to_image_fields(arr: np.ndarray, encoding: str) -> dict[str, Any]:
 
 def _byte_array(a: np.ndarray) -> array.array:
     out = array.array("B")
-    out.frombytes(memoryview(a).cast("B"))  # one copy, straight from the array's buffer
+    out.frombytes(a.data.cast("B"))  # one copy, straight from the array's buffer
     return out

@@ -7,8 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rgbt_seg_core.data import DatasetLayoutError, MFNetDataset, PST900Dataset, build_dataset
+from rgbt_seg_core.data.base import as_image_size
 
 H, W = 48, 64
 
@@ -128,3 +131,21 @@ def test_build_dataset_synthetic_needs_synth_json(tmp_path: Path) -> None:
         build_dataset("synthetic", root, "train")
     with pytest.raises(ValueError, match="unknown data set"):
         build_dataset("kitti", root, "train")
+
+
+@given(st.one_of(st.lists(st.integers(-10**6, 10**6), max_size=4),
+                 st.tuples(st.integers(1, 4096), st.integers(1, 4096)), st.text(max_size=3)))
+def test_as_image_size_takes_two_numbers_or_names_the_option(value: list[int] | tuple[int, int] | str) -> None:
+    """A size from YAML or JSON (a list, a tuple, or a wrong type): (height, width), or a ValueError naming it."""
+    if not isinstance(value, str) and len(value) == 2:
+        assert as_image_size(value, "opt") == (int(value[0]), int(value[1]))
+    else:
+        with pytest.raises(ValueError, match=r"opt: expected \[height, width\]"):
+            as_image_size(value, "opt")  # a str is a Sequence too, and must still be refused
+
+
+def test_mfnet_metadata_with_a_bad_size_names_the_file(tmp_path: Path) -> None:
+    root = _mfnet(tmp_path / "m", {"train": ["a"]})
+    (root / "synth.json").write_text('{"image_size": [48, 64, 3]}')
+    with pytest.raises(ValueError, match=r"synth\.json: unreadable .*image_size: expected"):
+        MFNetDataset(root, "train")

@@ -33,7 +33,11 @@ def _loss(out) -> torch.Tensor:
     return sum(torch.nan_to_num(t.float()).mean() for t in parts)
 
 
-@pytest.mark.parametrize("name", list_models())
+# one model per family in test-fast; the others build encoders of 40-100 M parameters
+FAST = {"rsfnet50_18", "cimnet_r18"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in list_models()])
 def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) -> None:
     model = _build(name).train()
     out = model(*_inputs(45, 70))

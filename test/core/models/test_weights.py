@@ -60,8 +60,8 @@ def test_build_with_weights_passes_the_encoder_source_on(tmp_path: Path) -> None
     assert made == [False]
 
 
-def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
-    path = save_varied_checkpoint(tmp_path / "r.safetensors", model_name="rsfnet50_18")
+def test_a_checkpoint_of_another_architecture_is_refused(varied_checkpoint: Path, tmp_path: Path) -> None:
+    path = varied_checkpoint  # an rsfnet50_18
     with pytest.raises(CheckpointError):
         build_with_weights(lambda encoders: build_model("cimnet_r18", **SMALL_OPTIONS["cimnet_r18"]), path)
     with pytest.raises(FileNotFoundError, match="pretrained path does not exist"):

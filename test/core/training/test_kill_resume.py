@@ -73,6 +73,7 @@ def test_kill_at_checkpoint_writes_then_resume(tmp_path: Path) -> None:
         assert _same(_weights(run / "best.safetensors"), ref_best), f"{name}: best differs from the uninterrupted run"
 
 
+@pytest.mark.slow
 def test_best_is_recreated_on_resume_when_its_write_was_lost(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_synthetic_dataset(root, 20, SynthConfig(height=64, width=64, seed=0))

@@ -82,6 +82,7 @@ def test_presets_and_dotted_options() -> None:
             resolve_train_config(dataset="mfnet", model="rsfnet50_18", data_root="/d", sets=bad)
 
 
+@pytest.mark.slow
 def test_authors_recipe_resumes_exactly(tmp_path: Path) -> None:
     """Two parameter groups: the momentum buffers of both survive a stop and resume."""
     root = tmp_path / "data"

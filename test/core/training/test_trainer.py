@@ -30,6 +30,7 @@ def _cfg(root: Path, out: Path, cache: Path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_equals_uninterrupted(synth_root: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     full = Trainer(_cfg(synth_root, tmp_path / "full", cache)).run()
@@ -46,6 +47,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(synth_root: Path, tmp_path
     assert (tmp_path / "full" / "best.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_adamw_step_warmup_cimnet_resumes_exactly(synth_root: Path, tmp_path: Path) -> None:
     """The Kust4K recipe's optimiser and schedule (CIMNet §V-A) on a CIMNet: AdamW's moments and step count go
     into last.safetensors, so a resumed run equals an uninterrupted one; and the lr followed warm-up then steps."""

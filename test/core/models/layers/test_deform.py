@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision.ops import DeformConv2d, deform_conv2d
 
-from _support.varied_model import assert_varied, save_varied_checkpoint
+from _support.varied_model import assert_varied
 from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.models.cimnet.scsfr import SCSFR
 from rgbt_seg_core.models.layers.deform import SampledDeformConv2d, sampled_deform_conv2d, with_sampled_deform_convs
@@ -131,13 +131,13 @@ def _move_cimnet_offsets(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modu
 
 
 @pytest.mark.slow
-def test_exported_cimnet_has_no_deform_conv_and_matches_torch(tmp_path: Path) -> None:
+def test_exported_cimnet_has_no_deform_conv_and_matches_torch(varied_cimnet_checkpoint: Path, tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from rgbt_seg_core.deploy.onnx.export import export_onnx
 
-    model = load_checkpoint(save_varied_checkpoint(tmp_path / "c.safetensors", seed=4, model_name="cimnet_r18")).model
+    model = load_checkpoint(varied_cimnet_checkpoint).model
     model = _move_cimnet_offsets(model.eval().reparameterize())
     path = export_onnx(model, tmp_path / "c.onnx", height=64, width=96)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}

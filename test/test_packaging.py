@@ -58,6 +58,7 @@ def _run_node_expecting_fatal(cmd: list[str], env: dict[str, str], cwd: Path) ->
     return text
 
 
+@pytest.mark.slow  # two colcon builds of a copy of the package, each starting the built node
 @pytest.mark.parametrize("symlink", [False, True], ids=["install", "symlink-install"])
 def test_colcon_build(tmp_path: Path, symlink: bool) -> None:
     pytest.importorskip("colcon_core")

@@ -71,6 +71,7 @@ def _live(bag: Path, rate: float, lockstep: bool = False):
                               num_classes=9, rate=rate, lockstep=lockstep)
 
 
+@pytest.mark.slow
 def test_live_replay_matches_offline(bag: Path, tiny_checkpoint: Path) -> None:
     node = RunningNode(tiny_checkpoint)
     try:
@@ -119,6 +120,7 @@ def test_no_node_is_a_clear_error(bag: Path) -> None:
                            discovery_timeout=1.0)
 
 
+@pytest.mark.slow
 def test_cli_live_writes_summary(bag: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     import json
 
@@ -135,6 +137,7 @@ def test_cli_live_writes_summary(bag: Path, tiny_checkpoint: Path, tmp_path: Pat
     assert 0 <= s["mIoU"] <= 1 and s["end_to_end_ms_p50"] > 0
 
 
+@pytest.mark.slow
 def test_bag_play_publishes_with_recorded_timing(bag: Path) -> None:
     import time
 

@@ -29,7 +29,7 @@ from rgbt_seg_core.runtime.imageconv import decode_image  # noqa: E402
 from rgbt_seg_ros import bag_tools  # noqa: E402
 from rgbt_seg_ros.segmentation_node import SegmentationNode  # noqa: E402
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 PERIOD = 0.2  # seconds between RGB frames; every timeout below lies mid-way between two frames
 FRAMES = 40

@@ -20,11 +20,8 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 
 
 @pytest.fixture(scope="module")
-def varied(tmp_path_factory):
-    from _support.varied_model import save_varied_checkpoint
-
-    ckpt = save_varied_checkpoint(tmp_path_factory.mktemp("varied") / "varied.safetensors")
-    return ckpt, InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+def varied(varied_checkpoint):
+    return varied_checkpoint, InferenceEngine(varied_checkpoint, InferenceConfig(device="cpu", warmup=0))
 
 
 def _scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +46,7 @@ def _png(arr: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+@pytest.mark.slow
 def test_compressed_png_colour_and_16bit_png_thermal_equal_the_raw_path(varied) -> None:
     from _support.varied_model import assert_varied
 
@@ -68,6 +66,7 @@ def test_compressed_png_colour_and_16bit_png_thermal_equal_the_raw_path(varied) 
         h.close()
 
 
+@pytest.mark.slow
 def test_jpeg_colour_and_compressed_depth_thermal_give_fused_labels(varied) -> None:
     ckpt, engine = varied
     h = Harness(ckpt, rgb_transport="compressed", thermal_transport="compressedDepth")
@@ -95,6 +94,7 @@ def _bayer_rggb(rgb: np.ndarray) -> np.ndarray:
     return mosaic
 
 
+@pytest.mark.slow
 def test_bayer_and_yuv_cameras_give_fused_labels(varied) -> None:
     from sensor_msgs.msg import Image
 
@@ -146,6 +146,7 @@ def test_a_compressed_publisher_and_a_qos_mismatch_are_named_with_the_fix(tiny_c
         h.close()
 
 
+@pytest.mark.slow
 def test_a_frozen_camera_is_reported_then_recovers_and_camera_info_follows_the_labels(tiny_checkpoint) -> None:
     """Thermal repeats one frame: reported frozen and segmented from RGB alone; it changes: fused again. RGB
     repeats one frame: thermal-only outputs, which carry the thermal header and no camera_info."""

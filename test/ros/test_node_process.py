@@ -25,6 +25,7 @@ pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_sigterm_while_segmenting_is_clean(tiny_checkpoint: Path) -> None:
     cmd = [sys.executable, "-m", "rgbt_seg_ros.segmentation_node", "--ros-args", "-p", f"checkpoint:={tiny_checkpoint}",
            "-p", "device:=cpu", "-p", "warmup:=0", "-p", "qos_reliability:=reliable", "-p", "qos_depth:=5",

@@ -47,6 +47,7 @@ def test_synced_pair_produces_every_output_with_rgb_header(harness: Harness, tin
     assert np.array_equal(image_to_array(harness.received["labels"][0]), engine.predict(rgb, thermal).labels)
 
 
+@pytest.mark.slow
 def test_thermal_first_after_a_long_idle_start_still_gives_the_rgb_header(tiny_checkpoint) -> None:
     h = Harness(tiny_checkpoint, modality_timeout=3.0)
     try:
@@ -111,6 +112,7 @@ def test_bad_input_is_counted_and_good_frames_follow(harness: Harness) -> None:
     assert not _labelled(harness, 300.0) and harness.diag()["bad_rgb"] == "3"
 
 
+@pytest.mark.slow
 def test_survives_hostile_stamps_and_returns_to_ok(tiny_checkpoint) -> None:
     """Lost partners, a step back, a duplicate and a far-future pair, then good pairs: the node labels the good
     pairs, reports the jump, and its diagnostics return to OK."""
@@ -144,6 +146,7 @@ def test_survives_hostile_stamps_and_returns_to_ok(tiny_checkpoint) -> None:
         h.close()
 
 
+@pytest.mark.slow
 def test_camera_silent_then_back(tiny_checkpoint) -> None:
     import threading
     import time
@@ -221,6 +224,7 @@ def test_diagnostics_period_applies_at_run_time(harness: Harness) -> None:
     assert spin_until(lambda: len(harness.received["diagnostics"]) >= n + 5, 10.0)
 
 
+@pytest.mark.slow
 def test_max_pixels_rejects_large_frames_with_a_clear_reason(tiny_checkpoint) -> None:
     h = Harness(tiny_checkpoint, max_pixels=H * W - 1)
     try:
@@ -232,12 +236,13 @@ def test_max_pixels_rejects_large_frames_with_a_clear_reason(tiny_checkpoint) ->
         h.close()
 
 
-def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
+@pytest.mark.slow
+def test_node_labels_equal_the_engine_on_awkward_thermal(varied_checkpoint) -> None:
     """Half-size 16-bit and NaN thermal through the node give the labels of `predict` (which equals the engine,
     test/core/inference/test_one_inference_path.py), from a model whose labels vary across the frame."""
-    from _support.varied_model import assert_varied, awkward_thermal, save_varied_checkpoint
+    from _support.varied_model import assert_varied, awkward_thermal
 
-    ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")
+    ckpt = varied_checkpoint
     h = Harness(ckpt)
     try:
         rgb, thermal8 = _pair(7)
@@ -254,12 +259,13 @@ def test_node_labels_equal_the_engine_on_awkward_thermal(tmp_path) -> None:
         h.close()
 
 
-def test_a_cimnet_checkpoint_runs_in_the_node(tmp_path) -> None:
+@pytest.mark.slow
+def test_a_cimnet_checkpoint_runs_in_the_node(varied_cimnet_checkpoint) -> None:
     """CIMNet through the node: labels, colour and overlay equal the engine's, from a model whose labels vary;
     CIMNet has no confidence gates, so nothing is published on the gate and confidence topics."""
-    from _support.varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied
 
-    ckpt = save_varied_checkpoint(tmp_path / "cimnet.safetensors", seed=4, model_name="cimnet_r18")  # labels vary
+    ckpt = varied_cimnet_checkpoint
     h = Harness(ckpt)
     try:
         rgb, thermal = _pair(11)
@@ -276,15 +282,16 @@ def test_a_cimnet_checkpoint_runs_in_the_node(tmp_path) -> None:
         h.close()
 
 
-def test_thermal_homography_registers_a_moved_thermal_camera(tmp_path) -> None:
+@pytest.mark.slow
+def test_thermal_homography_registers_a_moved_thermal_camera(varied_checkpoint) -> None:
     """A thermal camera that sees the scene moved and in a larger frame: with the homography that maps it back
     (a parameter, also set at run time), the node's labels equal those of the unwarped pair; without it they
     differ. The labels come from a model whose labels vary across the frame."""
     from rclpy.parameter import Parameter
 
-    from _support.varied_model import assert_varied, save_varied_checkpoint
+    from _support.varied_model import assert_varied
 
-    ckpt = save_varied_checkpoint(tmp_path / "varied.safetensors")
+    ckpt = varied_checkpoint
     rng = np.random.default_rng(5)
     rgb = np.repeat(np.repeat(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), 4, 0), 4, 1)
     thermal = np.repeat(np.repeat(rng.integers(0, 256, (12, 16), dtype=np.uint8), 4, 0), 4, 1)

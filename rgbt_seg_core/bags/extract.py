@@ -36,6 +36,7 @@ from rgbt_seg_core.data.png import png_bytes
 from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, register_thermal
 from rgbt_seg_core.inference.render import colorize
 from rgbt_seg_core.runtime import Frame, RuntimeConfig, Work
+from rgbt_seg_core.settings import default
 from rgbt_seg_core.utils.atomic import atomic_write_bytes
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract_bag"]
@@ -52,7 +53,7 @@ class ExtractConfig:
     keep_16bit: bool = False
     thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel (rgbt_seg_core.inference.registration)
-    thermal_offset: tuple[int, int] = (0, 0)
+    thermal_offset: tuple[int, int] = (default("thermal_offset_x"), default("thermal_offset_y"))
 
     def __post_init__(self) -> None:
         if self.every is not None and (not isinstance(self.every, int) or self.every < 1):

@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
+from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag
 from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
 from rgbt_seg_core.cli.extensions import run_command
 from rgbt_seg_core.cli.options import add_dataset_options, dataset_options
@@ -123,9 +124,10 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
     keep = x.add_mutually_exclusive_group()
     keep.add_argument("--every", type=int, help="keep every N-th pair")
     keep.add_argument("--fps", type=float, help="keep at most F pairs per second of recording")
-    x.add_argument("--dedup", type=float, default=1.5,
+    x.add_argument("--dedup", type=float, default=ExtractConfig.dedup,
                    help="without --every/--fps: skip a pair whose 40x32 grey thumbnails (RGB and thermal) differ "
-                   "from the last kept one by less than this mean level (0..255; default 1.5; 0 keeps all)")
+                   f"from the last kept one by less than this mean level (0..255; default {ExtractConfig.dedup}; 0 "
+                   "keeps all)")
     x.add_argument("--prelabel", metavar="CKPT",
                    help="label pairs the bag has no labels for with this checkpoint, as a start for annotation")
     x.add_argument("--keep-16bit", action="store_true",
@@ -171,7 +173,6 @@ def print_summary(s: dict, class_names: list[str]) -> None:
 
 
 def run_bag_extract(args: argparse.Namespace) -> int:
-    from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag
     from rgbt_seg_core.bags.io import list_topics
 
     topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)

@@ -15,7 +15,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from rgbt_seg_core.deploy import BACKENDS
+from rgbt_seg_core.deploy import BACKENDS, backends_taking, list_backends
 from rgbt_seg_core.settings.check import check_device, check_value
 from rgbt_seg_core.settings.spec import Setting, SettingsError, setting_field
 from rgbt_seg_core.settings.vocab import PRECISIONS, QOS_RELIABILITIES, THERMAL_NORM_MODES, TRANSPORTS
@@ -24,6 +24,12 @@ __all__ = ["Settings", "SETTINGS", "SETTING_NAMES", "setting", "default", "defau
 
 _S = "s"  # seconds
 _PX = "px"
+# what the backend registry says, so that a backend added there is described here too
+_INT8 = ", ".join(backends_taking("int8"))
+_BACKENDS_TEXT = "; ".join(b.summary for b in list_backends())
+_FILES = [b for b in list_backends() if b.format]
+_FORMATS = "|".join(b.format for b in _FILES)
+_SUFFIXES = ", ".join(b.model_suffix for b in _FILES)
 
 
 @dataclass(frozen=True)
@@ -36,15 +42,13 @@ class Settings:
                                 group="inference", check=check_device)
     precision: str = setting_field("auto", "auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, "
                                    "bf16, fp16; int8 runs the quantised model_file of `rgbt-seg export --int8` "
-                                   "(backend onnxruntime, openvino or tensorrt)", choices=PRECISIONS,
+                                   f"(backend {_INT8})", choices=PRECISIONS,
                                    group="inference")
-    backend: str = setting_field("torch", "inference backend: torch, onnxruntime (fp32; extra [onnx]), openvino "
-                                 "(Intel CPU/iGPU; extra [openvino]), tensorrt (fp16 engine on the GPU; extra "
-                                 "[tensorrt]); each also runs an INT8 model_file (precision int8)",
-                                 choices=BACKENDS, group="inference")
-    model_file: str = setting_field("", "the backend's model from `rgbt-seg export --format "
-                                    "onnx|openvino|tensorrt` (.onnx, .xml, .engine); empty: made once from the "
-                                    "checkpoint into $XDG_CACHE_HOME/rgbt_seg (~/.cache/rgbt_seg)", group="inference")
+    backend: str = setting_field("torch", f"inference backend: {_BACKENDS_TEXT}; {_INT8} also run an INT8 "
+                                 "model_file (precision int8)", choices=BACKENDS, group="inference")
+    model_file: str = setting_field("", f"the backend's model from `rgbt-seg export --format {_FORMATS}` "
+                                    f"({_SUFFIXES}); empty: made once from the checkpoint into "
+                                    "$XDG_CACHE_HOME/rgbt_seg (~/.cache/rgbt_seg)", group="inference")
     openvino_device: str = setting_field("CPU", "backend openvino: CPU, GPU (Intel iGPU) or AUTO", group="inference")
     cuda_graphs: bool = setting_field(True, "backend torch on CUDA: capture the model once per input size and "
                                       "replay it", group="inference")

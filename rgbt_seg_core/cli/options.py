@@ -25,7 +25,8 @@ MODEL_CONFIGS: dict[str, type] = {"rsfnet": RSFNetConfig, "cimnet": CIMNetConfig
 NAMED_BY_MODEL = frozenset({"rgb_encoder", "thermal_encoder", "encoder"})  # the model's name picks its encoders
 
 
-def _bool_flag(text: str) -> bool:
+def bool_flag(text: str) -> bool:
+    """argparse's type for a true/false flag (every spelling ``parse_bool`` takes), refusing others by name."""
     try:
         return parse_bool(text)
     except ValueError as exc:
@@ -81,7 +82,7 @@ def _argument(config: type, f: dataclasses.Field) -> dict[str, Any]:
         kw["nargs"] = "+" if args[-1] is Ellipsis else len(args)
         hint, kw["metavar"] = args[0], "N"
     if hint is bool:
-        kw["type"], kw["metavar"] = _bool_flag, "{true,false}"
+        kw["type"], kw["metavar"] = bool_flag, "{true,false}"
     elif hint in (int, float, str):
         kw["type"] = hint
         kw["choices"] = _choices(config, f.name) if hint is str else None

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Mapping
 
+from rgbt_seg_core.cli.options import bool_flag
 from rgbt_seg_core.runtime.node_settings import checked_settings
 from rgbt_seg_core.settings import GROUPS, SETTINGS, Setting, Settings, SettingsError, read_params_file
 from rgbt_seg_core.settings.render import yaml_value
-from rgbt_seg_core.utils.booleans import parse_bool
 
 __all__ = ["TOOL_GROUPS", "TOOL_SKIPS", "ALIASES", "tool_settings", "add_setting_flag", "add_settings_options",
            "flag_value", "flag_values", "resolve_settings"]
@@ -42,13 +42,6 @@ def tool_settings(tool: str) -> tuple[Setting, ...]:
     return tuple(s for s in SETTINGS if s.group in TOOL_GROUPS[tool] and s.name not in skip)
 
 
-def _bool(text: str) -> bool:
-    try:
-        return parse_bool(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _help(s: Setting) -> str:
     unit = f" {s.unit}" if s.unit else ""
     extra = "; the YAML file of `rgbt-seg register`, or the numbers as a YAML list" if s.type is list else ""
@@ -61,7 +54,7 @@ def add_setting_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
     """The setting's flag (default None: not given); ``help`` replaces the schema's where a tool says more."""
     kw: dict[str, Any] = {"dest": s.name, "default": None, "help": help or _help(s)}
     if s.type is bool:
-        kw.update(type=_bool, metavar="{true,false}")
+        kw.update(type=bool_flag, metavar="{true,false}")
     elif s.type is list:  # one word, so it cannot swallow a positional argument after it
         kw.update(metavar="YAML|[N,...]")
     else:

@@ -16,21 +16,13 @@ import tokenize
 import typing
 from typing import Any
 
+from rgbt_seg_core.cli.settings_options import bool_flag
 from rgbt_seg_core.models import list_models, model_family
 from rgbt_seg_core.models.cimnet.model import CIMNetConfig
 from rgbt_seg_core.models.rsfnet.model import RSFNetConfig
-from rgbt_seg_core.utils.booleans import parse_bool
 
 MODEL_CONFIGS: dict[str, type] = {"rsfnet": RSFNetConfig, "cimnet": CIMNetConfig}  # family -> its options
 NAMED_BY_MODEL = frozenset({"rgb_encoder", "thermal_encoder", "encoder"})  # the model's name picks its encoders
-
-
-def bool_flag(text: str) -> bool:
-    """argparse's type for a true/false flag (every spelling ``parse_bool`` takes), refusing others by name."""
-    try:
-        return parse_bool(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _title(family: str) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Mapping
 
-from rgbt_seg_core.cli.options import bool_flag
 from rgbt_seg_core.runtime.node_settings import checked_settings
 from rgbt_seg_core.settings import GROUPS, SETTINGS, Setting, Settings, SettingsError, read_params_file
 from rgbt_seg_core.settings.render import yaml_value
+from rgbt_seg_core.utils.booleans import parse_bool
 
 __all__ = ["TOOL_GROUPS", "TOOL_SKIPS", "ALIASES", "tool_settings", "add_setting_flag", "add_settings_options",
            "flag_value", "flag_values", "resolve_settings"]
@@ -40,6 +40,14 @@ def tool_settings(tool: str) -> tuple[Setting, ...]:
         raise KeyError(f"no settings flags for tool {tool!r}")
     skip = TOOL_SKIPS.get(tool, ())
     return tuple(s for s in SETTINGS if s.group in TOOL_GROUPS[tool] and s.name not in skip)
+
+
+def bool_flag(text: str) -> bool:
+    """argparse's type for a true/false flag (every spelling ``parse_bool`` takes), refusing others by name."""
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _help(s: Setting) -> str:

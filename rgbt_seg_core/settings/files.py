@@ -23,6 +23,10 @@ __all__ = ["FOREIGN_PARAMETERS", "DEFAULT_NODE", "is_foreign", "read_params_file
 FOREIGN_PARAMETERS = ("use_sim_time", "start_type_description_service", "qos_overrides.*")
 DEFAULT_NODE = "segmentation_node"
 WILDCARD = "/**"
+# A parameter file is a few KB. The bounds keep a wrong or hostile file (a YAML alias bomb: a few lines whose
+# aliases nest into billions of leaves) from taking the tool's memory or time before it is refused.
+MAX_FILE_BYTES = 1 << 20
+MAX_PARAMETERS = 10_000
 
 
 def is_foreign(name: str) -> bool:
@@ -38,6 +42,8 @@ def _flatten(params: dict, prefix: str, out: dict[str, Any], path: str) -> None:
             _flatten(value, name + ".", out, path)
         else:
             out[name] = value
+        if len(out) > MAX_PARAMETERS:
+            raise SettingsError(f"{path}: more than {MAX_PARAMETERS} parameters: not a node's parameter file")
 
 
 def node_entries(data: Any, path: str, namespace: str = "") -> dict[str, dict[str, Any]]:
@@ -92,6 +98,8 @@ def read_params_file(path: str | Path, node: str | None = None) -> dict[str, Any
     :meth:`~rgbt_seg_core.settings.schema.Settings.from_values`. Raises :class:`SettingsError` naming the file for
     a file that cannot be read, is no YAML or no parameter file."""
     try:
+        if Path(path).stat().st_size > MAX_FILE_BYTES:
+            raise SettingsError(f"{path}: over {MAX_FILE_BYTES} bytes: not a node's parameter file")
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot read the parameter file: {exc}") from None

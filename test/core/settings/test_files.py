@@ -105,3 +105,16 @@ def test_damaged_files_are_refused_naming_the_file(tmp_path: Path, text: str, wh
 def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=rf"^{tmp_path / 'nope.yaml'}: cannot read the parameter file"):
         read_params_file(tmp_path / "nope.yaml")
+
+
+def test_an_alias_bomb_or_a_huge_file_is_refused_quickly(tmp_path: Path) -> None:
+    # 30 levels of two aliases each: a few hundred bytes that would flatten to 2**30 parameters
+    lines = ["l0: &l0 {a: 1, b: 2}"] + [f"l{i}: &l{i} {{x: *l{i - 1}, y: *l{i - 1}}}" for i in range(1, 31)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("/**:\n  ros__parameters:\n    " + "\n    ".join(lines) + "\n")
+    with pytest.raises(SettingsError, match=r"bomb\.yaml: .*more than 10000 parameters"):
+        read_params_file(bomb)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("/**:\n  ros__parameters:\n    slop: 0.05\n" + "# padding\n" * 200_000)
+    with pytest.raises(SettingsError, match=r"huge\.yaml: over 1048576 bytes"):
+        read_params_file(huge)

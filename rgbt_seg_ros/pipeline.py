@@ -44,6 +44,7 @@ from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 from rgbt_seg_core.inference.engine import InferenceEngine
 from rgbt_seg_core.runtime import RGB, THERMAL, FrameResult, Outputs, SegmentationRuntime, transport_topic
 from rgbt_seg_core.runtime.imageconv import array_to_image_fields
+from rgbt_seg_core.settings import retyped
 
 from .graph import incompatible_qos_callbacks, topic_view
 from .params import PARAM_SPECS, NodeParams
@@ -108,29 +109,17 @@ def _declare(node: Node, spec: Any) -> Any:
     # typed, with the value in the setting's own type and the override ignored: public API only, Humble's too.
     given = node.declare_parameter(spec.name, spec.default, ParameterDescriptor(dynamic_typing=True)).value
     node.undeclare_parameter(spec.name)
-    value = _converted(spec, given)
+    value = retyped(spec, given)
     if value is None:
         raise ValueError(_wrong_type(spec, given, Parameter.Type.from_parameter_value(given)))
     return node.declare_parameter(spec.name, value, _descriptor(spec), ignore_override=True).value
-
-
-def _converted(spec: Any, value: Any) -> Any:
-    """``value`` in the setting's own type where rclpy typed it otherwise only because of how it was written: an
-    integer for a float setting (``2`` for ``2.0``), integers for a list of floats. None when that is not so."""
-    want = type(spec.default)
-    if want is float and type(value) is int:
-        return float(value)
-    if (want is list and isinstance(value, (list, tuple, array.array)) and len(value) > 0
-            and all(type(v) is int for v in value)):
-        return [float(v) for v in value]
-    return None
 
 
 def _wrong_type(spec: Any, value: Any, got: Parameter.Type) -> str:
     shown = list(value) if isinstance(value, array.array) else value
     want = _TYPE_WORDS.get(type(spec.default), type(spec.default).__name__)
     text = f"parameter {spec.name}: expected {want}, got {shown!r} ({got.name.lower()})"
-    if _converted(spec, value) is not None:  # only where CONVERTS_ON_SET is False
+    if retyped(spec, value) is not None:  # only where CONVERTS_ON_SET is False
         text += "; this rclpy (before Iron) cannot convert it: write it with a decimal point (2.0, not 2)"
     return text
 
@@ -141,7 +130,7 @@ def _integers_as_floats(params: list[Parameter]) -> list[Parameter]:
     out = []
     for p in params:
         spec = SPECS.get(p.name)
-        value = _converted(spec, p.value) if spec is not None else None
+        value = retyped(spec, p.value) if spec is not None else None
         out.append(p if value is None else Parameter(p.name, value=value))
     return out
 
@@ -153,7 +142,7 @@ def _type_refusal(params: list[Parameter]) -> SetParametersResult | None:
         if spec is None or p.type_ == Parameter.Type.NOT_SET:  # rclpy's own checks answer these
             continue
         if p.type_ != Parameter.Type.from_parameter_value(spec.default) and not (
-                CONVERTS_ON_SET and _converted(spec, p.value) is not None):
+                CONVERTS_ON_SET and retyped(spec, p.value) is not None):
             return SetParametersResult(successful=False, reason=_wrong_type(spec, p.value, p.type_))
     return None
 

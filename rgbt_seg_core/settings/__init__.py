@@ -3,7 +3,7 @@ schema (:mod:`.schema`), the vocabularies it chooses from (:mod:`.vocab`), value
 parameter files (:mod:`.files`) and ``config/segment.yaml`` (:mod:`.render`). No ROS here: the node declares its
 parameters from :data:`SETTINGS`."""
 
-from rgbt_seg_core.settings.check import DEVICE_FORMS, check_device, check_value
+from rgbt_seg_core.settings.check import DEVICE_FORMS, check_device, check_value, retyped
 from rgbt_seg_core.settings.files import FOREIGN_PARAMETERS, is_foreign, read_params_file
 from rgbt_seg_core.settings.render import render_yaml
 from rgbt_seg_core.settings.schema import SETTING_NAMES, SETTINGS, Settings, default, defaults, setting, settings_in
@@ -17,6 +17,6 @@ from rgbt_seg_core.settings.vocab import (
 )
 
 __all__ = ["Settings", "Setting", "SettingsError", "SETTINGS", "SETTING_NAMES", "GROUPS", "setting", "default",
-           "defaults", "settings_in", "check_value", "check_device", "DEVICE_FORMS", "read_params_file",
+           "defaults", "settings_in", "check_value", "check_device", "retyped", "DEVICE_FORMS", "read_params_file",
            "FOREIGN_PARAMETERS", "is_foreign", "render_yaml", "PRECISIONS", "TORCH_PRECISIONS", "TRANSPORTS",
            "THERMAL_NORM_MODES", "QOS_RELIABILITIES"]

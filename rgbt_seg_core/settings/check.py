@@ -3,13 +3,14 @@ bool is never a number), finiteness, range and choices, and the forms that those
 
 from __future__ import annotations
 
+import array
 import math
 import re
 from typing import Any
 
 from rgbt_seg_core.settings.spec import Setting, SettingsError
 
-__all__ = ["check_value", "check_device", "DEVICE_FORMS"]
+__all__ = ["check_value", "check_device", "retyped", "DEVICE_FORMS"]
 
 DEVICE_FORMS = "auto, cpu, cuda, cuda:N"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -37,10 +38,22 @@ def _is(value: Any, kind: type) -> bool:
     return isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
 
 
+def retyped(s: Setting, value: Any) -> Any:
+    """``value`` in the setting's own type where only the way it was written gave it another: an integer for a
+    float (``2`` for ``2.0``), integers for a list of floats. None where that is not so. The node's parameter
+    handling asks this too, to retype what rclpy typed by its spelling."""
+    if s.type is float and type(value) is int:
+        return float(value)
+    if (s.type is list and isinstance(value, (list, tuple, array.array)) and len(value) > 0
+            and all(type(v) is int for v in value)):
+        return [float(v) for v in value]
+    return None
+
+
 def check_value(s: Setting, value: Any) -> Any:
     """``value`` in the setting's own type, or :class:`SettingsError` naming the setting and what it accepts."""
-    if s.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    if s.type is float and (as_float := retyped(s, value)) is not None:
+        value = as_float
     if s.type is list:
         value = _as_floats(s, value)
     if not _is(value, s.type):

@@ -35,8 +35,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from _support.ros_harness import Harness, make_image, spin_until  # noqa: E402
+from rgbt_seg_core.settings import retyped  # noqa: E402
 from rgbt_seg_ros.params import PARAM_SPECS  # noqa: E402
-from rgbt_seg_ros.pipeline import CONVERTS_ON_SET, _converted, _type_refusal  # noqa: E402
+from rgbt_seg_ros.pipeline import CONVERTS_ON_SET, _type_refusal  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +169,7 @@ def test_a_value_is_taken_only_in_its_settings_type_or_as_integers_for_floats(sp
     want = Parameter.Type.from_parameter_value(spec.default)
     convertible = (want == Parameter.Type.DOUBLE and param.type_ == Parameter.Type.INTEGER) or (
         want == Parameter.Type.DOUBLE_ARRAY and param.type_ == Parameter.Type.INTEGER_ARRAY)
-    converted = _converted(spec, param.value)
+    converted = retyped(spec, param.value)
     assert (converted is not None) == convertible
     if convertible:
         assert Parameter.Type.from_parameter_value(converted) == want

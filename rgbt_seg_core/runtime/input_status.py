@@ -17,20 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rgbt_seg_core.runtime.levels import ERROR, OK, WARN
-from rgbt_seg_core.settings.vocab import TRANSPORTS
+from rgbt_seg_core.settings.vocab import TRANSPORTS, transport_topic
 
 __all__ = ["TRANSPORTS", "IMAGE_TYPE", "COMPRESSED_TYPE", "Endpoint", "TopicView", "InputStatus", "input_status",
            "transport_topic", "message_type"]
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
-
-
-def transport_topic(base: str, transport: str) -> str:
-    """The topic a transport's messages travel on."""
-    if transport not in TRANSPORTS:
-        raise ValueError(f"transport {transport!r}: expected one of {', '.join(TRANSPORTS)}")
-    return base if transport == "raw" else f"{base.rstrip('/')}/{transport}"
 
 
 def message_type(transport: str) -> str:

@@ -207,8 +207,12 @@ class SegmentationRuntime:
 
     def _make_windows(self) -> None:
         w = self.config.stats_window
-        self.window = {k: EventWindow(w, self.clock) for k in ("received", "good_rgb", "good_thermal", "bad", "bad_rgb",
-                                                               "bad_thermal", "pairs", "handled", "jumps",
+        # one window per kind of event, so that no event is counted in two rates: "handed" is every pair (or lone
+        # frame) put in the hand-over queue; each then ends "segmented", "skipped" (no subscriber), dropped,
+        # out of order or an error
+        self.window = {k: EventWindow(w, self.clock) for k in ("received_rgb", "received_thermal", "good_rgb",
+                                                               "good_thermal", "bad", "bad_rgb", "bad_thermal",
+                                                               "pairs", "handed", "segmented", "skipped", "jumps",
                                                                "errors")}
 
     def reset_inputs(self) -> None:
@@ -252,8 +256,9 @@ class SegmentationRuntime:
         except FrameError as exc:
             error = exc
         with self._lock:
-            self.counts["received_rgb" if modality == RGB else "received_thermal"] += 1
-            self.window["received"].add()
+            received = "received_rgb" if modality == RGB else "received_thermal"
+            self.counts[received] += 1
+            self.window[received].add()
             if error is not None:
                 self.counts["bad_rgb" if modality == RGB else "bad_thermal"] += 1
                 self.window["bad"].add()
@@ -344,6 +349,7 @@ class SegmentationRuntime:
         self._hand_over(Work(rgb, thermal, self.clock()))
 
     def _hand_over(self, work: Work) -> None:
+        self.window["handed"].add()
         replaced = self.queue.put(work)
         if replaced is not None:
             self.counts["dropped"] += 1
@@ -370,7 +376,7 @@ class SegmentationRuntime:
                 self._debug("no_subscribers", "pair at %.3f s not segmented: no output has a subscriber",
                             lead.stamp_ns * 1e-9)
                 self.counts["skipped_no_subscribers"] += 1
-                self.window["handled"].add()
+                self.window["skipped"].add()
                 self.order.commit(lead.stamp_ns)
                 return None
             self._busy = True
@@ -392,7 +398,7 @@ class SegmentationRuntime:
             self._busy = False
             self.order.commit(lead.stamp_ns)
             self.counts["processed"] += 1
-            self.window["handled"].add()
+            self.window["segmented"].add()
             self._latency.append(done - work.arrival)
             self._model_latency.append(out.model_seconds)
         return out
@@ -471,7 +477,8 @@ class SegmentationRuntime:
             if not failed and all(good) and not w["pairs"].count():
                 problems.append((WARN, f"{sum(good)} good frame(s) {window} but none paired: do the stamps differ "
                                        f"by more than slop={cfg.slop:g} s?"))
-            elif w["pairs"].count() and not w["handled"].count() and not len(self.queue) and not self._busy:
+            elif (w["pairs"].count() and not w["segmented"].count() and not w["skipped"].count()
+                  and not len(self.queue) and not self._busy):
                 problems.append((WARN, f"{w['pairs'].count()} pair(s) {window} but none segmented"))
             if not problems:
                 waiting = [n for n in MODALITY_NAMES if modal[n] == "waiting"]
@@ -485,8 +492,12 @@ class SegmentationRuntime:
             mlat = np.array(self._model_latency) if self._model_latency else None
             stats = self.pairer.stats
             values = {
-                "rate_hz": f"{w['handled'].rate():.2f}",
-                "input_rate_hz": f"{w['received'].rate():.2f}",
+                # each rate counts one kind of event (see _make_windows); docs/ros.md says what each one is
+                "rate_hz": f"{w['segmented'].rate():.2f}",
+                "skipped_rate_hz": f"{w['skipped'].rate():.2f}",
+                "input_rate_hz": f"{w['handed'].rate():.2f}",
+                "rgb_input_rate_hz": f"{w['received_rgb'].rate():.2f}",
+                "thermal_input_rate_hz": f"{w['received_thermal'].rate():.2f}",
                 "latency_p50_ms": f"{1e3 * np.percentile(lat, 50):.1f}" if lat is not None else "n/a",
                 "latency_p95_ms": f"{1e3 * np.percentile(lat, 95):.1f}" if lat is not None else "n/a",
                 "model_latency_p50_ms": f"{1e3 * np.percentile(mlat, 50):.1f}" if mlat is not None else "n/a",

@@ -318,3 +318,26 @@ def test_thermal_homography_registers_a_moved_thermal_camera(varied_checkpoint) 
         assert not bad[0].successful and "singular" in bad[0].reason
     finally:
         h.close()
+
+
+def test_with_nothing_subscribed_the_rates_say_skipped_not_segmented(tiny_checkpoint) -> None:
+    """As a new user tries it: cameras on, nobody listening. The segmented rate reads 0 and the skipped rate the
+    pairs; each camera's rate is its own frames, not the two added (a window longer than the test, so every
+    rate holds the same three events over the same span)."""
+    h = Harness(tiny_checkpoint, stats_window=120.0)
+    try:
+        for sub in h._subs:
+            if sub.topic_name != "/diagnostics":
+                h.peer.destroy_subscription(sub)
+        outputs = [p for name, p in h.node.pipeline.publishers.items() if name != "diagnostics"]
+        assert spin_until(lambda: all(p.get_subscription_count() == 0 for p in outputs), 10.0)
+        for k in range(3):
+            rgb, thermal = _pair(20 + k)
+            h.publish_pair(rgb, thermal, 990.0 + k)
+            assert spin_until(lambda: h.diag().get("skipped_no_subscribers") == str(k + 1), 10.0), h.diag()
+        d = h.diag()
+        assert d["rate_hz"] == "0.00" and d["processed"] == "0" and float(d["skipped_rate_hz"]) > 0, d
+        assert d["rgb_input_rate_hz"] == d["thermal_input_rate_hz"] == d["input_rate_hz"] == d["skipped_rate_hz"], d
+        assert _status(h).level == _status(h).OK, _status(h).message
+    finally:
+        h.close()

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from rgbt_seg_core.runtime.node_settings import checked_settings
 from rgbt_seg_core.settings import GROUPS, SETTINGS, Setting, Settings, SettingsError, read_params_file
+from rgbt_seg_core.settings.pairs import pairs_from_text
 from rgbt_seg_core.settings.render import yaml_value
 from rgbt_seg_core.utils.booleans import parse_bool
 
@@ -27,8 +28,10 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
     "bench node": GROUPS,
     "demo_live": GROUPS,
 }
-# bag-extract's checkpoint is --prelabel (it labels only when asked); the demo runs the checkpoint it trained
-TOOL_SKIPS: dict[str, tuple[str, ...]] = {"bag-extract": ("checkpoint",), "demo_live": ("checkpoint",)}
+# bag-extract's checkpoint is --prelabel (it labels only when asked); the demo runs the checkpoint it trained; the
+# node benchmark makes its own synthetic camera pairs
+TOOL_SKIPS: dict[str, tuple[str, ...]] = {"bag-extract": ("checkpoint",), "demo_live": ("checkpoint",),
+                                          "bench node": ("pairs",)}
 # older two-number flags, kept: each sets two settings (--thermal-range also picks the fixed normalisation)
 ALIASES = {"thermal_range": ("--thermal-range", ("LOW", "HIGH"), float, ("thermal_range_min", "thermal_range_max")),
            "thermal_offset": ("--thermal-offset", ("DX", "DY"), int, ("thermal_offset_x", "thermal_offset_y"))}
@@ -52,7 +55,10 @@ def bool_flag(text: str) -> bool:
 
 def _help(s: Setting) -> str:
     unit = f" {s.unit}" if s.unit else ""
-    extra = "; the YAML file of `rgbt-seg register`, or the numbers as a YAML list" if s.type is list else ""
+    extra = ""
+    if s.type is list:
+        extra = ("; the YAML file of `rgbt-seg register`, or the numbers as a YAML list" if s.item is float
+                 else "; names separated by commas, or a YAML list")
     text = f"{s.description} (default {yaml_value(s.default)}{unit}{extra})"
     return text.replace("%", "%%")  # argparse formats help with %
 
@@ -64,7 +70,7 @@ def add_setting_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
     if s.type is bool:
         kw.update(type=bool_flag, metavar="{true,false}")
     elif s.type is list:  # one word, so it cannot swallow a positional argument after it
-        kw.update(metavar="YAML|[N,...]")
+        kw.update(metavar="YAML|[N,...]" if s.item is float else "NAME,...")
     else:
         kw.update(type=s.type, choices=s.choices)
     parser.add_argument(s.flag, **kw)
@@ -92,7 +98,9 @@ def add_settings_options(parser: argparse.ArgumentParser, tool: str) -> None:
 
 def flag_value(s: Setting, value: Any) -> Any:
     """A flag's parsed value as the setting's value: a list flag's word read as a YAML list (``[1, 0, 0, ...]``,
-    as ROS writes a list parameter), else as the file `rgbt-seg register` wrote."""
+    as ROS writes a list parameter), else as the file `rgbt-seg register` wrote; names as ``front,rear``."""
+    if s.item is str:
+        return pairs_from_text(str(value))
     return _list_value(s, str(value)) if s.type is list else value
 
 

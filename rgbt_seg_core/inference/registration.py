@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rgbt_seg_core.settings.render import yaml_value
+
 __all__ = ["check_homography", "resize_homography", "offset_homography", "warp_thermal", "estimate_homography",
            "HomographyFit", "read_point_pairs", "homography_yaml", "read_homography", "apply_homography_to_points"]
 
@@ -182,15 +184,21 @@ def read_point_pairs(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(t, np.float64).reshape(-1, 2), np.asarray(r, np.float64).reshape(-1, 2)
 
 
-def homography_yaml(h: np.ndarray, fit: HomographyFit | None = None, source: str = "") -> str:
-    """A ROS 2 parameters file setting ``thermal_homography``: pass it to the node after config/segment.yaml."""
-    values = ", ".join(f"{v:.10g}" for v in h.reshape(-1))
-    lines = ["# thermal -> RGB homography for rgbt_seg_ros/segmentation_node (rgbt-seg register)"]
+def homography_yaml(h: np.ndarray, fit: HomographyFit | None = None, source: str = "", pair: str = "") -> str:
+    """A ROS 2 parameters file setting ``thermal_homography``, or one camera pair's (``front.thermal_homography``,
+    as a nested key) where ``pair`` names it: pass it to the node after config/segment.yaml."""
+    # every number as a float, in full: rcl refuses a list that mixes 1 with 1.02, and reads 1e-05 as text as YAML
+    # 1.1 does (yaml_value writes 1.0e-05)
+    values = yaml_value([float(v) for v in h.reshape(-1)])
+    lines = ["# thermal -> RGB homography for rgbt_seg_ros/segmentation_node (rgbt-seg register)"
+             + (f", camera pair {pair}" if pair else "")]
     if source:
         lines.append(f"# from {source}")
     if fit is not None:
         lines.append(f"# {len(fit.errors)} point pairs; reprojection error RMS {fit.rms:.3f} px, max {fit.max:.3f} px")
-    lines += ["/**:", "  ros__parameters:", f"    thermal_homography: [{values}]"]
+    lines += ["/**:", "  ros__parameters:"]
+    row = f"thermal_homography: {values}"
+    lines += [f"    {pair}:", f"      {row}"] if pair else [f"    {row}"]
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +219,10 @@ def read_homography(path: str | Path) -> np.ndarray:
             params = section.get("ros__parameters") if isinstance(section, dict) else None
             if isinstance(params, dict) and "thermal_homography" in params:
                 found = params["thermal_homography"]
+            elif isinstance(params, dict):  # one camera pair's (`rgbt-seg register --pair`), where it is the only one
+                pairs = [v["thermal_homography"] for v in params.values()
+                         if isinstance(v, dict) and "thermal_homography" in v]
+                found = pairs[0] if len(pairs) == 1 else found
         if found is None and "thermal_homography" in data:
             found = data["thermal_homography"]
     if found is None:

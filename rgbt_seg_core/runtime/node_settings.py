@@ -2,7 +2,8 @@
 what it runs (``bag-eval``, ``bag-extract``, ``bench node``, the demo's live step). Building them is also the last
 check of a set of settings: the runtime's and the engine's own cross-checks (the jump threshold above the slop, a
 quantised model file for int8, a homography that can map one camera onto the other), so a tool refuses a
-parameter file exactly where the node would refuse the same values."""
+parameter file exactly where the node would refuse the same values. A node serving several camera pairs has a pair
+of configs for each (:func:`pair_configs`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any, Mapping
 
 from rgbt_seg_core.inference.engine import InferenceConfig
 from rgbt_seg_core.runtime.runtime import RuntimeConfig
+from rgbt_seg_core.settings.pairs import PairSettings, resolve_pairs
 from rgbt_seg_core.settings.schema import Settings
 from rgbt_seg_core.settings.spec import SettingsError
 
-__all__ = ["node_configs", "check_configs", "checked_settings"]
+__all__ = ["node_configs", "check_configs", "checked_settings", "pair_configs", "checked_pairs"]
 
 
 def node_configs(s: Settings, *, realtime: bool = True, **inference: Any) -> tuple[RuntimeConfig, InferenceConfig]:
@@ -42,3 +44,28 @@ def checked_settings(values: Mapping[str, Any], *, source: str = "") -> Settings
     s = Settings.from_values(values, source=source)
     check_configs(s, source=source)
     return s
+
+
+def pair_configs(ps: PairSettings, *, realtime: bool = True,
+                 **inference: Any) -> dict[str, tuple[RuntimeConfig, InferenceConfig]]:
+    """:func:`node_configs` of each pair's settings, by pair (:data:`~rgbt_seg_core.settings.pairs.SINGLE` alone
+    where ``pairs`` is empty); an error names the pair whose settings do not go together."""
+    out = {}
+    for pair, s in ps.pairs.items():
+        try:
+            out[pair] = node_configs(s, realtime=realtime, **inference)
+        except SettingsError as exc:
+            raise SettingsError(f"pair {pair}: {exc}" if pair else str(exc)) from exc.__cause__
+    return out
+
+
+def checked_pairs(values: Mapping[str, Any], *, source: str = "",
+                  settings_type: type[Settings] = Settings) -> PairSettings:
+    """Each pair's settings from flat parameters (:func:`~rgbt_seg_core.settings.pairs.resolve_pairs`), refused as
+    the node refuses them, up to each pair's configs (:func:`pair_configs`)."""
+    ps = resolve_pairs(values, source=source, settings_type=settings_type)
+    try:
+        pair_configs(ps)
+    except SettingsError as exc:
+        raise SettingsError(f"{source}: {exc}" if source else str(exc)) from exc.__cause__
+    return ps

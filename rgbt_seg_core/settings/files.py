@@ -4,8 +4,9 @@ Two kinds of file hold them: ``config/segment.yaml`` (``/**: ros__parameters: {.
 the node in any namespace) and what ``ros2 param dump`` writes of a running node (``/segmentation_node:`` or
 ``/ns/segmentation_node: ros__parameters: {...}``, with parameters every rclpy node has). Node names may also be
 nested maps of namespaces (``ns: {segmentation_node: {ros__parameters: ...}}``), and nested parameter maps mean
-dotted names, as rcl's YAML parser reads them. For one node, the ``/**`` entry applies first and the node's own
-entry over it, as rcl applies them.
+dotted names, as rcl's YAML parser reads them (a camera pair's own settings are written so:
+``front: {thermal_homography: [...]}`` is ``front.thermal_homography``). For one node, the ``/**`` entry applies
+first and the node's own entry over it, as rcl applies them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _flatten(params: dict, prefix: str, out: dict[str, Any], path: str) -> None:
             raise SettingsError(f"{path}: parameter name {key!r} is not text")
         if isinstance(value, dict):
             _flatten(value, name + ".", out, path)
+        elif name in out:  # `front.slop: 0.1` beside `front: {slop: 0.2}`: which one rcl keeps is not ours to guess
+            raise SettingsError(f"{path}: parameter {name} given twice (as a dotted name and as nested keys)")
         else:
             out[name] = value
         if len(out) > MAX_PARAMETERS:

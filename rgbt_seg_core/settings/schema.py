@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from rgbt_seg_core.deploy import BACKENDS, backends_taking, list_backends
-from rgbt_seg_core.settings.check import check_device, check_value
+from rgbt_seg_core.settings.check import MAX_PAIRS, check_device, check_pair_names, check_value
+from rgbt_seg_core.settings.files import FOREIGN_PARAMETERS
 from rgbt_seg_core.settings.spec import Setting, SettingsError, setting_field
 from rgbt_seg_core.settings.vocab import PRECISIONS, QOS_RELIABILITIES, THERMAL_NORM_MODES, TRANSPORTS
 
@@ -30,6 +31,12 @@ _BACKENDS_TEXT = "; ".join(b.summary for b in list_backends())
 _FILES = [b for b in list_backends() if b.format]
 _FORMATS = "|".join(b.format for b in _FILES)
 _SUFFIXES = ", ".join(b.model_suffix for b in _FILES)
+
+
+def _pair_names(names: list[str]) -> list[str]:
+    """``pairs``' own check: beside the rules of a name, no pair named as one of the node's parameters, ours or
+    those every rclpy node has (a pair ``slop`` would make ``slop.frozen_timeout`` a key under the value ``slop``)."""
+    return check_pair_names(names, reserved=SETTING_NAMES + tuple(f.removesuffix(".*") for f in FOREIGN_PARAMETERS))
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,15 @@ class Settings:
     openvino_device: str = setting_field("CPU", "backend openvino: CPU, GPU (Intel iGPU) or AUTO", group="inference")
     cuda_graphs: bool = setting_field(True, "backend torch on CUDA: capture the model once per input size and "
                                       "replay it", group="inference")
+    pairs: list[str] = setting_field([], "camera pairs this node serves, each on topics under its name "
+                                     "(<pair>/rgb/image, <pair>/thermal/image and <pair>/rgb/camera_info in; "
+                                     "~/<pair>/labels and the other outputs out), with <pair>.<setting> over the "
+                                     "node's value for each setting a pair may set; empty: one pair on rgb/image, "
+                                     "thermal/image and ~/labels", group="node", check=_pair_names)
+    max_batch: int = setting_field(0, "most frames, each from another pair, in one model call; 0: the number of "
+                                   "pairs", range=(0, MAX_PAIRS), group="node")
+    batch_timeout: float = setting_field(0.0, "time to wait for more pairs' frames before a partial batch runs; 0: "
+                                         "run what is ready at once", unit=_S, range=(0.0, 1.0), group="node")
     warmup: int = setting_field(2, "warm-up inferences at start, at warmup_height x warmup_width", range=(0, 100),
                                 group="node")
     warmup_height: int = setting_field(480, "warm-up frame height", unit=_PX, range=(32, 8192), group="node")
@@ -59,19 +75,20 @@ class Settings:
     rgb_transport: str = setting_field("raw", "colour camera transport, named as image_transport names them: raw "
                                        "(sensor_msgs/Image on rgb/image), compressed (CompressedImage jpeg/png on "
                                        "rgb/image/compressed), compressedDepth (on rgb/image/compressedDepth)",
-                                       choices=TRANSPORTS, group="camera")
+                                       choices=TRANSPORTS, group="camera", per_pair=True)
     thermal_transport: str = setting_field("raw", "thermal camera transport: raw (Image on thermal/image), "
                                            "compressed (8- or 16-bit png on thermal/image/compressed), "
                                            "compressedDepth (16-bit, on thermal/image/compressedDepth)",
-                                           choices=TRANSPORTS, group="camera")
+                                           choices=TRANSPORTS, group="camera", per_pair=True)
     qos_reliability: str = setting_field("best_effort", "image subscriptions' reliability (reliable never connects "
                                          "to a best-effort camera driver)", choices=QOS_RELIABILITIES,
-                                         group="camera")
-    qos_depth: int = setting_field(2, "image subscriptions' history depth", range=(1, 100), group="camera")
+                                         group="camera", per_pair=True)
+    qos_depth: int = setting_field(2, "image subscriptions' history depth", range=(1, 100), group="camera",
+                                   per_pair=True)
     queue_size: int = setting_field(10, "approximate-time pairing: messages kept per camera", range=(1, 1000),
-                                    group="runtime")
+                                    group="runtime", per_pair=True)
     slop: float = setting_field(0.05, "approximate-time pairing: stamps pair when strictly closer than this (> 0)",
-                                unit=_S, range=(1e-6, 10.0), group="runtime")
+                                unit=_S, range=(1e-6, 10.0), group="runtime", per_pair=True)
     max_pixels: int = setting_field(1920 * 1200, "frames with more pixels (height x width) are rejected before "
                                     "decoding", unit=_PX, range=(1, 100_000_000), group="runtime")
     jump_threshold: float = setting_field(2.0, "a stamp stepping back more than this, or ahead more than this "
@@ -79,32 +96,33 @@ class Settings:
                                           range=(0.01, 86400.0), group="runtime")
     thermal_norm: str = setting_field("auto", "thermal to [0,1]: auto (8-bit /255, else fixed if a range is set, "
                                       "else percentile), fixed, percentile", choices=THERMAL_NORM_MODES,
-                                      dynamic=True, group="inference")
+                                      dynamic=True, group="inference", per_pair=True)
     thermal_range_min: float = setting_field(0.0, "fixed thermal range low end; used when max > min",
-                                             unit="raw units", dynamic=True, group="inference")
+                                             unit="raw units", dynamic=True, group="inference", per_pair=True)
     thermal_range_max: float = setting_field(0.0, "fixed thermal range high end; 0 = not set", unit="raw units",
-                                             dynamic=True, group="inference")
+                                             dynamic=True, group="inference", per_pair=True)
     thermal_percentile_low: float = setting_field(1.0, "percentile mode: low percentile", unit="%",
-                                                  range=(0.0, 100.0), dynamic=True, group="inference")
+                                                  range=(0.0, 100.0), dynamic=True, group="inference", per_pair=True)
     thermal_percentile_high: float = setting_field(99.0, "percentile mode: high percentile", unit="%",
-                                                   range=(0.0, 100.0), dynamic=True, group="inference")
+                                                   range=(0.0, 100.0), dynamic=True, group="inference", per_pair=True)
     thermal_offset_x: int = setting_field(0, "pixels to move thermal right onto RGB (registration fix)", unit=_PX,
-                                          range=(-500, 500), dynamic=True, group="inference")
+                                          range=(-500, 500), dynamic=True, group="inference", per_pair=True)
     thermal_offset_y: int = setting_field(0, "pixels to move thermal down onto RGB (registration fix)", unit=_PX,
-                                          range=(-500, 500), dynamic=True, group="inference")
-    thermal_homography: list = setting_field([0.0] * 9, "3x3 thermal-pixel -> RGB-pixel homography, row-major "
+                                          range=(-500, 500), dynamic=True, group="inference", per_pair=True)
+    thermal_homography: list[float] = setting_field([0.0] * 9, "3x3 thermal-pixel -> RGB-pixel homography, row-major "
                                              "(`rgbt-seg register` writes it); all zeros: not set (thermal is "
                                              "resized to RGB, then moved by the offset)", dynamic=True,
-                                             group="inference")
+                                             group="inference", per_pair=True)
     overlay_alpha: float = setting_field(0.5, "opacity of the class colours in ~/overlay", range=(0.0, 1.0),
                                          dynamic=True, group="runtime")
     modality_timeout: float = setting_field(1.0, "silence after which a camera counts as failed", unit=_S,
-                                            range=(0.0, 3600.0), dynamic=True, group="runtime")
+                                            range=(0.0, 3600.0), dynamic=True, group="runtime", per_pair=True)
     frozen_timeout: float = setting_field(2.0, "bit-identical frames for this long make a camera count as failed "
                                           "(a stuck driver, a hung flat-field correction) until its frames change; "
-                                          "0: off", unit=_S, range=(0.0, 3600.0), dynamic=True, group="runtime")
+                                          "0: off", unit=_S, range=(0.0, 3600.0), dynamic=True, group="runtime",
+                                          per_pair=True)
     blank_missing_modality: bool = setting_field(True, "when a camera fails, continue from the other with it "
-                                                 "blanked", dynamic=True, group="runtime")
+                                                 "blanked", dynamic=True, group="runtime", per_pair=True)
     diagnostics_period: float = setting_field(1.0, "time between /diagnostics messages", unit=_S,
                                               range=(0.05, 60.0), dynamic=True, group="node")
     stats_window: float = setting_field(5.0, "time over which rates and warnings are judged (a warning clears "
@@ -119,8 +137,9 @@ class Settings:
         where = f"{source}: " if source else ""
         unknown = sorted(set(values) - set(SETTING_NAMES))
         if unknown:
-            raise SettingsError(f"{where}unknown parameter {unknown[0]} (the settings are those of "
-                                "config/segment.yaml)")
+            why = ("a camera pair's own value, <pair>.<setting>: this takes the node's settings alone"
+                   if "." in unknown[0] else "the settings are those of config/segment.yaml")
+            raise SettingsError(f"{where}unknown parameter {unknown[0]} ({why})")
         out = {}
         try:
             for s in SETTINGS:
@@ -157,9 +176,14 @@ def _rows() -> tuple[Setting, ...]:
     hints = typing.get_type_hints(Settings)
     rows = []
     for f in fields(Settings):
-        row = Setting(f.name, hints[f.name], **f.metadata["setting"])
-        if type(row.default) is not row.type:
-            raise TypeError(f"setting {f.name}: annotated {row.type.__name__}, default {row.default!r}")
+        hint = hints[f.name]
+        kind, items = typing.get_origin(hint) or hint, typing.get_args(hint)
+        if kind is list and len(items) != 1:
+            raise TypeError(f"setting {f.name}: annotate a list with its item type (list[float], list[str])")
+        row = Setting(f.name, kind, **f.metadata["setting"], item=items[0] if items else None)
+        listed: list[Any] = row.default if items and isinstance(row.default, list) else []
+        if type(row.default) is not row.type or any(type(v) is not row.item for v in listed):
+            raise TypeError(f"setting {f.name}: annotated {hint}, default {row.default!r}")
         rows.append(row)
     return tuple(rows)
 

@@ -3,6 +3,7 @@ engine's and runtime's defaults and every tool's command-line flag are made from
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,9 +21,12 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting. ``type`` is bool, int, float, str or list (a list of floats); ``range`` is inclusive; a
-    ``dynamic`` setting may change while the node runs (every other one is read-only after start); ``check``, where
-    given, refuses a value's form that type, range and choices cannot express (it raises :class:`SettingsError`)."""
+    """One setting. ``type`` is bool, int, float, str or list, and ``item`` a list's item type (float unless
+    given; str for a list of names); ``range`` is inclusive; a ``dynamic`` setting may change while the node runs
+    (every other one is read-only after start); ``check``, where given, refuses a value's form that type, range and
+    choices cannot express (it raises :class:`SettingsError`). A ``per_pair`` setting belongs to a camera pair, so
+    each pair of a node serving several may set its own (``front.thermal_homography``,
+    :mod:`rgbt_seg_core.settings.pairs`); every other one is the node's, shared by all its pairs."""
 
     name: str
     type: type
@@ -34,6 +38,14 @@ class Setting:
     choices: tuple[str, ...] | None = None
     dynamic: bool = False
     check: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
+    per_pair: bool = False
+    item: builtins.type | None = None  # the field `type` hides the builtin here
+
+    def __post_init__(self) -> None:
+        if self.type is list and self.item is None:
+            object.__setattr__(self, "item", float)  # the lists of numbers came first: a list is of floats
+        if (self.type is list) != (self.item is not None) or self.item not in (None, float, str):
+            raise TypeError(f"setting {self.name}: a list's items are float or str, and only a list has items")
 
     @property
     def read_only(self) -> bool:
@@ -42,7 +54,7 @@ class Setting:
 
     @property
     def type_name(self) -> str:
-        return TYPE_NAMES[self.type]
+        return f"list of {TYPE_NAMES[self.item]}" if self.item is not None else TYPE_NAMES[self.type]
 
     @property
     def flag(self) -> str:
@@ -52,11 +64,11 @@ class Setting:
 
 def setting_field(default: Any, description: str, *, group: str, unit: str = "",
                   range: tuple[float, float] | None = None, choices: tuple[str, ...] | None = None,
-                  dynamic: bool = False, check: Callable[[Any], Any] | None = None) -> Any:
+                  dynamic: bool = False, check: Callable[[Any], Any] | None = None, per_pair: bool = False) -> Any:
     """A field of :class:`~rgbt_seg_core.settings.schema.Settings` whose metadata is its row of the schema. The field
     has no dataclass default, so a settings value is only ever made with every value given (and validated)."""
     if group not in GROUPS:
         raise ValueError(f"setting group {group!r}: expected one of {', '.join(GROUPS)}")
     row = dict(default=default, description=description, group=group, unit=unit, range=range, choices=choices,
-               dynamic=dynamic, check=check)
+               dynamic=dynamic, check=check, per_pair=per_pair)
     return field(metadata={"setting": row})

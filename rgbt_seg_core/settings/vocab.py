@@ -4,7 +4,7 @@ their defaults from, can offer them as choices; the modules that act on them imp
 
 from __future__ import annotations
 
-__all__ = ["TORCH_PRECISIONS", "PRECISIONS", "TRANSPORTS", "THERMAL_NORM_MODES", "QOS_RELIABILITIES"]
+__all__ = ["TORCH_PRECISIONS", "PRECISIONS", "TRANSPORTS", "THERMAL_NORM_MODES", "QOS_RELIABILITIES", "transport_topic"]
 
 TORCH_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what torch computes in (inference and training)
 PRECISIONS = TORCH_PRECISIONS + ("int8",)  # what inference may run in (int8: a quantised model file)
@@ -13,3 +13,11 @@ TRANSPORTS = ("raw", "compressed", "compressedDepth")
 # auto: 8-bit /255, else fixed where a range is set, else per-frame percentiles (inference.preprocess.ThermalNorm)
 THERMAL_NORM_MODES = ("auto", "fixed", "percentile")
 QOS_RELIABILITIES = ("best_effort", "reliable")  # reliable never connects to a best-effort camera driver
+
+
+def transport_topic(base: str, transport: str) -> str:
+    """The topic a transport's messages travel on, by image_transport's rule: remappings apply to the base topic and
+    the transport's suffix comes after it."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport {transport!r}: expected one of {', '.join(TRANSPORTS)}")
+    return base if transport == "raw" else f"{base.rstrip('/')}/{transport}"

@@ -11,6 +11,7 @@ import yaml
 
 from rgbt_seg_core.cli.main import main
 from rgbt_seg_core.inference.registration import read_homography
+from rgbt_seg_core.settings import read_params_file, resolve_pairs
 
 H = np.array([[1.02, 0.01, 12.0], [-0.015, 0.98, -7.5], [1e-5, -2e-5, 1.0]])
 
@@ -39,7 +40,9 @@ def test_register_fits_the_homography_and_writes_the_node_parameter(tmp_path: Pa
     h = read_homography(out)
     np.testing.assert_allclose(h / h[2, 2], H, rtol=1e-6, atol=1e-9)
     params = yaml.safe_load(out.read_text())["/**"]["ros__parameters"]
-    assert len(params["thermal_homography"]) == 9
+    # nine floats, each written as one (1.0, 1.0e-05): rcl refuses a list that mixes integers and floats, and YAML
+    # 1.1 reads 1e-05 as text
+    assert len(params["thermal_homography"]) == 9 and all(type(v) is float for v in params["thermal_homography"])
 
 
 def test_register_flags_a_mis_clicked_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,3 +61,33 @@ def test_register_bad_pairs_file_is_a_clear_error(tmp_path: Path, capsys: pytest
     assert main(["register", "--pairs", str(tmp_path / "pairs.yaml"), "--out", str(tmp_path / "h.yaml")]) == 2
     assert "pair 1 must be {rgb: [x, y], thermal: [x, y]}" in capsys.readouterr().err
     assert not (tmp_path / "h.yaml").exists()
+
+
+def test_register_writes_one_camera_pairs_homography(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--pair front: front.thermal_homography (a nested key), which changes that pair alone, and which
+    --thermal-homography still reads."""
+    thermal = np.array([[10, 12], [600, 20], [620, 460], [15, 470], [320, 240]], float)
+    _write_pairs(tmp_path / "points.yaml", thermal, _project(thermal))
+    out = tmp_path / "front.yaml"
+    assert main(["register", "--pairs", str(tmp_path / "points.yaml"), "--out", str(out), "--pair", "front"]) == 0
+    assert f"wrote {out}: front.thermal_homography" in capsys.readouterr().out
+    nested = yaml.safe_load(out.read_text())["/**"]["ros__parameters"]
+    assert list(nested) == ["front"] and list(nested["front"]) == ["thermal_homography"]
+    given = read_params_file(out)
+    assert list(given) == ["front.thermal_homography"]
+    ps = resolve_pairs({"pairs": ["front", "rear"], **given})
+    h = np.array(ps.pairs["front"].thermal_homography).reshape(3, 3)
+    np.testing.assert_allclose(h / h[2, 2], H, rtol=1e-6, atol=1e-9)
+    assert ps.pairs["rear"].thermal_homography == [0.0] * 9 and ps.node.thermal_homography == [0.0] * 9
+    np.testing.assert_allclose(read_homography(out), h)
+
+
+@pytest.mark.parametrize("pair", ["front/left", "2nd", "slop", "no"])
+def test_register_refuses_a_pair_the_node_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      pair: str) -> None:
+    thermal = np.array([[10, 12], [600, 20], [620, 460], [15, 470]], float)
+    _write_pairs(tmp_path / "points.yaml", thermal, _project(thermal))
+    out = tmp_path / "h.yaml"
+    assert main(["register", "--pairs", str(tmp_path / "points.yaml"), "--out", str(out), "--pair", pair]) == 2
+    assert re.search(rf"parameter pairs: pair '?{pair}'? ", capsys.readouterr().err)
+    assert not out.exists()

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from rgbt_seg_core.runtime.node_settings import check_configs, checked_settings, node_configs
+from rgbt_seg_core.runtime.node_settings import (
+    check_configs,
+    checked_pairs,
+    checked_settings,
+    node_configs,
+    pair_configs,
+)
 from rgbt_seg_core.settings import Settings, SettingsError
 
 
@@ -37,3 +43,18 @@ def test_the_configs_cross_checks_refuse_named(values: dict, why: str) -> None:
 def test_checked_settings_keeps_good_values() -> None:
     s = checked_settings({"jump_threshold": 5, "slop": 2.5})
     assert s.jump_threshold == 5.0 and s.slop == 2.5
+
+
+def test_each_pair_has_its_configs_and_its_errors_name_it() -> None:
+    values = {"pairs": ["front", "rear"], "front.thermal_offset_y": 2, "rear.slop": 0.2}
+    ps = checked_pairs(values)
+    configs = pair_configs(ps, realtime=False, warmup=0)
+    assert list(configs) == ["front", "rear"] and configs["front"][1].thermal_offset == (0, 2)
+    assert configs["rear"][0].slop == 0.2 and configs["front"][0].slop == 0.05 and not configs["rear"][0].realtime
+    assert list(pair_configs(checked_pairs({}))) == [""]  # no pairs: the one pair, with the node's configs
+    with pytest.raises(SettingsError, match=r"^f.yaml: pair rear: parameters: jump_threshold \(2.0 s\) must exceed "
+                       r"slop \(2.5 s\)$"):
+        checked_pairs({**values, "rear.slop": 2.5}, source="f.yaml")
+    with pytest.raises(SettingsError, match="^pair front: parameter thermal_homography: thermal homography is "
+                       "singular"):
+        checked_pairs({**values, "front.thermal_homography": [1, 2, 0, 2, 4, 0, 0, 0, 1]})

@@ -49,7 +49,28 @@ def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
 
 def test_the_config_file_reads_as_every_setting() -> None:
     values = read_params_file(ROOT / "config" / "segment.yaml")
-    assert values["frozen_timeout"] == 2.0 and values["checkpoint"] == "" and len(values) == 32
+    assert values["frozen_timeout"] == 2.0 and values["checkpoint"] == "" and len(values) == 34
+    assert "pairs" not in values  # empty by default, and a parameter file cannot hold an empty list
+
+
+def test_nested_keys_are_dotted_names_as_a_pair_writes_them(tmp_path: Path) -> None:
+    text = ("/**:\n  ros__parameters:\n    pairs: [front, rear]\n    slop: 0.1\n"
+            "    front:\n      thermal_homography: [1, 0, 0, 0, 1, 0, 0, 0, 1]\n      rgb_transport: compressed\n"
+            "    rear.slop: 0.2\n")
+    assert read_params_file(_write(tmp_path, text)) == {
+        "pairs": ["front", "rear"], "slop": 0.1, "front.thermal_homography": [1, 0, 0, 0, 1, 0, 0, 0, 1],
+        "front.rgb_transport": "compressed", "rear.slop": 0.2}
+
+
+def test_a_parameter_given_both_dotted_and_nested_is_refused_naming_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, "/**:\n  ros__parameters:\n    front.slop: 0.1\n    front:\n      slop: 0.2\n")
+    with pytest.raises(SettingsError, match=rf"^{path}: /\*\*: parameter front.slop given twice \(as a dotted name "
+                       r"and as nested keys\)$"):
+        read_params_file(path)
+    # in two entries, the node's own over the wildcard's, as rcl applies them
+    path = _write(tmp_path, "/**:\n  ros__parameters:\n    front.slop: 0.1\n"
+                  "/segmentation_node:\n  ros__parameters:\n    front:\n      slop: 0.2\n")
+    assert read_params_file(path) == {"front.slop": 0.2}
 
 
 def test_a_param_dump_reads_without_the_parameters_every_node_has(tmp_path: Path) -> None:

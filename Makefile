@@ -9,7 +9,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(1, 100))")
 
-.PHONY: venv demo test test-fast bench gpu-check gpu-wheels clean
+.PHONY: venv demo test test-fast test-all bench gpu-check gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -31,11 +31,22 @@ demo: $(STAMP)
 	$(VENV)/bin/rgbt-seg demo --out demo_out
 	$(PY) -m rgbt_seg_ros.demo_live demo_out  # the test split replayed live through the ROS node
 
+# Two pytest-xdist workers: most tests use one core (ONNX tracing, hypothesis, DDS waits), so two at once nearly
+# halve the suite on a 2-core machine. Each worker has its own ROS domain (test/conftest.py). Tests that share an
+# expensive module fixture stay on one worker (xdist_group). JOBS=0 runs in one process, as .ci/run does for its two
+# side-by-side suites, which keep both cores busy already.
+JOBS ?= 2
+XDIST := $(if $(filter 0,$(JOBS)),-p no:xdist,-n $(JOBS) --dist loadgroup)
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST) -m "not exhaustive"
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(XDIST) -m "not slow"
+
+# Everything, the depth variants of each model family too (test/core/models/test_all_models.py)
+test-all: $(STAMP)
+	$(PY) -m pytest $(XDIST)
 
 bench: $(STAMP)
 	$(VENV)/bin/rgbt-seg bench reparam

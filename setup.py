@@ -81,8 +81,9 @@ setup(
         "openvino": ["onnx", "onnxscript", "openvino"],  # IR is converted from the ONNX export
         "tensorrt": ["onnx", "onnxscript", "tensorrt"],  # engines are built from the ONNX export
         "mit": ["transformers>=5"],  # cimnet_mitb4: SegFormer's MiT encoder, built from its config
-        "test": ["pytest", "hypothesis", "ruff", "safetensors", "colcon-common-extensions", "ros-ament-package",
-                 "mypy", "types-PyYAML", "types-tqdm"],  # test/test_types.py: mypy and the stubs it needs
+        # pytest-xdist: make test's two workers; mypy and its stubs: test/test_types.py
+        "test": ["pytest", "pytest-xdist", "hypothesis", "ruff", "safetensors", "colcon-common-extensions",
+                 "ros-ament-package", "mypy", "types-PyYAML", "types-tqdm"],
     },
     zip_safe=False,  # the presets are read as files
     # rgbt-seg finds its commands that need rclpy here (rgbt_seg_core.cli.extensions): the core never imports ROS

@@ -16,21 +16,47 @@ from rgbt_seg_core.utils.ros_discovery import use_local_ros_env  # noqa: E402
 
 use_local_ros_env(confine=True)
 
+
+def _worker_domain(domain: int, worker: str) -> int:
+    """pytest-xdist's workers (gw0, gw1, ...) each on their own domain, as their nodes share topic names: gw0 keeps
+    the run's domain, the others step 116 at a time through the 1..232 that DDS ports allow (a run's domain is
+    1..100 from the Makefile, so two workers' domains never meet)."""
+    index = int(worker[2:]) if worker[:2] == "gw" and worker[2:].isdigit() else 0
+    return (domain - 1 + 116 * index) % 232 + 1
+
+
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ["ROS_DOMAIN_ID"].isdigit():
+    os.environ["ROS_DOMAIN_ID"] = str(_worker_domain(int(os.environ["ROS_DOMAIN_ID"]),
+                                                     os.environ["PYTEST_XDIST_WORKER"]))
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-# Two threads at most; .ci/run gives each of its two side-by-side suites one (OMP_NUM_THREADS=1), as two suites with
-# two spinning OpenMP threads each on two cores run several times slower than the work they do.
-torch.set_num_threads(max(1, min(2, int(os.environ.get("OMP_NUM_THREADS") or 2), os.cpu_count() or 1)))
+# Two threads at most, and the cores shared out between pytest-xdist's workers: .ci/run gives each of its two
+# side-by-side suites one (OMP_NUM_THREADS=1), as two suites with two spinning OpenMP threads each on two cores run
+# several times slower than the work they do. Child processes inherit the choice through OMP_NUM_THREADS.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+_threads = max(1, min(2, int(os.environ.get("OMP_NUM_THREADS") or 2), (os.cpu_count() or 1) // _workers))
+os.environ["OMP_NUM_THREADS"] = str(_threads)
+torch.set_num_threads(_threads)
 
 
+SHARED_SCOPES = ("package", "module", "class")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    """GPU tests skip without CUDA. A test that uses a module- or class-wide fixture (a trained model, an export) is
+    grouped with its module, so that pytest-xdist builds that fixture on one worker, once."""
+    no_cuda = not torch.cuda.is_available()
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if no_cuda and "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        shared = any(d.scope in SHARED_SCOPES for chain in defs for d in chain)
+        if shared and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures

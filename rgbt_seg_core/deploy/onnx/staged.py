@@ -1,6 +1,12 @@
 """The ONNX file every other format starts from: the deploy form exported with the checkpoint's metadata, and
 quantised to INT8 (QDQ) when calibration inputs are given. ONNX Runtime runs it as it is; OpenVINO converts it to
-IR and TensorRT builds an engine from it."""
+IR and TensorRT builds an engine from it.
+
+Where the float graph is only a step (the INT8 file, OpenVINO's IR, a TensorRT engine) and its H and W are dynamic,
+it is the same graph the ONNX Runtime backend makes once per checkpoint into the cache
+(:func:`rgbt_seg_core.deploy.model_files.onnx_for`), so it is taken from there, or made there: exporting a large
+model takes minutes on a CPU, and exporting it to INT8, to OpenVINO and running it would otherwise trace it three
+times."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from rgbt_seg_core.deploy.model_files import onnx_for
 from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
 from rgbt_seg_core.deploy.registry import ExportRequest
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
@@ -30,9 +37,11 @@ def onnx_file(src: LoadedCheckpoint, model: nn.Module, request: ExportRequest, f
         target: what the INT8 file is quantised for: ``cpu`` or ``tensorrt``.
     """
     int8 = request.int8_feeds is not None
-    plain = out if out is not None and not int8 else folder / "model.onnx"
-    export_onnx(model, plain, height=request.height, width=request.width, dynamic=request.dynamic, half=half,
-                metadata=checkpoint_metadata(src.meta, src.sha256))
+    plain = _cached(src, model, half) if request.dynamic and (int8 or out is None) else None
+    if plain is None:
+        plain = out if out is not None and not int8 else folder / "model.onnx"
+        export_onnx(model, plain, height=request.height, width=request.width, dynamic=request.dynamic, half=half,
+                    metadata=checkpoint_metadata(src.meta, src.sha256))
     if not int8:
         return plain
     from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
@@ -40,3 +49,12 @@ def onnx_file(src: LoadedCheckpoint, model: nn.Module, request: ExportRequest, f
     quantized = out if out is not None else folder / "int8.onnx"
     return quantize_onnx(plain, quantized, request.int8_feeds or [], source=request.int8_source,
                          keep_float=request.keep_float, target=target)
+
+
+def _cached(src: LoadedCheckpoint, model: nn.Module, half: bool) -> Path | None:
+    """The cached float graph, or None where the cache cannot be written (a read-only home): then the caller
+    exports into its temporary folder, as it would without a cache."""
+    try:
+        return onnx_for(src, model, half=half)
+    except PermissionError:
+        return None

@@ -35,9 +35,20 @@ def _loss(out) -> torch.Tensor:
 
 # one model per family in test-fast; the others build encoders of 40-100 M parameters
 FAST = {"rsfnet50_18", "cimnet_r18"}
+# One model per encoder family in `make test` (ResNet basic and bottleneck blocks, DenseNet, VGG, MiT; each
+# architecture's code). The others differ from one of these only in depth or width, and each export takes 20-80 s
+# on a 2-core CPU, so their tests here are `exhaustive`: run by `make test-all` and by a plain `pytest`.
+DEPTH_VARIANTS = {"rsfnet50_34", "rsfnet50_50", "rsfnet101_34", "rsfnet101_101", "rsfnet161_161", "rsfnet_vgg19_19",
+                  "cimnet_r101"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in list_models()])
+def _marks(name: str) -> tuple:
+    if name in FAST:
+        return ()
+    return (pytest.mark.slow, pytest.mark.exhaustive) if name in DEPTH_VARIANTS else (pytest.mark.slow,)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in list_models()])
 def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) -> None:
     model = _build(name).train()
     out = model(*_inputs(45, 70))
@@ -68,14 +79,27 @@ def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) ->
 # cimnet_mitb4's export takes 80 s at a fixed size and about 5 min with dynamic H and W on a 2-core CPU (54
 # transformer blocks through torch.export, whose dynamic-shape solver gives up on SegFormer's token reshapes so that
 # the exporter falls back to its draft export): too long for CI. Its code path is exported instead on the same
-# modules with MiT-B0's two blocks per stage (test_cimnet_with_a_mit_encoder_exports).
-EXPORTED_ELSEWHERE = {"cimnet_mitb4"}
+# modules with MiT-B0's two blocks per stage (test_cimnet_with_a_mit_encoder_exports). Two more are exported, and
+# compared with torch more strictly, by the tests that need their export anyway: one export each per session.
+EXPORTED_ELSEWHERE = {
+    "cimnet_mitb4": "test_cimnet_with_a_mit_encoder_exports",
+    "rsfnet50_18": "test/core/deploy/onnx/test_export.py (the session's varied checkpoint, at three sizes)",
+    "cimnet_r18": "test/core/models/layers/test_deform.py (offsets moved, labels varied, 1e-4)",
+}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in EXPORTED_ELSEWHERE])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.exhaustive if n in DEPTH_VARIANTS else ())
+                                  for n in list_models() if n not in EXPORTED_ELSEWHERE])
 def test_onnx_export(name: str, tmp_path: Path) -> None:
     _check_export(_build(name), tmp_path)
+
+
+def test_every_model_is_exported_by_some_test() -> None:
+    """A model added to the registry is exported somewhere, and the names above stay registry names."""
+    names = set(list_models())
+    assert set(EXPORTED_ELSEWHERE) <= names and DEPTH_VARIANTS <= names
+    assert not DEPTH_VARIANTS & set(EXPORTED_ELSEWHERE)
 
 
 @pytest.mark.slow

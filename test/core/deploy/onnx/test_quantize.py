@@ -20,6 +20,15 @@ from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # n
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module", autouse=True)
+def shared_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One model-file cache for the module: the trained model's float ONNX graph is exported once into it, and the
+    INT8 exports, the fixture below and the latency rows all start from that one file."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A small rsfnet50_18 trained briefly on a small synthetic set: its labels follow the scene, so label
@@ -41,8 +50,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def fp32_and_int8(trained, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The trained model's fp32 ONNX export and its INT8 form (4 calibration frames), made once."""
-    from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
+    """The trained model's fp32 ONNX export (the cached one the INT8 exports start from) and its INT8 form (4
+    calibration frames), made once."""
+    from rgbt_seg_core.deploy.model_files import onnx_for
     from rgbt_seg_core.deploy.onnx.quantize import quantize_onnx
     from rgbt_seg_core.inference.calibration import calibration_feeds
     from rgbt_seg_core.models.checkpoint import load_checkpoint
@@ -50,8 +60,7 @@ def fp32_and_int8(trained, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     ckpt, data = trained
     folder = tmp_path_factory.mktemp("onnx")
     src = load_checkpoint(ckpt)
-    fp32 = export_onnx(src.model.eval().reparameterize(), folder / "fp32.onnx",
-                       metadata=checkpoint_metadata(src.meta, src.sha256))
+    fp32 = onnx_for(src, src.model.eval().reparameterize())
     q = quantize_onnx(fp32, folder / "q.onnx", calibration_feeds(build_dataset("synthetic", data, "train"), 4))
     return fp32, q
 
@@ -78,6 +87,9 @@ def test_int8_export_keeps_the_labels_on_both_cpu_backends(trained, tmp_path: Pa
     record = json.loads(meta["rgbt_seg.quantization"])
     assert record["frames"] == 8 and record["target"] == "cpu" and record["quantized_ops"] > 20
     assert "synthetic:train" in record["source"]
+    from rgbt_seg_core.utils.cache_dir import default_cache_dir  # the float graph it started from stays for reuse
+    assert [p.name for p in (default_cache_dir() / "onnx").glob("*.onnx")] == [
+        p.name for p in (default_cache_dir() / "onnx").glob(f"{load_checkpoint(ckpt).sha256[:24]}_*.onnx")] != []
     ir = convert_onnx_to_openvino(out, tmp_path / "m_int8.xml")
     assert json.loads(openvino_metadata(ir)["rgbt_seg.quantization"]) == record
 
@@ -120,6 +132,29 @@ def test_a_mismatched_int8_file_or_precision_is_refused(trained, fp32_and_int8, 
                                                    model_file=str(q), warmup=0))
     with pytest.raises(ValueError, match="precision int8 needs the quantised model file"):
         InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="int8", backend="onnxruntime"))
+
+
+def test_the_int8_file_takes_a_batch(trained, fp32_and_int8) -> None:
+    """The quantiser keeps the batch axis dynamic (calibrated on single frames): a batch of data set frames, each
+    with its own preprocessing, gives each frame's INT8 labels alone, on both CPU backends."""
+    import onnx
+
+    from rgbt_seg_core.inference.engine import BatchFrame, Preprocessing
+
+    ckpt, data = trained
+    _, q = fp32_and_int8
+    assert isinstance(onnx.load(str(q)).graph.input[0].type.tensor_type.shape.dim[0].dim_param, str)
+    ds = build_dataset("synthetic", data, "test")
+    frames = [BatchFrame(ds[i].rgb, ds[i].thermal, Preprocessing(thermal_offset=(i, -i)) if i % 2 else None)
+              for i in range(4)]
+    for backend in ("onnxruntime", "openvino"):
+        engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="int8", backend=backend,
+                                                       model_file=str(q), warmup=0))
+        assert engine._runner is not None and engine._runner.max_batch > 1
+        for n in (2, 4):
+            for f, p in zip(frames[:n], engine.predict_frames(frames[:n])):
+                alone = engine.predict(f.rgb, f.thermal, preprocessing=f.preprocessing).labels
+                assert (p.labels == alone).mean() >= 0.999, backend
 
 
 def test_bad_calibration_data_is_refused_by_name_and_writes_nothing(trained, tmp_path: Path,
@@ -170,12 +205,10 @@ def test_calibration_feeds_are_checked(tmp_path: Path) -> None:
         quantize_onnx(tmp_path / "none.onnx", tmp_path / "q.onnx", [ok], target="gpu")
 
 
-def test_bench_latency_gains_int8_rows_calibrated_on_the_train_split(trained, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_latency_gains_int8_rows_calibrated_on_the_train_split(trained) -> None:
     from rgbt_seg_core.benchmarks.latency import run_latency_benchmark
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the fp32 export the rows share goes there
-    ckpt, data = trained
+    ckpt, data = trained  # the rows share the module's cached fp32 export
     r = run_latency_benchmark(str(ckpt), height=64, width=80, backends=("torch", "onnxruntime", "openvino"),
                               rounds=1, warmup=0, data_root=str(data))
     rows = {row["variant"]: row for row in r["rows"]}

@@ -27,6 +27,9 @@ of it).
   telemetry to switch off, so CPU-only CI loses nothing);
 * ros/test_segmentation_node.py's synced-pair test: the node and a test harness exchanging every output over real
   DDS (FastDDS discovery and data on a loopback-only domain), the only traffic the project makes on purpose.
+* models/encoders/test_mit.py's pretrained-errors test: MiT weights asked for by their Hugging Face name and not in
+  the local cache (``from_pretrained`` with ``local_files_only`` still looked huggingface.co up; an strace of the
+  whole ``make test-fast`` found it).
 The other ROS tests use the same DDS set-up and the other backend tests the same runners, so tracing them would
 cost minutes and find no new way out. Import-time side effects get no test of their own (a child process importing
 every core module cost 20 s more): collecting the suite imports all but ten core modules, the backend tests import
@@ -70,6 +73,7 @@ RUN = (
     "test/core/deploy/test_backends.py::TestOpenVino::test_fp32_labels_equal_torch_fp32",
     NEEDS_GPU,
     "test/ros/test_segmentation_node.py::test_synced_pair_produces_every_output_with_rgb_header",
+    "test/core/models/encoders/test_mit.py::test_pretrained_errors_name_the_problem",
 )
 # Variables that would switch the telemetry off for the traced run only, hiding a suite that does not.
 TELEMETRY_SWITCHES = ("CI", "ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "TF_BUILD", "JENKINS_URL")

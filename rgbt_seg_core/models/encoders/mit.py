@@ -42,13 +42,24 @@ def _transformers() -> Any:
     return SegformerConfig, SegformerModel
 
 
+def _local_folder(source: str) -> str:
+    """A folder as it is; a Hugging Face id as its folder in the local cache. ``from_pretrained`` given an id looks
+    the hub up (a DNS query for huggingface.co) even with ``local_files_only``; the hub's own cache lookup with
+    ``local_files_only`` does not, and raises OSError (LocalEntryNotFoundError) where the files are not there."""
+    if Path(source).exists():
+        return source
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(source, local_files_only=True)
+
+
 def _segformer(name: str, in_channels: int, pretrained: bool | str | Path) -> nn.Module:
     SegformerConfig, SegformerModel = _transformers()
     hidden, depths = MIT_SIZES[name]
     if pretrained:
         source = f"nvidia/{name.replace('_', '-')}" if str(pretrained) in ("imagenet", "True") else str(pretrained)
         try:
-            model = SegformerModel.from_pretrained(source, local_files_only=True)
+            model = SegformerModel.from_pretrained(_local_folder(source), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise RuntimeError(
                 f"could not load MiT weights for {name} from {source!r}: {exc}. Pass pretrained=<folder> holding "

@@ -9,7 +9,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(1, 100))")
 
-.PHONY: venv demo test test-fast test-all bench gpu-check gpu-wheels clean
+.PHONY: venv demo test test-fast test-all trace-test-fast bench gpu-check gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,17 @@ test-fast: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest $(XDIST)
 
+# make test-fast under strace -f, with a fresh home and without the variables that would switch the runtimes'
+# telemetry off for this run alone; fails on any DNS query or packet off the loopback (test/test_no_traffic.py's
+# rules, which the suite applies to a smaller traced run)
+TRACE := $(CURDIR)/.trace
+trace-test-fast: $(STAMP)
+	rm -rf $(TRACE) && mkdir -p $(TRACE)/home
+	env -u CI -u ORT_DISABLE_TELEMETRY -u ORT_RUNNING_UNIT_TESTS HOME=$(TRACE)/home XDG_CACHE_HOME=$(TRACE)/home/.cache \
+		strace -f -qq -v -s 64 --seccomp-bpf -e trace=connect,sendto,sendmsg,sendmmsg -e signal=none \
+		-o $(TRACE)/strace.log $(PY) -m pytest $(XDIST) -m "not slow" -p no:cacheprovider; \
+		status=$$?; $(PY) test/test_no_traffic.py $(TRACE)/strace.log $(TRACE)/home && exit $$status
+
 bench: $(STAMP)
 	$(VENV)/bin/rgbt-seg bench reparam
 
@@ -64,4 +75,4 @@ gpu-wheels:
 		-d wheels/gpu_check -r scripts/gpu_check_wheels.txt
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .gpu_check gpu_check_out
+	rm -rf $(VENV) build *.egg-info .pytest_cache .gpu_check gpu_check_out .trace

@@ -287,3 +287,19 @@ def test_collecting_the_suite_and_running_each_way_out_stays_local(tmp_path: Pat
     wrong = {n: outcomes.get(n, "not run") for n in RUN
              if outcomes.get(n) != "PASSED" and not (n in may_skip and outcomes.get(n) == "SKIPPED")}
     assert not wrong, f"RUN names tests that did not pass (renamed? update RUN): {wrong}\n{out.stdout[-3000:]}"
+
+
+def main(argv: list[str]) -> int:
+    """``make trace-test-fast``: judge an strace log of a whole run (and its fresh home) by the rules above."""
+    log, home = Path(argv[0]), Path(argv[1])
+    lines = log.read_text(errors="replace").splitlines()
+    bad = off_loopback(lines)
+    written = [p for p in TELEMETRY_STATE if (home / p).exists()]
+    print(f"{len(lines)} socket calls traced; {len(bad)} looked a name up or left the loopback; telemetry state "
+          f"written: {written or 'none'}")
+    print("\n".join(bad[:20]))
+    return 1 if bad or written else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = args.checkpoint or random_checkpoint(Path(tmp))
         steps = [("gpu-tests", lambda: gpu_tests(dry, budgets["gpu-tests"])),
                  ("latency", lambda: gc.model_latency(ckpt, device, h, w, rounds)),
+                 ("batch", lambda: gc.batch_latency(ckpt, device, h, w, max(2, rounds // 2))),
                  ("node-labels", lambda: node(ckpt, device, h, w, frames, False, ros)),
                  ("node-all", lambda: node(ckpt, device, h, w, frames, True, ros))]
         for name, fn in steps:

@@ -29,12 +29,16 @@ def test_dry_run_plans_lists_the_wheels_and_writes_the_report(tmp_path: Path) ->
     assert "dry run: would install 1 wheels" in text
     data = json.loads((out / "gpu_check.json").read_text())
     assert data["dry_run"] and data["environment"]["device"] == "cpu"
-    assert set(data["steps"]) == {"gpu-tests", "latency", "node-labels", "node-all"}
+    assert set(data["steps"]) == {"gpu-tests", "latency", "batch", "node-labels", "node-all"}
     for name, result in data["steps"].items():
         assert not (isinstance(result, dict) and "error" in result), (name, result)
     assert data["steps"]["gpu-tests"]["rc"] == 0 and data["steps"]["gpu-tests"]["deselected"] > 100
     assert {row["variant"] for row in data["steps"]["latency"]} >= {"torch fp32"}
     assert not [row for row in data["steps"]["latency"] if "error" in row]
+    batch = {(row["variant"], row["batch"]): row for row in data["steps"]["batch"]}  # on the CPU: the same rows
+    assert set(batch) == {(v, b) for v in ("torch fp32", "onnxruntime CPU fp32") for b in (1, 2, 4)}
+    for row in batch.values():
+        assert row["labels_agree"] == 1.0 and row["model_fps"] > 0 and row["fps"] > 0, row
     for step in ("node-labels", "node-all"):
         assert data["steps"][step]["rate_hz"] > 0 and data["steps"][step]["end_to_end_ms_p50"] > 0
     assert (out / "gpu_check.md").read_text().startswith("# GPU check (dry run on the CPU)")

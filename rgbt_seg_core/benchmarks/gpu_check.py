@@ -7,10 +7,13 @@ is written after every step, so whatever was measured comes back even when the m
 Steps (:func:`plan`): the ``gpu``-marked tests; model-only and raw-frame latency at 480 x 640, batch 1, for torch
 fp32, fp16 eager, fp16 with CUDA graphs, fp16 channels-last with CUDA graphs, and each other registered backend
 that runs on this GPU (:mod:`rgbt_seg_core.deploy.registry`: ONNX Runtime where it has the CUDA provider, TensorRT
-where it is installed); the node end to end with labels only and with every output (over DDS when
-rclpy is importable, else the same path without DDS: :func:`runtime_node_latency`, which says so). The dry run
-(``--dry-run``) runs the same steps on the CPU at a small size with few rounds, so the script, the plan and the
-report writer are tested on any machine.
+where it is installed); batches of 1, 2 and 4 frames (one node serving several camera pairs, issue 26) through torch
+fp16 with CUDA graphs (one graph per batch size) and through ONNX Runtime's CUDA provider, each batch's labels
+checked against its frames one at a time (:func:`batch_latency`); the node end to end with labels only and with
+every output (over DDS when rclpy is importable, else the same path without DDS: :func:`runtime_node_latency`,
+which says so). The dry run (``--dry-run``) runs the same steps on the CPU at a small size with few rounds (the
+batch step through torch fp32 and ONNX Runtime's CPU provider), so the script, the plan and the report writer are
+tested on any machine.
 
 The report is ``gpu_check.json`` (every figure) and ``gpu_check.md`` (one table per step) in the output folder;
 docs/benchmarks.md says how to read them.
@@ -31,8 +34,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["Step", "plan", "Report", "model_latency", "runtime_node_latency", "write_report", "environment",
-           "backend_versions"]
+__all__ = ["Step", "plan", "Report", "model_latency", "batch_latency", "runtime_node_latency", "write_report",
+           "environment", "backend_versions", "BATCH_SIZES"]
+
+BATCH_SIZES = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,10 @@ def plan(dry_run: bool, ros: bool) -> list[Step]:
         Step("latency", "model-only and raw-frame latency, batch 1: torch fp32, fp16 eager, fp16 + CUDA graphs, "
              "fp16 channels-last + CUDA graphs, and every other backend that runs on this GPU (ONNX Runtime's CUDA "
              "provider, TensorRT) if present", 150),
+        Step("batch", f"batches of {', '.join(map(str, BATCH_SIZES))} frames: model-only and raw-frame latency per "
+             "batch and per frame, torch " + ("fp32 and ONNX Runtime on the CPU" if dry_run else
+                                              "fp16 + CUDA graphs and ONNX Runtime's CUDA provider")
+             + ", each batch's labels against its frames one at a time", 90),
         Step("node-labels", f"the node end to end, labels only, {node}", 60),
         Step("node-all", f"the node end to end, every output, {node}", 60),
     ]
@@ -151,6 +160,75 @@ def model_latency(checkpoint: str, device: torch.device, height: int, width: int
         except Exception as exc:  # one variant failing must not lose the others
             rows.append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
     return rows
+
+
+def _batch_variants(device: torch.device) -> list[tuple[str, dict[str, Any]]]:
+    """(row name, InferenceConfig keywords) of the batch step: torch with CUDA graphs and ONNX Runtime on the GPU; the
+    same two on the CPU in the dry run (torch fp32: a CPU has no graphs)."""
+    from rgbt_seg_core.deploy.registry import get_backend
+
+    d = str(device)
+    cuda = device.type == "cuda"
+    rows = [("torch fp16 + CUDA graphs", dict(device=d, precision="fp16", cuda_graphs=True, channels_last=False))
+            if cuda else ("torch fp32", dict(device=d, precision="fp32"))]
+    ort = get_backend("onnxruntime")
+    if ort.installed() and (not cuda or (ort.cuda_ready is not None and ort.cuda_ready())):
+        rows.append((f"onnxruntime {'CUDA' if cuda else 'CPU'} fp32", dict(device=d, backend="onnxruntime",
+                                                                          precision="fp32")))
+    return rows
+
+
+def batch_latency(checkpoint: str, device: torch.device, height: int, width: int, rounds: int,
+                  warmup: int = 2) -> list[dict[str, Any]]:
+    """Per variant and batch size: model-only time of the batch (preprocessed inputs on the device to labels on
+    the device, synchronised), raw-frame time (camera arrays to every frame's labels on the host,
+    :meth:`~rgbt_seg_core.inference.engine.InferenceEngine.predict_frames`), each per batch and per frame, and the
+    share of labels equal to each frame's alone (``labels_agree``: 1.0 but for ties that another batch size's
+    kernels round otherwise)."""
+    from rgbt_seg_core.inference.engine import BatchFrame, InferenceConfig, InferenceEngine
+
+    rng = np.random.default_rng(0)
+    frames = [BatchFrame(rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+                         rng.integers(0, 256, (height, width), dtype=np.uint8)) for _ in range(max(BATCH_SIZES))]
+    rows: list[dict[str, Any]] = []
+    for name, kw in _batch_variants(device):
+        try:
+            engine = InferenceEngine(checkpoint, InferenceConfig(warmup=0, max_batch=max(BATCH_SIZES), **kw))
+            alone = [engine.predict(f.rgb, f.thermal).labels for f in frames]
+        except Exception as exc:  # one variant failing must not lose the others
+            rows.append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        for b in BATCH_SIZES:
+            try:
+                rows.append({"variant": name, "batch": b, "precision": engine.precision,
+                             **_time_batch(engine, frames[:b], alone[:b], device, rounds, warmup)})
+            except Exception as exc:
+                rows.append({"variant": name, "batch": b, "error": f"{type(exc).__name__}: {exc}"})
+    return rows
+
+
+def _time_batch(engine: Any, frames: list, alone: list[np.ndarray], device: torch.device, rounds: int,
+                warmup: int) -> dict[str, Any]:
+    b = len(frames)
+    r, t = engine.batch_tensors(frames)
+    model, frame = [], []
+    with torch.inference_mode():
+        for i in range(warmup + rounds):
+            _sync(device)
+            t0 = time.perf_counter()
+            engine._labels(r, t)
+            _sync(device)
+            t1 = time.perf_counter()
+            preds = engine.predict_frames(frames)
+            t2 = time.perf_counter()
+            if i >= warmup:
+                model.append(t1 - t0)
+                frame.append(t2 - t1)
+    m, f = statistics.median(model), statistics.median(frame)
+    agree = min(float((p.labels == a).mean()) for p, a in zip(preds, alone))
+    return {"model_ms_p50": round(1e3 * m, 3), "model_ms_per_frame": round(1e3 * m / b, 3),
+            "model_fps": round(b / m, 1), "frame_ms_p50": round(1e3 * f, 3),
+            "frame_ms_per_frame": round(1e3 * f / b, 3), "fps": round(b / f, 1), "labels_agree": round(agree, 5)}
 
 
 def runtime_node_latency(checkpoint: str, device: torch.device, height: int, width: int, frames: int,

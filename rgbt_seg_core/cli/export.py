@@ -24,14 +24,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write the deploy-form checkpoint",
         description="Re-parameterises every RSF KxK block into one conv, folds BatchNorms, drops auxiliary heads, "
         "and writes a deploy checkpoint with the same class names and palette (--format safetensors), or the deploy "
-        "form as ONNX (--format onnx: inputs rgb 1x3xHxW and thermal 1x1xHxW, float32 in [0, 1], output the "
-        "logits 1xCxHxW; opset 19; H and W dynamic 32..4096 unless --fixed-size), as OpenVINO IR converted from "
-        "that ONNX (--format openvino: .xml + .bin; extra [openvino]), or as a TensorRT fp16 engine built on this "
-        "machine's GPU (--format tensorrt: .engine + .engine.json; H and W dynamic 32..1088 x 32..1920, tuned for "
-        "--verify-size, or that size alone with --fixed-size; extra [tensorrt]). With --int8 the ONNX, OpenVINO or "
-        "TensorRT file is quantised to INT8 after training, calibrated on a data set split, and --verify compares "
-        "its labels and mIoU with fp32 on another split. Non-torch files carry the checkpoint's checksum, and the "
-        "backends refuse a file made from another checkpoint.",
+        "form as ONNX (--format onnx: inputs rgb Bx3xHxW and thermal Bx1xHxW, float32 in [0, 1], output the "
+        "logits BxCxHxW; opset 19; the batch B dynamic 1..64, H and W 32..4096 unless --fixed-size), as OpenVINO IR "
+        "converted from that ONNX (--format openvino: .xml + .bin; extra [openvino]), or as a TensorRT fp16 engine "
+        "built on this machine's GPU (--format tensorrt: .engine + .engine.json; H and W dynamic 32..1088 x "
+        "32..1920, tuned for --verify-size, or that size alone with --fixed-size; batches 1..--max-batch; extra "
+        "[tensorrt]). With --int8 the ONNX, OpenVINO or TensorRT file is quantised to INT8 after training, calibrated "
+        "on a data set split, and --verify compares its labels and mIoU with fp32 on another split. Non-torch files "
+        "carry the checkpoint's checksum, and the backends refuse a file made from another checkpoint.",
     )
     p.add_argument("--checkpoint", required=True, help="training-form or deploy-form checkpoint")
     p.add_argument("--out", required=True, help="file to write (" + ", ".join(
@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=[DEPLOY_CHECKPOINT] + [b.format for b in backends], default=DEPLOY_CHECKPOINT)
     p.add_argument("--fixed-size", action="store_true",
                    help=f"{', '.join(b.format for b in backends)}: export for --verify-size only (static H, W)")
+    p.add_argument("--max-batch", type=int, default=1, metavar="N",
+                   help="tensorrt: build for batches of 1..N frames (the node's max_batch: the camera pairs it runs "
+                   "at once; default 1); onnx and openvino files take any batch up to 64")
     p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
                    help="tensorrt: engine precision (not with --int8, whose engine is INT8 where the graph is "
                    "quantised and fp32 elsewhere)")
@@ -78,7 +81,7 @@ def run_backend_export(args: argparse.Namespace) -> int:
     h, w = args.verify_size
     request = ExportRequest(height=h, width=w, dynamic=not args.fixed_size, precision=args.precision,
                             int8_feeds=feeds, int8_source=_calibration_source(args) if args.int8 else "",
-                            keep_float=tuple(args.keep_float))
+                            keep_float=tuple(args.keep_float), max_batch=args.max_batch)
     assert backend.export is not None  # backend_for_format finds only backends with an export
     print(backend.export(src, model, Path(args.out), request))
     if not args.verify:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from rgbt_seg_core.deploy.base import Runner, RunnerOptions, host_feeds
+from rgbt_seg_core.deploy.base import Runner, RunnerOptions, host_feeds, runner_max_batch
 from rgbt_seg_core.deploy.registry import Backend, backend_names, backends_taking, get_backend, list_backends
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 
@@ -33,8 +33,8 @@ from rgbt_seg_core.deploy.openvino import backend as _openvino  # noqa: F401
 from rgbt_seg_core.deploy.tensorrt import backend as _tensorrt  # noqa: F401
 # isort: on
 
-__all__ = ["BACKENDS", "Backend", "Runner", "RunnerOptions", "open_runner", "host_feeds", "get_backend",
-           "list_backends"]
+__all__ = ["BACKENDS", "Backend", "Runner", "RunnerOptions", "open_runner", "host_feeds", "runner_max_batch",
+           "get_backend", "list_backends"]
 
 # the backends this package registers, for argument and parameter choices (a backend registered later, by a test,
 # is in list_backends() but not here)

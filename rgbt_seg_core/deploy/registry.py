@@ -40,6 +40,9 @@ class ExportRequest:
     int8_feeds: Sequence[dict[str, Any]] | None = None  # calibration inputs: quantise to INT8 when given
     int8_source: str = ""  # where the calibration frames came from, for the file's quantisation record
     keep_float: tuple[str, ...] = ()  # ONNX op types the INT8 file keeps in float32
+    # the largest batch, for a format that fixes it when it builds (TensorRT's optimisation profile: 1..max_batch);
+    # ONNX and OpenVINO files take any batch up to the export's own bound (deploy.onnx.export.MAX_BATCH)
+    max_batch: int = 1
 
 
 # (loaded checkpoint, deploy-form model, RunnerOptions, torch device) -> a Runner (rgbt_seg_core.deploy.base)

@@ -4,12 +4,15 @@
 the deploy form) plus an :class:`InferenceConfig` (device, precision, thermal normalisation, registration). It
 owns the preprocessing (:mod:`rgbt_seg_core.inference.preprocess`, torch on the device where the model runs) and
 the thermal NaN rule (:func:`~rgbt_seg_core.inference.preprocess.thermal_problem`) for its single-frame call
-(:meth:`~InferenceEngine.predict`) and its batch call (:meth:`~InferenceEngine.predict_batch`) alike: both take
-raw camera arrays, so no caller builds model inputs of its own. Reduced precision
-(:mod:`rgbt_seg_core.inference.precision`: ``auto`` is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)
-runs under autocast, the one mechanism everywhere, with channels-last memory layout where precision is reduced
-(oneDNN and tensor cores are fastest in it). So the same frame gives the same labels in every tool, bit for bit on
-the same device and precision.
+(:meth:`~InferenceEngine.predict`) and its batch calls (:meth:`~InferenceEngine.predict_frames`, and
+:meth:`~InferenceEngine.predict_batch` for labels alone) alike: all take raw camera arrays, so no caller builds
+model inputs of its own. ``predict`` is the batch of one of ``predict_frames``, one code path, so a frame gets the
+same prediction alone or in a batch of other camera pairs' frames (issue 26), each frame preprocessed with its own
+pair's registration and thermal normalisation (:class:`~rgbt_seg_core.inference.preprocess.Preprocessing`).
+Reduced precision (:mod:`rgbt_seg_core.inference.precision`: ``auto`` is fp16 on CUDA, bf16 on CPUs with native
+bf16, else fp32) runs under autocast, the one mechanism everywhere, with channels-last memory layout where precision
+is reduced (oneDNN and tensor cores are fastest in it). So the same frame gives the same labels in every tool, bit
+for bit on the same device and precision.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, get_backend, open_runner
+from rgbt_seg_core.deploy import BACKENDS, Runner, RunnerOptions, get_backend, open_runner, runner_max_batch
 from rgbt_seg_core.inference.cuda_path import GraphCache, PinnedStaging
 from rgbt_seg_core.inference.precision import autocast, check_int8, precision_name, resolve_precision
-from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_on_device, thermal_problem
+from rgbt_seg_core.inference.preprocess import Preprocessing, ThermalNorm, prepare_on_device, thermal_problem
 from rgbt_seg_core.inference.registration import check_homography
 from rgbt_seg_core.inference.render import (
     Renders,
@@ -46,10 +49,14 @@ from rgbt_seg_core.settings.schema import Settings, default
 from rgbt_seg_core.settings.spec import SettingsError
 from rgbt_seg_core.utils.device import resolve_device
 
-__all__ = ["InferenceConfig", "InferenceEngine", "Prediction", "Renders", "UnusableFrame", "BACKENDS", "class_ids",
-           "download_packed", "pack_bytes", "unpack_bytes"]
+__all__ = ["InferenceConfig", "InferenceEngine", "BatchFrame", "Preprocessing", "Prediction", "Renders",
+           "UnusableFrame", "BACKENDS", "class_ids", "download_packed", "pack_bytes", "unpack_bytes"]
 
 log = logging.getLogger(__name__)
+
+# CUDA graphs kept (least recently used dropped): one per (batch size, input size) met, and a node serving four camera
+# pairs of two sizes meets up to eight
+GRAPHS_KEPT = 8
 
 
 class UnusableFrame(ValueError):
@@ -76,21 +83,28 @@ class InferenceConfig:
     # (the setting's default): not set
     thermal_homography: tuple[float, ...] | None = None
     warmup: int = default("warmup")
+    # the largest batch, for a backend that fixes it when it builds (TensorRT's optimisation profile, made for
+    # 1..max_batch); 0, as the setting's default: one frame per call of such a backend. Other backends take any
+    # batch (their files' own bound; a larger batch runs in parts).
+    max_batch: int = default("max_batch")
 
     # what a running engine can take from reconfigure(); the rest chose its model, device and buffers at the start
     CHANGEABLE = ("thermal_norm", "thermal_offset", "thermal_homography", "warmup")
 
     def __post_init__(self) -> None:
         check_int8(self.precision, self.backend, self.model_file)  # a quantised file is needed, not made on demand
-        # parsed and checked once, when the config is made: a bad matrix fails here, naming why, not at a frame
-        h = check_homography(self.thermal_homography)
-        if h is not None:
-            h.setflags(write=False)  # shared by every frame and every engine given this config
-        object.__setattr__(self, "_homography", h)
+        # parsed and checked once, when the config is made: a bad matrix fails here, naming why, not at a frame;
+        # shared, read-only, by every frame and every engine given this config
+        prep = Preprocessing(self.thermal_norm, self.thermal_offset, self.thermal_homography)
+        object.__setattr__(self, "_preprocessing", prep)
 
     def homography(self) -> np.ndarray | None:
         """The 3x3 thermal -> RGB matrix, or None where none is set."""
-        return self._homography  # type: ignore[attr-defined]  # set by __post_init__ (frozen), not a field
+        return self.preprocessing().homography()
+
+    def preprocessing(self) -> Preprocessing:
+        """The engine's default preprocessing: what a frame without its own gets."""
+        return self._preprocessing  # type: ignore[attr-defined]  # set by __post_init__ (frozen), not a field
 
     @classmethod
     def from_settings(cls, s: Settings, **overrides: Any) -> "InferenceConfig":
@@ -106,15 +120,32 @@ class InferenceConfig:
         values = dict(device=s.device, precision=s.precision, backend=s.backend, model_file=s.model_file,
                       openvino_device=s.openvino_device, cuda_graphs=s.cuda_graphs, thermal_norm=norm,
                       thermal_offset=(s.thermal_offset_x, s.thermal_offset_y),
-                      thermal_homography=tuple(s.thermal_homography), warmup=s.warmup)
+                      thermal_homography=tuple(s.thermal_homography), warmup=s.warmup,
+                      max_batch=s.max_batch or len(s.pairs))  # the setting's 0: one per camera pair
         return cls(**{**values, **overrides})
+
+
+@dataclass(frozen=True)
+class BatchFrame:
+    """One frame of a batch (:meth:`InferenceEngine.predict_frames`), with what its camera pair asks for: its own
+    preprocessing (None: the engine's), gates and confidence (``want_gates``), pictures (``render``), and whether
+    the caller applied the NaN rule already (``thermal_checked``), each as :meth:`InferenceEngine.predict` takes it."""
+
+    rgb: np.ndarray | None
+    thermal: np.ndarray | None
+    preprocessing: Preprocessing | None = None
+    want_gates: bool = False
+    render: Renders | None = None
+    thermal_checked: bool = False
 
 
 class Prediction(NamedTuple):
     labels: np.ndarray  # H x W uint8 class ids
     confidence: np.ndarray | None  # (2,) raw confidences (rgb, thermal)
     gates: np.ndarray | None  # 2 x H x W float32: stride-4 spatial gate maps x gate, resized to the input
-    seconds: float  # model time: preprocessing to labels on the host (on a GPU, to every output on the host)
+    # model time: preprocessing to labels on the host (on a GPU, to every output on the host); in a batch, the
+    # batch's time, which each of its frames waited
+    seconds: float
     color: np.ndarray | None = None  # H x W x 3 uint8, with render=Renders(color=True)
     overlay: np.ndarray | None = None  # H x W x 3 uint8 (over the thermal view in grey where there is no RGB)
 
@@ -128,7 +159,8 @@ class InferenceEngine:
             model.reparameterize()
         if backend.runner is not None:  # the backend's model is made from the deploy form (on the CPU)
             device = resolve_device(config.device)
-            options = RunnerOptions(config.backend, config.precision, config.model_file, config.openvino_device)
+            options = RunnerOptions(config.backend, config.precision, config.model_file, config.openvino_device,
+                                    max(1, config.max_batch))
             runner = open_runner(loaded, model.eval(), options, device)
             self._setup(model, loaded.meta, config, runner)
         else:
@@ -169,12 +201,14 @@ class InferenceEngine:
         # pictures are made where the labels are: on the GPU when the labels are there (torch or TensorRT)
         self._lut_device = torch.from_numpy(self._lut).to(self._input_device) if cuda else None
         self._staging = PinnedStaging(self._input_device) if cuda else None
-        self._graphs = GraphCache(self._labels_eager, self.device) \
+        # one graph per (batch size, input size) met: a node's camera pairs give a few of each
+        self._graphs = GraphCache(self._labels_eager, self.device, capacity=GRAPHS_KEPT) \
             if cuda and runner is None and config.cuda_graphs else None
+        self._max_batch = runner_max_batch(runner) if runner is not None else None
 
     def _set_config(self, config: InferenceConfig) -> None:
-        # one tuple, read once per frame: a reconfigure from another thread never mixes two configs in one frame
-        self._preprocessing = (config.thermal_norm, config.thermal_offset, config.homography())
+        # one object, read once per batch: a reconfigure from another thread never mixes two configs in one batch
+        self._preprocessing = config.preprocessing()
         self.config = config
 
     def reconfigure(self, config: InferenceConfig) -> None:
@@ -209,16 +243,21 @@ class InferenceEngine:
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def warmup(self, height: int = default("warmup_height"), width: int = default("warmup_width")) -> None:
+    def warmup(self, height: int = default("warmup_height"), width: int = default("warmup_width"),
+               batch_sizes: Sequence[int] = (1,)) -> None:
+        """Run ``config.warmup`` rounds of blank frames at each of ``batch_sizes`` (a node serving several camera
+        pairs passes the batch sizes it will meet, so each one's CUDA graph is captured before the first frame)."""
         rgb = np.zeros((height, width, 3), np.uint8)
         thermal = np.zeros((height, width), np.uint8)
         for _ in range(max(0, self.config.warmup)):  # both passes: labels only (captures the CUDA graph), gates
-            self.predict(rgb, thermal)
-            self.predict(rgb, thermal, want_gates=True)
+            for b in batch_sizes:
+                self.predict_frames([BatchFrame(rgb, thermal)] * b)
+                self.predict_frames([BatchFrame(rgb, thermal, want_gates=True)] * b)
 
     def tensors(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, thermal_checked: bool = False,
-                staged: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors where the model runs.
+                staged: bool = True, preprocessing: Preprocessing | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """1 x 3 x H x W and 1 x 1 x H x W float32 input tensors where the model runs, preprocessed with
+        ``preprocessing`` (default: the engine's config's).
 
         Applies the NaN rule unless ``thermal_checked`` (the caller applied it already, as the runtime does on
         arrival). On CUDA with ``staged`` the raw arrays go up through the pinned buffers, which one frame at a time
@@ -227,12 +266,41 @@ class InferenceEngine:
             problem, _ = thermal_problem(thermal)
             if problem is not None:
                 raise UnusableFrame(f"thermal: {problem}")
-        norm, offset, hom = self._preprocessing
-        if rgb is None:  # the homography maps into the RGB frame: a thermal-only frame stays in its own
-            hom = None
+        prep = preprocessing if preprocessing is not None else self._preprocessing
+        # the homography maps into the RGB frame: a thermal-only frame stays in its own
+        hom = prep.homography() if rgb is not None else None
         upload = self._staging.upload if self._staging is not None and staged else None
-        r, t = prepare_on_device(rgb, thermal, norm, offset, self._input_device, upload, hom, self.channels_last)
+        r, t = prepare_on_device(rgb, thermal, prep.thermal_norm, prep.thermal_offset, self._input_device, upload,
+                                 hom, self.channels_last)
         return self._layout(r), self._layout(t)
+
+    def batch_tensors(self, frames: Sequence[BatchFrame], places: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """B x 3 x H x W and B x 1 x H x W inputs where the model runs, each frame preprocessed with its own
+        settings (what :meth:`predict_frames` feeds the model; the GPU check times the model from them). ``places``:
+        an error names the frame's place in the batch (a batch of one, :meth:`predict`, says it as it always has)."""
+        if not frames:
+            raise ValueError("a batch needs at least one frame; got none")
+        default_prep = self._preprocessing  # read once: one reconfigure applies to the whole batch or none of it
+        staged = len(frames) == 1
+        inputs = []
+        for i, f in enumerate(frames):
+            try:
+                inputs.append(self.tensors(f.rgb, f.thermal, thermal_checked=f.thermal_checked, staged=staged,
+                                           preprocessing=f.preprocessing or default_prep))
+            except UnusableFrame as exc:
+                raise UnusableFrame(f"batch frame {i}: {exc}" if places else str(exc)) from None
+            except ValueError as exc:
+                if not places:
+                    raise
+                raise ValueError(f"batch frame {i}: {exc}") from None
+            if inputs[i][0].shape[2:] != inputs[0][0].shape[2:]:
+                size, first = tuple(inputs[i][0].shape[2:]), tuple(inputs[0][0].shape[2:])
+                raise ValueError(f"batch frame {i} is {size[0]}x{size[1]}, frame 0 {first[0]}x{first[1]}: a batch's "
+                                 "frames must have one size (frames of other sizes go in batches of their own)")
+        if len(inputs) == 1:
+            return inputs[0]
+        rs, ts = torch.cat([x for x, _ in inputs]), torch.cat([y for _, y in inputs])
+        return self._layout(rs), self._layout(ts)
 
     def thermal_view(self, thermal: np.ndarray) -> np.ndarray:
         """H x W float32 in [0, 1] on the host: a thermal-only frame as the model sees it (normalised, offset), to
@@ -247,44 +315,88 @@ class InferenceEngine:
         return class_ids(logits)
 
     def _labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        """B x H x W uint8 class ids where the model ran."""
+        """B x H x W uint8 class ids where the model ran. A runner whose file takes fewer frames at once than the
+        batch holds (a file made before the batch axis takes one) runs it in parts of what it takes."""
         if self._runner is not None:
-            return class_ids(self._runner(rgb, thermal))
+            step = self._max_batch or 1
+            if rgb.shape[0] <= step:
+                return class_ids(self._runner(rgb, thermal))
+            return torch.cat([class_ids(self._runner(rgb[i:i + step], thermal[i:i + step]))
+                              for i in range(0, rgb.shape[0], step)])
         if self._graphs is not None:
             return self._graphs(rgb, thermal)
         return self._labels_eager(rgb, thermal)
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
-                thermal_checked: bool = False, render: Renders | None = None) -> Prediction:
+                thermal_checked: bool = False, render: Renders | None = None,
+                preprocessing: Preprocessing | None = None) -> Prediction:
         """One frame from raw camera arrays (uint8 H x W x 3 RGB; uint8, uint16 or float H x W thermal; either
         may be None, and is then blanked). Raises :class:`UnusableFrame` for thermal the NaN rule refuses, unless
         ``thermal_checked`` says the caller applied the rule already.
 
         Gates (``want_gates``) come from the torch model's eager pass; other backends compute labels only.
         ``render`` asks for the colour image and the overlay too, made where the labels are
-        (:mod:`rgbt_seg_core.inference.render`); on a GPU, every output comes back in one download."""
+        (:mod:`rgbt_seg_core.inference.render`); on a GPU, every output comes back in one download.
+        ``preprocessing``: this frame's own (another camera pair's), instead of the engine's config's.
+        The batch of one of :meth:`predict_frames`: the same code, so the two cannot drift apart."""
+        frame = BatchFrame(rgb, thermal, preprocessing, want_gates, render, thermal_checked)
+        return self._predict([frame], places=False)[0]
+
+    @torch.inference_mode()
+    def predict_frames(self, frames: Sequence[BatchFrame]) -> list[Prediction]:
+        """One :class:`Prediction` per frame, each what :meth:`predict` gives for that frame alone, from one
+        forward pass over all of them. The frames must have one size (the RGB image's, else thermal's); each is
+        preprocessed with its own :class:`Preprocessing` (None: the engine's) and gets the outputs it asks for.
+        Errors name the frame's place in the batch (``batch frame 2: ...``); :class:`UnusableFrame` for the NaN
+        rule. Every prediction's ``seconds`` is the batch's time."""
+        return self._predict(list(frames), places=True)
+
+    def _predict(self, frames: list[BatchFrame], places: bool) -> list[Prediction]:
+        for i, f in enumerate(frames):
+            if not isinstance(f, BatchFrame):
+                raise TypeError(f"batch frame {i}: expected a BatchFrame, got {type(f).__name__}")
         t0 = time.perf_counter()
-        r, t = self.tensors(rgb, thermal, thermal_checked=thermal_checked)
+        r, t = self.batch_tensors(frames, places)
         h, w = r.shape[2:]
         gates = confidence = None
-        if not want_gates or self._runner is not None:
-            labels = self._labels(r, t)[0]
-        else:
+        if not any(f.want_gates for f in frames) or self._runner is not None:
+            labels = self._labels(r, t)
+        else:  # one gated pass serves the batch; a frame that did not ask gets none of its gates
             with self._precision():
                 out = self.model.forward_with_gates(r, t)
             if out.gates:
-                gates = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
-            labels = class_ids(out.logits)[0]
-            confidence = out.confidence[0].float() if out.confidence is not None else None
-        render = render or Renders()
+                gates = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)
+            labels = class_ids(out.logits)
+            confidence = out.confidence.float() if out.confidence is not None else None
+        per_frame = []
+        for i, f in enumerate(frames):
+            wanted = f.want_gates
+            per_frame.append((labels[i], gates[i] if wanted and gates is not None else None,
+                              confidence[i] if wanted and confidence is not None else None, f.render or Renders()))
         if labels.device.type == "cuda":  # the model's time includes the pictures' kernels and the one download
-            lab, gat, conf, color, over = self._outputs_on_device(labels, gates, confidence, render, r, t, rgb is None)
+            outs = self._outputs_on_device(per_frame, frames, r, t)
             seconds = time.perf_counter() - t0
         else:  # the labels are done (CPU ops are synchronous); the pictures are the node's work, not the model's
             seconds = time.perf_counter() - t0
-            lab, gat, conf, color, over = self._outputs_on_host(labels, gates, confidence, render, rgb, t)
-        return Prediction(lab, conf, gat, seconds, color, over)
+            outs = [self._outputs_on_host(*parts, f.rgb, t[i:i + 1])
+                    for i, (parts, f) in enumerate(zip(per_frame, frames))]
+        return [Prediction(lab, conf, gat, seconds, color, over) for lab, gat, conf, color, over in outs]
+
+    @torch.inference_mode()
+    def logits(self, frames: Sequence[BatchFrame]) -> torch.Tensor:
+        """B x C x H x W float32 logits on the host for a batch, preprocessed as :meth:`predict_frames` does, from
+        the backend the labels come from: for comparing backends, and a batch with its frames one at a time, where
+        labels alone could hide a drift (``export --verify`` compares logits the same way)."""
+        r, t = self.batch_tensors(list(frames), places=True)
+        if self._runner is not None:
+            step = self._max_batch or 1
+            out = torch.cat([self._runner(r[i:i + step], t[i:i + step]).float().cpu()
+                             for i in range(0, r.shape[0], step)])
+        else:
+            with self._precision():
+                out = self.model(r, t).float().cpu()
+        return out.contiguous()
 
     def _outputs_on_host(self, labels: torch.Tensor, gates: torch.Tensor | None, confidence: torch.Tensor | None,
                          render: Renders, rgb: np.ndarray | None, t: torch.Tensor) -> tuple:
@@ -297,21 +409,25 @@ class InferenceEngine:
         return (lab, None if gates is None else gates.numpy(), None if confidence is None else confidence.numpy(),
                 color if render.color else None, over)
 
-    def _outputs_on_device(self, labels: torch.Tensor, gates: torch.Tensor | None, confidence: torch.Tensor | None,
-                           render: Renders, r: torch.Tensor, t: torch.Tensor, thermal_only: bool) -> tuple:
-        """The outputs made on the GPU, brought back in one copy (:func:`download_packed`)."""
+    def _outputs_on_device(self, per_frame: list[tuple], frames: Sequence[BatchFrame], r: torch.Tensor,
+                           t: torch.Tensor) -> list[tuple]:
+        """Every frame's outputs made on the GPU, brought back in one copy for the whole batch
+        (:func:`download_packed`), then cut into each frame's five (labels, gates, confidence, colour, overlay)."""
         assert self._lut_device is not None
-        color = colorize_tensor(labels, self._lut_device) if render.color or render.overlay else None
-        over = None
-        if render.overlay:
-            assert color is not None
-            if thermal_only:
-                base = self._thermal_grey(t).unsqueeze(-1).expand(-1, -1, 3)
-            else:  # the uploaded image, back to its bytes: x / 255 * 255 rounds back to x exactly
-                base = (r[0].permute(1, 2, 0).float() * 255.0).round_().to(torch.uint8)
-            over = overlay_tensor(base, labels, color, render.alpha)
-        parts = [labels, gates, confidence, color if render.color else None, over]
-        return tuple(download_packed(parts, self._staging))
+        parts: list[torch.Tensor | None] = []
+        for i, ((labels, gates, confidence, render), f) in enumerate(zip(per_frame, frames)):
+            color = colorize_tensor(labels, self._lut_device) if render.color or render.overlay else None
+            over = None
+            if render.overlay:
+                assert color is not None
+                if f.rgb is None:
+                    base = self._thermal_grey(t[i:i + 1]).unsqueeze(-1).expand(-1, -1, 3)
+                else:  # the uploaded image, back to its bytes: x / 255 * 255 rounds back to x exactly
+                    base = (r[i].permute(1, 2, 0).float() * 255.0).round_().to(torch.uint8)
+                over = overlay_tensor(base, labels, color, render.alpha)
+            parts += [labels, gates, confidence, color if render.color else None, over]
+        host = download_packed(parts, self._staging)
+        return [tuple(host[k:k + 5]) for k in range(0, len(host), 5)]
 
     @staticmethod
     def _thermal_grey(t: torch.Tensor) -> torch.Tensor:
@@ -321,24 +437,15 @@ class InferenceEngine:
     @torch.inference_mode()
     def predict_batch(self, rgb: Sequence[np.ndarray | None], thermal: Sequence[np.ndarray | None]) -> torch.Tensor:
         """Class ids B x H x W (uint8, on the device) for B frames of one size, raw camera arrays as :meth:`predict`
-        takes them: the same preprocessing and NaN rule, in one forward pass. :class:`UnusableFrame` names the
-        refused frame's place in the batch."""
+        takes them, with the engine's preprocessing: labels alone, for the evaluator, which scores them where they
+        are. The same pass as :meth:`predict_frames` (whose frames can each have their own preprocessing).
+        :class:`UnusableFrame` names the refused frame's place in the batch."""
         if len(rgb) != len(thermal) or not len(rgb):
             raise ValueError(f"a batch needs as many RGB as thermal frames, at least one; got {len(rgb)} and "
                              f"{len(thermal)}")
-        inputs = []
-        for i, (r, t) in enumerate(zip(rgb, thermal)):
-            try:
-                inputs.append(self.tensors(r, t, staged=False))
-            except UnusableFrame as exc:
-                raise UnusableFrame(f"batch frame {i}: {exc}") from None
-        sizes = {tuple(x.shape[2:]) for x, _ in inputs}
-        if len(sizes) > 1:
-            raise ValueError(f"a batch's frames must have one size, got {sorted(sizes)}")
-        rs, ts = torch.cat([x for x, _ in inputs]), torch.cat([y for _, y in inputs])
-        if self._runner is not None:  # the exported graphs take batch 1
-            return torch.cat([self._labels(rs[i:i + 1], ts[i:i + 1]) for i in range(rs.shape[0])])
-        return self._labels_eager(self._layout(rs), self._layout(ts))
+        r, t = self.batch_tensors([BatchFrame(a, b) for a, b in zip(rgb, thermal)], places=True)
+        labels = self._labels(r, t)
+        return labels.clone() if self._graphs is not None else labels  # a graph's output is its next replay's too
 
 
 def class_ids(logits: torch.Tensor) -> torch.Tensor:

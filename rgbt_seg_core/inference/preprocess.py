@@ -14,20 +14,20 @@ by the registration offset, or warped by the registration homography
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rgbt_seg_core.inference.registration import warp_thermal
+from rgbt_seg_core.inference.registration import check_homography, warp_thermal
 from rgbt_seg_core.settings.schema import default
 from rgbt_seg_core.settings.vocab import THERMAL_NORM_MODES
 
-__all__ = ["ThermalNorm", "THERMAL_ABS_LIMIT", "Upload", "thermal_range_rule", "usable_span", "thermal_problem",
-           "check_camera_arrays", "shift_slices", "shift", "percentile", "thermal_tensor", "normalize_thermal_tensor",
-           "normalize_thermal", "register_thermal", "prepare_on_device", "prepare_inputs"]
+__all__ = ["ThermalNorm", "Preprocessing", "THERMAL_ABS_LIMIT", "Upload", "thermal_range_rule", "usable_span",
+           "thermal_problem", "check_camera_arrays", "shift_slices", "shift", "percentile", "thermal_tensor",
+           "normalize_thermal_tensor", "normalize_thermal", "register_thermal", "prepare_on_device", "prepare_inputs"]
 
 # Far above any thermal unit in use (raw counts, kelvin, degrees, millikelvin), far below float32's 3.4e38: a
 # frame beyond it holds sentinels or garbage, and differences of its values overflow in normalisation.
@@ -59,6 +59,42 @@ class ThermalNorm:
         lo, hi = self.percentiles
         if not 0.0 <= lo < hi <= 100.0:
             raise ValueError(f"thermal percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """One camera pair's preprocessing: its thermal normalisation and its registration onto its RGB camera.
+
+    Why apart from the engine's config: one engine serves several camera pairs (issue 26), each with its own
+    registration and thermal settings, and a batch of their frames is preprocessed frame by frame with each frame's
+    own. The homography is parsed and checked once, when this is made (a bad matrix fails here, naming why), and
+    then shared, read-only, by every frame that uses it.
+    """
+
+    thermal_norm: ThermalNorm = field(default_factory=ThermalNorm)
+    thermal_offset: tuple[int, int] = (default("thermal_offset_x"), default("thermal_offset_y"))  # (dx, dy) pixels
+    # 9 numbers, row-major: thermal pixel -> RGB pixel; None or all zeros: not set
+    thermal_homography: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.thermal_norm, ThermalNorm):
+            raise ValueError(f"thermal_norm must be a ThermalNorm, got {type(self.thermal_norm).__name__}")
+        offset = tuple(self.thermal_offset)
+        if len(offset) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in offset):
+            raise ValueError(f"thermal_offset must be two whole numbers of pixels (dx, dy), got "
+                             f"{self.thermal_offset!r}")
+        object.__setattr__(self, "thermal_offset", (int(offset[0]), int(offset[1])))
+        h = check_homography(self.thermal_homography)
+        if h is not None:
+            h.setflags(write=False)
+            object.__setattr__(self, "thermal_homography", tuple(float(v) for v in h.reshape(-1)))
+        else:
+            object.__setattr__(self, "thermal_homography", None)
+        object.__setattr__(self, "_homography", h)
+
+    def homography(self) -> np.ndarray | None:
+        """The 3x3 thermal -> RGB matrix (normalised so H[2,2] = 1), or None where none is set."""
+        return self._homography  # type: ignore[attr-defined]  # set by __post_init__ (frozen), not a field
 
 
 def thermal_range_rule(norm: ThermalNorm, from_uint8: bool) -> Literal["scale255", "percentile"] | tuple[float, float]:

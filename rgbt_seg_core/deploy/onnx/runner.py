@@ -1,4 +1,5 @@
-"""ONNX Runtime: the fp32 ONNX form of the deploy model, or its INT8 (QDQ) form given as the model file."""
+"""ONNX Runtime: the fp32 ONNX form of the deploy model, or its INT8 (QDQ) form given as the model file; either takes
+a batch up to the file's ``max_batch``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
 class OnnxRuntimeRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
                  device: torch.device) -> None:
-        from rgbt_seg_core.deploy.onnx.export import onnx_metadata
+        from rgbt_seg_core.deploy.onnx.export import max_batch, onnx_metadata
         from rgbt_seg_core.utils.optional import require
 
         ort = require("onnxruntime", "onnx")  # the precision was checked against the backend's record
@@ -27,6 +28,7 @@ class OnnxRuntimeRunner:
         self.device = torch.device("cpu")  # inputs go in as host arrays
         self.precision = "int8" if int8 else "fp32"
         self.path = path
+        self.max_batch = max_batch(metadata, path)  # 1 for a file made before the batch axis
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._session.run(["logits"], host_feeds(rgb, thermal))[0])

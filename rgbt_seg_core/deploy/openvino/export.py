@@ -1,10 +1,10 @@
 """OpenVINO IR (``.xml`` + ``.bin``) of the deploy form, converted from its ONNX export.
 
-The IR keeps the ONNX graph's inputs, output and dynamic H x W, and stores the checkpoint's checksum, class names
-and palette in its runtime info (``rgbt_seg`` section), so the openvino backend can refuse an IR made from
-another checkpoint. Weights stay float32: OpenVINO chooses the compute precision when it compiles for a device. An
-INT8 (QDQ) ONNX file converts to an IR whose FakeQuantize ops OpenVINO runs in INT8, and its quantisation record
-goes along.
+The IR keeps the ONNX graph's inputs, output and dynamic batch and H x W, and stores the checkpoint's checksum,
+class names, palette and largest batch in its runtime info (``rgbt_seg`` section), so the openvino backend can
+refuse an IR made from another checkpoint. Weights stay float32: OpenVINO chooses the compute precision when it
+compiles for a device. An INT8 (QDQ) ONNX file converts to an IR whose FakeQuantize ops OpenVINO runs in INT8, and
+its quantisation record goes along.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def openvino_metadata(path: Path) -> dict[str, str]:
     ov = require("openvino", "openvino")
     model = ov.Core().read_model(str(path))
     out = {}
-    for key in ("model", "class_names", "palette", "checkpoint_sha256", "quantization"):
+    for key in ("model", "class_names", "palette", "checkpoint_sha256", "quantization", "max_batch"):
         if model.has_rt_info([_SECTION, key]):
             out[f"{_SECTION}.{key}"] = model.get_rt_info([_SECTION, key]).astype(str)
     return out

@@ -24,6 +24,7 @@ _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 class OpenVinoRunner:
     def __init__(self, loaded: LoadedCheckpoint, model: nn.Module, config: RunnerOptions,
                  device: torch.device) -> None:
+        from rgbt_seg_core.deploy.onnx.export import max_batch
         from rgbt_seg_core.deploy.openvino.export import convert_onnx_to_openvino, openvino_metadata
         from rgbt_seg_core.utils.optional import require
 
@@ -53,6 +54,7 @@ class OpenVinoRunner:
         self.precision = "int8" if int8 else _NAMES.get(reported, reported)
         self.device = torch.device("cpu")
         self.path = path
+        self.max_batch = max_batch(metadata, path)  # the IR keeps the ONNX graph's dynamic batch and its bound
 
     def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         out = self._request.infer(host_feeds(rgb, thermal))

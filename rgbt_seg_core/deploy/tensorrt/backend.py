@@ -33,8 +33,10 @@ def _export(src: Any, model: Any, out: Path, request: ExportRequest) -> str:
     half = request.precision == "fp16" and not int8
     with tempfile.TemporaryDirectory() as tmp:
         graph = onnx_file(src, model, request, Path(tmp), half=half, target="tensorrt")
-        build_engine(graph, out, gpu, opt=(request.height, request.width), fixed=not request.dynamic)
-    return f"TensorRT {'int8' if int8 else request.precision} engine written to {out} (record: {out}.json)"
+        build_engine(graph, out, gpu, opt=(request.height, request.width), fixed=not request.dynamic,
+                     max_batch=request.max_batch)
+    return (f"TensorRT {'int8' if int8 else request.precision} engine (batch 1..{request.max_batch}) written to {out} "
+            f"(record: {out}.json)")
 
 
 def _cuda_ready() -> bool:

@@ -10,9 +10,13 @@ symmetric int8 activations, as TensorRT requires), not through the deprecated im
 quantised layers run in INT8 and the rest in float32, which is what the graph states.
 
 H and W are dynamic within one optimisation profile: :data:`MIN_HW` to :data:`MAX_HW`, tuned for ``opt`` (the
-node's warm-up size). Engines are specific to the GPU model and TensorRT version, so a JSON file beside the engine
-(``<engine>.json``) records both, with the checkpoint's checksum, class names and palette; an engine whose record
-does not match this checkpoint, GPU or TensorRT is refused with the reason.
+node's warm-up size). So is the batch, 1 to ``max_batch`` (the most camera pairs' frames the node runs at once,
+issue 26), tuned for ``max_batch``: TensorRT reserves memory for the profile's largest shape, so the bound is the
+caller's choice rather than the ONNX graph's own (64). A ``fixed`` engine fixes H and W, not the batch.
+
+Engines are specific to the GPU model and TensorRT version, so a JSON file beside the engine (``<engine>.json``)
+records both, with the checkpoint's checksum, class names, palette and the profile's sizes and batches; an engine
+whose record does not match this checkpoint, GPU or TensorRT is refused with the reason.
 """
 
 from __future__ import annotations
@@ -45,9 +49,15 @@ def _check_size(name: str, hw: tuple[int, int]) -> None:
 
 
 def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple[int, int] = (480, 640),
-                 fixed: bool = False) -> Path:
-    """Build and write ``out`` (+ ``out.json``) from ``onnx_path``; ``fixed`` builds for ``opt`` alone."""
+                 fixed: bool = False, max_batch: int = 1) -> Path:
+    """Build and write ``out`` (+ ``out.json``) from ``onnx_path``; ``fixed`` builds for ``opt`` alone; batches of
+    1 to ``max_batch`` frames."""
     trt = require("tensorrt", "tensorrt")
+    from rgbt_seg_core.deploy.onnx.export import MAX_BATCH
+
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 1 <= max_batch <= MAX_BATCH:
+        raise ValueError(f"max_batch must be a whole number from 1 to {MAX_BATCH} (the ONNX graph's bound), got "
+                         f"{max_batch!r}")
     if device.type != "cuda" or not torch.cuda.is_available():
         raise RuntimeError("a TensorRT engine is built on the CUDA GPU that runs it; this machine has none")
     _check_size("opt size", opt)
@@ -62,7 +72,7 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
     profile = builder.create_optimization_profile()
     lo, hi = (opt, opt) if fixed else (MIN_HW, MAX_HW)
     for name, ch in (("rgb", 3), ("thermal", 1)):
-        profile.set_shape(name, (1, ch, *lo), (1, ch, *opt), (1, ch, *hi))
+        profile.set_shape(name, (1, ch, *lo), (max_batch, ch, *opt), (max_batch, ch, *hi))
     config.add_optimization_profile(profile)
     with torch.cuda.device(device):
         blob = builder.build_serialized_network(network, config)
@@ -74,7 +84,7 @@ def build_engine(onnx_path: Path, out: Path, device: torch.device, *, opt: tuple
               "palette": json.loads(meta.get("rgbt_seg.palette", "[]")),
               "tensorrt": trt.__version__, "gpu": gpu_identity(device),
               "precision": _graph_precision(onnx_path),
-              "min_hw": list(lo), "opt_hw": list(opt), "max_hw": list(hi)}
+              "min_hw": list(lo), "opt_hw": list(opt), "max_hw": list(hi), "max_batch": max_batch}
     out = Path(out)
     atomic_write_bytes(out, bytes(blob))
     atomic_write_bytes(Path(f"{out}.json"), json.dumps(record, indent=1).encode())

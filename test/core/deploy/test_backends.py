@@ -133,6 +133,20 @@ class TestOpenVino:
             InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", model_file=str(ir),
                                                   openvino_device="NPU9"))
 
+    @pytest.mark.slow  # about 30 single frames and batches through OpenVINO
+    def test_batches_equal_single_frames(self, ckpt: Path, ir: Path) -> None:
+        """The IR keeps the ONNX graph's dynamic batch: 1, 2 and 4 frames at two sizes in one stream, each with its
+        own pair's preprocessing, give each frame's labels alone, logits within float rounding."""
+        from _support.batch_check import assert_batches_equal_single_frames
+        from rgbt_seg_core.deploy.onnx.export import MAX_BATCH
+        from rgbt_seg_core.deploy.openvino.export import openvino_metadata
+
+        assert openvino_metadata(ir)["rgbt_seg.max_batch"] == str(MAX_BATCH)
+        ov = InferenceEngine(ckpt, InferenceConfig(device="cpu", backend="openvino", precision="fp32",
+                                                   model_file=str(ir), warmup=0))
+        assert ov._runner is not None and ov._runner.max_batch == MAX_BATCH
+        assert assert_batches_equal_single_frames(ov, atol=1e-4) == 14
+
     def test_export_refuses_a_wrong_suffix(self, ckpt: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "v.onnx"),
@@ -147,9 +161,10 @@ def test_tensorrt_engine_matches_torch_and_checks_its_record(ckpt: Path, tmp_pat
     pytest.importorskip("tensorrt")
     engine_path = tmp_path / "v.engine"
     assert main(["export", "--checkpoint", str(ckpt), "--out", str(engine_path), "--format", "tensorrt",
-                 "--verify", "--verify-size", "96", "128"]) == 0
+                 "--verify", "--verify-size", "96", "128", "--max-batch", "4"]) == 0
     record = json.loads(Path(f"{engine_path}.json").read_text())
     assert record["precision"] == "fp16" and record["checkpoint_sha256"] == load_checkpoint(ckpt).sha256
+    assert record["max_batch"] == 4  # the optimisation profile's batches: 1..4
     trt = InferenceEngine(ckpt, InferenceConfig(device="cuda", backend="tensorrt", model_file=str(engine_path),
                                                 warmup=0))
     ref = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
@@ -161,6 +176,15 @@ def test_tensorrt_engine_matches_torch_and_checks_its_record(ckpt: Path, tmp_pat
         assert (a == b).mean() >= 0.99
     with pytest.raises(ValueError, match="outside this TensorRT engine's sizes"):
         trt.predict(*_frame(16, 2000))
+    from _support.batch_check import assert_batches_equal_single_frames, batch_of
+
+    assert trt._runner is not None and trt._runner.max_batch == 4
+    assert_batches_equal_single_frames(trt, atol=5e-2, agreement=0.999)  # fp16: kernels differ by batch size
+    five = batch_of(72, 96, 5, seed=9)  # more than the profile takes: the engine runs it as 4 + 1
+    for a, f in zip(trt.predict_frames(five), five):
+        assert (a.labels == trt.predict(f.rgb, f.thermal, preprocessing=f.preprocessing).labels).mean() >= 0.999
+    with pytest.raises(ValueError, match="batch of 5 frames lies outside this TensorRT engine's batches 1 .. 4"):
+        trt._runner(*(torch.cat([x] * 5) for x in trt.tensors(*_frame(96, 128))))
     record["gpu"] = "Some Other GPU sm00"
     Path(f"{engine_path}.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="engines are GPU-specific"):

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.preprocess import ThermalNorm, shift
@@ -209,3 +211,163 @@ def test_cuda_pictures_equal_the_host_ones(varied_checkpoint: Path) -> None:
         assert np.abs(diff).max() <= 1
         assert pred.gates is not None and pred.gates.dtype == np.float32 and pred.gates.shape == (2, 120, 160)
         assert pred.confidence is not None and pred.confidence.shape == (2,)
+
+
+# ------------------------------------------------------------------------------- batches of camera pairs (issue 26)
+
+def test_torch_batches_equal_single_frames_with_each_pairs_preprocessing(varied_checkpoint: Path) -> None:
+    """Batches of 1, 2 and 4 at two sizes in one stream, each frame with its own pair's registration and thermal
+    normalisation, pictures for some: each frame's prediction is the one it gets alone."""
+    from _support.batch_check import assert_batches_equal_single_frames, assert_own_preprocessing_matters
+
+    engine = InferenceEngine(varied_checkpoint, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    assert_own_preprocessing_matters(engine)
+    assert assert_batches_equal_single_frames(engine, atol=1e-5, renders=True) == 14
+
+
+def test_a_batch_gives_each_frame_what_it_asked_for(varied_checkpoint: Path) -> None:
+    from rgbt_seg_core.inference.engine import BatchFrame, Renders
+
+    engine = InferenceEngine(varied_checkpoint, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    rgb, thermal = _pair()
+    frames = [BatchFrame(rgb, thermal, want_gates=True), BatchFrame(rgb, thermal),
+              BatchFrame(None, thermal, render=Renders(overlay=True), want_gates=True)]
+    got = engine.predict_frames(frames)
+    for f, p in zip(frames, got):
+        alone = engine.predict(f.rgb, f.thermal, want_gates=f.want_gates, render=f.render)
+        np.testing.assert_array_equal(p.labels, alone.labels)
+        assert (p.gates is None) == (alone.gates is None) == (not f.want_gates)
+        assert (p.confidence is None) == (alone.confidence is None) == (not f.want_gates)
+        if f.want_gates:
+            np.testing.assert_allclose(p.gates, alone.gates, atol=1e-5)
+            np.testing.assert_allclose(p.confidence, alone.confidence, atol=1e-5)
+    np.testing.assert_array_equal(got[2].overlay, engine.predict(None, thermal, render=Renders(overlay=True)).overlay)
+    assert got[0].color is None and got[2].color is None
+
+
+def test_batch_errors_name_the_frame(ckpt: Path) -> None:
+    from rgbt_seg_core.inference.engine import BatchFrame, UnusableFrame
+
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", warmup=0))
+    rgb, thermal = _pair()
+    with pytest.raises(ValueError, match=r"batch frame 1: rgb must be uint8 H x W x 3"):
+        engine.predict_frames([BatchFrame(rgb, thermal), BatchFrame(rgb[..., :2].copy(), thermal)])
+    with pytest.raises(UnusableFrame, match=r"batch frame 2: thermal: no finite pixel"):
+        engine.predict_frames([BatchFrame(rgb, thermal)] * 2 + [BatchFrame(rgb, np.full((48, 64), np.nan, "f4"))])
+    with pytest.raises(ValueError, match=r"batch frame 1 is 24x64, frame 0 48x64: a batch's frames must have one "
+                                         "size"):
+        engine.predict_frames([BatchFrame(rgb, thermal), BatchFrame(rgb[:24].copy(), thermal[:24].copy())])
+    with pytest.raises(ValueError, match="at least one frame"):
+        engine.predict_frames([])
+    with pytest.raises(TypeError, match="batch frame 0: expected a BatchFrame, got tuple"):
+        engine.predict_frames([(rgb, thermal)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="^rgb must be uint8"):  # one frame alone says it as it always has
+        engine.predict(rgb[..., :2].copy(), thermal)
+
+
+def test_per_frame_preprocessing_is_checked_once_when_made() -> None:
+    from rgbt_seg_core.inference.preprocess import Preprocessing
+
+    with pytest.raises(ValueError, match="thermal homography is singular"):
+        Preprocessing(thermal_homography=(1, 0, 0, 1, 0, 0, 0, 0, 1))
+    with pytest.raises(ValueError, match="thermal_offset must be two whole numbers"):
+        Preprocessing(thermal_offset=(1.5, 0))  # type: ignore[arg-type]
+    p = Preprocessing(thermal_homography=[2, 0, 4, 0, 2, 0, 0, 0, 2])
+    assert p.thermal_homography == (1.0, 0.0, 2.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0) and p.homography() is p.homography()
+    assert Preprocessing(thermal_homography=[0] * 9).homography() is None  # the parameter's "not set"
+    assert InferenceConfig(thermal_offset=(2, 1)).preprocessing() == Preprocessing(thermal_offset=(2, 1))
+
+
+_dx = st.integers(-6, 6)
+
+
+@st.composite
+def _preprocessing(draw: st.DrawFn):
+    from rgbt_seg_core.inference.preprocess import Preprocessing
+
+    mode = draw(st.sampled_from(["auto", "percentile", "fixed"]))
+    lo = draw(st.floats(0.0, 40.0))
+    norm = ThermalNorm(mode=mode, range=(lo * 1000.0, lo * 1000.0 + draw(st.floats(100.0, 30000.0)))
+                       if mode == "fixed" else None, percentiles=(lo, draw(st.floats(60.0, 100.0))))
+    hom = None
+    if draw(st.booleans()):
+        s = draw(st.floats(0.9, 1.1))
+        hom = (s, draw(st.floats(-0.05, 0.05)), draw(st.floats(-4, 4)), 0.0, s, draw(st.floats(-4, 4)), 0, 0, 1)
+    return None if draw(st.booleans()) and mode == "auto" else Preprocessing(norm, (draw(_dx), draw(_dx)), hom)
+
+
+@settings(max_examples=8, deadline=None)
+@given(preps=st.lists(_preprocessing(), min_size=1, max_size=4), seed=st.integers(0, 2**16),
+       wide=st.booleans())
+def test_random_settings_in_a_batch_give_each_frame_its_single_frame_result(varied_checkpoint: Path, preps: list,
+                                                                            seed: int, wide: bool) -> None:
+    from rgbt_seg_core.inference.engine import BatchFrame
+
+    engine = _fp32_engine(varied_checkpoint)
+    rng = np.random.default_rng(seed)
+    h, w = (40, 72) if wide else (56, 48)
+    frames = [BatchFrame(rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                         rng.integers(0, 65536, (h // 2, w // 2), dtype=np.uint16) if i % 2 else
+                         rng.integers(0, 256, (h, w), dtype=np.uint8), prep) for i, prep in enumerate(preps)]
+    batch, logits = engine.predict_frames(frames), engine.logits(frames)
+    for i, f in enumerate(frames):
+        np.testing.assert_array_equal(batch[i].labels, engine.predict(f.rgb, f.thermal,
+                                                                      preprocessing=f.preprocessing).labels)
+        assert float((logits[i] - engine.logits([f])[0]).abs().max()) <= 1e-5
+
+
+_ENGINES: dict[Path, InferenceEngine] = {}
+
+
+def _fp32_engine(ckpt: Path) -> InferenceEngine:
+    """One engine for every example (hypothesis runs a test body many times; function fixtures run once)."""
+    if ckpt not in _ENGINES:
+        _ENGINES[ckpt] = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    return _ENGINES[ckpt]
+
+
+def test_a_runner_that_takes_fewer_frames_runs_the_batch_in_parts(ckpt: Path) -> None:
+    """A model file made before the batch axis takes one frame: the engine splits a batch into what it takes."""
+    from rgbt_seg_core.deploy.base import runner_max_batch
+    from rgbt_seg_core.inference.engine import BatchFrame
+
+    engine = InferenceEngine(ckpt, InferenceConfig(device="cpu", precision="fp32", warmup=0))
+    calls: list[int] = []
+
+    def runner(r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append(r.shape[0])
+        return engine.model(r, t)
+
+    frames = [BatchFrame(*_pair()), BatchFrame(*_pair()), BatchFrame(None, _pair()[1])] * 2
+    want = [p.labels for p in engine.predict_frames(frames)]
+    engine._runner, engine._max_batch = runner, 4  # as the engine sets them up for a backend's runner
+    got = [p.labels for p in engine.predict_frames(frames)]
+    assert calls == [4, 2] and all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert runner_max_batch(runner) == 1  # a runner that states no max_batch takes one frame per call
+    for bad in (0, True, "4"):
+        runner.max_batch = bad  # type: ignore[attr-defined]
+        with pytest.raises(ValueError, match="max_batch must be a whole number of at least 1"):
+            runner_max_batch(runner)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_cuda_graphs_per_batch_size_and_input_size(varied_checkpoint: Path, precision: str) -> None:
+    """Torch on CUDA: one graph captured per (batch size, input size), each batch equal to its frames alone, and
+    to the eager pass."""
+    from _support.batch_check import STREAM, assert_batches_equal_single_frames, batch_of
+
+    graphs = InferenceEngine(varied_checkpoint, InferenceConfig(device="cuda", precision=precision, warmup=0))
+    eager = InferenceEngine(varied_checkpoint, InferenceConfig(device="cuda", precision=precision, warmup=0,
+                                                               cuda_graphs=False))
+    # cuDNN picks kernels per batch size, in TF32 for fp32 convolutions by default: ties may round either way
+    assert_batches_equal_single_frames(graphs, atol=2e-2 if precision == "fp32" else 5e-2, renders=True,
+                                       agreement=0.999)
+    assert graphs._graphs is not None
+    keys = {(n, h, w) for h, w, n in STREAM}
+    assert graphs._graphs.captures == len(keys)  # the single frames replay the batch-of-one graphs
+    for h, w, n in STREAM:
+        frames = batch_of(h, w, n, seed=3)
+        for a, b in zip(graphs.predict_frames(frames), eager.predict_frames(frames)):
+            assert (a.labels == b.labels).mean() >= (1.0 if precision == "fp32" else 0.999)
+    assert graphs._graphs.captures == len(keys)

@@ -41,7 +41,7 @@ def test_round_trip_within_1e_3_at_several_sizes(exported: dict, capsys: pytest.
     graph = onnx.load(str(exported["onnx"])).graph
     assert [i.name for i in graph.input] == ["rgb", "thermal"] and [o.name for o in graph.output] == ["logits"]
     dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
-    assert dims[:2] == [1, 3] and all(isinstance(x, str) for x in dims[2:])  # H, W dynamic
+    assert dims[1] == 3 and all(isinstance(x, str) for x in (dims[0], *dims[2:]))  # batch, H, W dynamic
 
 
 def test_onnxruntime_backend_gives_torch_fp32_labels(exported: dict) -> None:
@@ -56,6 +56,31 @@ def test_onnxruntime_backend_gives_torch_fp32_labels(exported: dict) -> None:
     with pytest.raises(ValueError, match="needs backend torch"):
         InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime", precision="bf16",
                                                           model_file=str(exported["onnx"])))
+
+
+@pytest.mark.slow  # about 30 single frames and batches through ONNX Runtime
+def test_onnxruntime_batches_equal_single_frames(exported: dict) -> None:
+    """The file takes batches up to its max_batch: 1, 2 and 4 frames at two sizes in one stream, each frame with its
+    own pair's preprocessing, give each frame's labels alone, logits within float rounding."""
+    from _support.batch_check import assert_batches_equal_single_frames, assert_own_preprocessing_matters
+    from rgbt_seg_core.deploy.onnx.export import MAX_BATCH, MAX_BATCH_KEY, onnx_metadata
+
+    assert onnx_metadata(exported["onnx"])[MAX_BATCH_KEY] == str(MAX_BATCH)
+    ort = InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
+                                                            model_file=str(exported["onnx"]), warmup=0))
+    assert ort._runner is not None and ort._runner.max_batch == MAX_BATCH
+    assert_own_preprocessing_matters(ort)
+    assert assert_batches_equal_single_frames(ort, atol=1e-4) == 14
+
+
+def test_a_file_states_the_batch_it_takes(tmp_path: Path) -> None:
+    from rgbt_seg_core.deploy.onnx.export import MAX_BATCH_KEY, max_batch
+
+    assert max_batch({}, tmp_path / "old.onnx") == 1  # made before the batch axis: one frame per call
+    assert max_batch({MAX_BATCH_KEY: "64"}, tmp_path / "m.onnx") == 64
+    for bad in ("many", "0", "-3"):
+        with pytest.raises(ValueError, match=rf"m.onnx: metadata {MAX_BATCH_KEY} "):
+            max_batch({MAX_BATCH_KEY: bad}, tmp_path / "m.onnx")
 
 
 def test_onnx_file_must_belong_to_the_checkpoint(exported: dict, other_varied_checkpoint: Path) -> None:

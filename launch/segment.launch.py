@@ -6,6 +6,11 @@
     ros2 launch rgbt_seg_ros segment.launch.py checkpoint:=/path/model.safetensors \
         rgb_topic:=/camera/color/image_raw rgb_transport:=compressed lifecycle:=true autostart:=true
 
+    ros2 launch rgbt_seg_ros segment.launch.py checkpoint:=/path/model.safetensors pairs:=front,rear use_rviz:=true
+
+``pairs`` makes one node serve several camera pairs through one model, each pair on its own topics
+(``front/rgb/image``, ``front/thermal/image``, ``front/rgb/camera_info`` in; ``~/front/labels`` ... out), with its
+own settings from the params file (``front.thermal_homography``); RViz then shows every pair's outputs.
 ``checkpoint``, ``device`` and the transports override the params file only when given; ``namespace`` moves the
 node and the RViz displays together; ``use_sim_time`` is passed to both. ``lifecycle:=true`` starts the managed
 node (``segmentation_lifecycle_node``, same name and parameters), left unconfigured for a lifecycle manager, or
@@ -24,11 +29,12 @@ from launch_ros.substitutions import FindPackageShare
 from launch import LaunchDescription
 from rgbt_seg_ros.launch_support import (
     as_bool,
+    launch_pairs,
     node_executable,
     node_parameters,
     normalize_namespace,
     remappings,
-    rviz_config_for_namespace,
+    rviz_config_for_pairs,
 )
 
 ARGUMENTS = (
@@ -39,6 +45,9 @@ ARGUMENTS = (
      "params file's (default raw)"),
     ("thermal_transport", "", "raw, compressed or compressedDepth; empty: the params file's (default raw)"),
     ("rgb_info_topic", "", "colour camera_info topic; empty: camera_info beside rgb_topic"),
+    ("pairs", "", "camera pairs one node serves, front,rear (or [front, rear]), each on <pair>/rgb/image, "
+     "<pair>/thermal/image and <pair>/rgb/camera_info; empty: the params file's (default one pair, on rgb_topic and "
+     "thermal_topic)"),
     ("device", "", "auto, cpu, cuda or cuda:N; empty: the params file's (default auto)"),
     ("params_file", "", "parameter YAML (empty: the package's config/segment.yaml)"),
     ("registration_file", "", "thermal_homography YAML from `rgbt-seg register`, applied after params_file"),
@@ -56,7 +65,8 @@ def _launch(context, *args, **kwargs):
     params_file = arg["params_file"] or os.path.join(share, "config", "segment.yaml")
     parameters = node_parameters(params_file, checkpoint=arg["checkpoint"], device=arg["device"],
                                  use_sim_time=arg["use_sim_time"], registration_file=arg["registration_file"],
-                                 rgb_transport=arg["rgb_transport"], thermal_transport=arg["thermal_transport"])
+                                 rgb_transport=arg["rgb_transport"], thermal_transport=arg["thermal_transport"],
+                                 pairs=arg["pairs"])
     namespace = normalize_namespace(arg["namespace"])
     lifecycle = as_bool(arg["lifecycle"], "lifecycle")
     node = (LifecycleNode if lifecycle else Node)(
@@ -66,7 +76,7 @@ def _launch(context, *args, **kwargs):
         namespace=namespace,
         output="screen",
         parameters=parameters,
-        remappings=remappings(arg["rgb_topic"], arg["thermal_topic"], arg["rgb_info_topic"]),
+        remappings=remappings(arg["rgb_topic"], arg["thermal_topic"], arg["rgb_info_topic"], arg["pairs"]),
     )
     actions = [node]
     if as_bool(arg["autostart"], "autostart"):
@@ -75,7 +85,7 @@ def _launch(context, *args, **kwargs):
         actions += _autostart(node)
     if as_bool(arg["use_rviz"], "use_rviz"):
         with open(os.path.join(share, "config", "segment.rviz"), encoding="utf-8") as f:
-            text = rviz_config_for_namespace(f.read(), namespace)
+            text = rviz_config_for_pairs(f.read(), namespace, launch_pairs(arg["pairs"]))
         fd, rviz_file = tempfile.mkstemp(prefix="rgbt_seg_", suffix=".rviz")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

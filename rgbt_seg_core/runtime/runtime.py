@@ -8,8 +8,11 @@ or bad input is tested here, deterministically, with a fake clock and no DDS.
 Per message, in :meth:`add`: decode and check it (every bad frame is counted, see :mod:`.frames`), note the
 camera as alive, check for a stamp jump (which drops the old time base from the pairer), then pair it. A pair
 goes to the hand-over queue: in real time a newest-only slot (a pair replaced unprocessed counts as dropped),
-offline a FIFO. While one camera has failed, each frame of the other is queued alone with the failed one
-blanked (if ``blank_missing_modality``).
+offline a FIFO; in a node serving several camera pairs, the pair's slot in the one
+:class:`~rgbt_seg_core.runtime.batching.BatchScheduler` (:class:`PairSlot`), whose batches
+:func:`process_batch` segments in one model call, each runtime admitting and finishing its own pair's frames.
+While one camera has failed, each frame of the other is queued alone with the failed one blanked (if
+``blank_missing_modality``).
 
 Every output carries the RGB frame's header; a thermal-only output (RGB camera failed) carries the thermal
 frame's header, as it is the only one there is.
@@ -25,7 +28,9 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from rgbt_seg_core.inference.engine import BatchFrame, Preprocessing
 from rgbt_seg_core.inference.render import Renders
+from rgbt_seg_core.runtime.batching import BatchScheduler
 from rgbt_seg_core.runtime.camera_monitor import MODALITY_NAMES, CameraMonitor
 from rgbt_seg_core.runtime.clock import Clock, monotonic
 from rgbt_seg_core.runtime.frames import RGB, THERMAL, Frame, FrameError, decode_frame
@@ -39,8 +44,8 @@ from rgbt_seg_core.runtime.stamps import OrderGuard, StampJump, StampJumpDetecto
 from rgbt_seg_core.runtime.window import EventWindow
 from rgbt_seg_core.settings.schema import Settings, default
 
-__all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "FrameResult", "Health", "Work",
-           "OK", "WARN", "ERROR"]
+__all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "FrameResult", "Health", "Work", "HandOver",
+           "PairSlot", "BatchPredictor", "process_batch", "OK", "WARN", "ERROR"]
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +154,50 @@ class Predictor(Protocol):
     def palette(self) -> list[list[int]]: ...  # read-only, as InferenceEngine's
 
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
-                thermal_checked: bool = False, render: Renders | None = None) -> Any: ...
+                thermal_checked: bool = False, render: Renders | None = None,
+                preprocessing: Preprocessing | None = None) -> Any: ...
+
+
+class BatchPredictor(Predictor, Protocol):
+    """What :func:`process_batch` needs of the engine: :meth:`InferenceEngine.predict_frames`."""
+
+    def predict_frames(self, frames: Sequence[BatchFrame]) -> list[Any]: ...
+
+
+class HandOver(Protocol):
+    """Where a runtime puts its ready pairs for the worker: its own newest-only slot or FIFO, or, in a node
+    serving several camera pairs, its pair's slot in the one :class:`~.batching.BatchScheduler` (:class:`PairSlot`)."""
+
+    def put(self, item: Work) -> Work | None: ...
+
+    def take(self, timeout: float | None = None) -> Work | None: ...
+
+    def close(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+class PairSlot:
+    """One camera pair's newest-frame slot in a scheduler shared by every pair of a node. The worker takes batches
+    from the scheduler itself, so :meth:`take` hands nothing out; :meth:`put` returns the pair's frame that will
+    not be served (replaced), for the runtime to count as dropped."""
+
+    def __init__(self, scheduler: BatchScheduler[Work], pair: str) -> None:
+        self.scheduler, self.pair = scheduler, pair
+
+    def put(self, item: Work) -> Work | None:
+        # frames of one size share a batch: the engine takes the RGB image's size, else the thermal image's
+        return self.scheduler.put(self.pair, item, item.lead.image.shape[:2])
+
+    def take(self, timeout: float | None = None) -> Work | None:
+        return None
+
+    def close(self) -> None:
+        """The scheduler is the node's, closed once for every pair."""
+
+    def __len__(self) -> int:
+        counts = self.scheduler.stats().pairs.get(self.pair)
+        return int(counts is not None and counts.waiting)
 
 
 class SegmentationRuntime:
@@ -160,12 +208,15 @@ class SegmentationRuntime:
 
     def __init__(self, engine: Predictor | None, config: RuntimeConfig = RuntimeConfig(), clock: Clock = monotonic,
                  logger: Callable[[int, str], None] | None = None, log_period: float = 5.0,
-                 debug: Callable[[], bool] | None = None) -> None:
+                 debug: Callable[[], bool] | None = None, handover: HandOver | None = None,
+                 preprocessing: Preprocessing | None = None) -> None:
         """``logger(level, text)`` receives :mod:`logging` levels; each kind of problem is throttled to one line
         per ``log_period`` seconds of ``clock``. ``debug()`` says whether the debug lines that explain each
         decision (a pair dropped and why, a fallback entered or left, a stale frame) are wanted now: it is asked
         before a line is formatted, so they cost one call while debug is off (default: this module's
-        :mod:`logging` level)."""
+        :mod:`logging` level). ``handover``: where ready pairs go (default: a newest-only slot in real time, a FIFO
+        offline); a node serving several camera pairs passes its pair's :class:`PairSlot`. ``preprocessing``: this
+        camera pair's registration and thermal normalisation (None: the engine's config's)."""
         self.engine = engine
         self.config = config
         self.clock = clock
@@ -182,7 +233,8 @@ class SegmentationRuntime:
         self.order = OrderGuard(threshold_ns)
         self.monitor = CameraMonitor(config.modality_timeout, clock)
         self.frozen = FrozenDetector(config.frozen_timeout, clock)
-        self.queue: NewestSlot[Work] | FifoQueue[Work] = NewestSlot() if config.realtime else FifoQueue()
+        self.queue: HandOver = handover if handover is not None else NewestSlot() if config.realtime else FifoQueue()
+        self.preprocessing = preprocessing
         self.last_jump: StampJump | None = None
         self.last_error: str | None = None
         self.last_refusal: list[str | None] = [None, None]  # per camera
@@ -363,6 +415,20 @@ class SegmentationRuntime:
 
     def process(self, work: Work, want: Outputs = Outputs()) -> FrameResult | None:
         """Segment one hand-over. None when it is out of order, unwanted or failed (each counted)."""
+        if not self.admit(work, want):
+            return None
+        rgb = work.rgb.image if work.rgb is not None else None
+        thermal = work.thermal.image if work.thermal is not None else None
+        try:
+            out = self._segment(rgb, thermal, want)
+        except Exception as exc:  # a frame must never take the worker down
+            self.failed_segmenting(exc)
+            return None
+        return self.segmented(work, out)
+
+    def admit(self, work: Work, want: Outputs) -> bool:
+        """Whether ``work`` is to be segmented now: not when it is out of order or nobody wants an output (each
+        counted). When it is, the runtime counts as busy until :meth:`segmented` or :meth:`failed_segmenting`."""
         lead = work.lead
         with self._lock:
             if not self.order.accepts(lead.stamp_ns):
@@ -371,27 +437,48 @@ class SegmentationRuntime:
                 self._debug("order_detail", "pair at %.3f s dropped: out of order, older than the last output "
                             "(%.3f s) by less than jump_threshold=%g s (not a new time base)", lead.stamp_ns * 1e-9,
                             (self.order.last_ns or 0) * 1e-9, self.config.jump_threshold)
-                return None
+                return False
             if not want.any():
                 self._debug("no_subscribers", "pair at %.3f s not segmented: no output has a subscriber",
                             lead.stamp_ns * 1e-9)
                 self.counts["skipped_no_subscribers"] += 1
                 self.window["skipped"].add()
                 self.order.commit(lead.stamp_ns)
-                return None
+                return False
             self._busy = True
+            return True
+
+    def failed_segmenting(self, exc: Exception) -> None:
+        """An admitted hand-over whose inference raised: counted and logged, never raised further."""
+        with self._lock:
+            self._busy = False
+            self.counts["inference_errors"] += 1
+            self.window["errors"].add()
+            self.last_error = f"inference failed: {exc}"
+        self._log(logging.ERROR, "inference", f"inference failed: {exc}")
+
+    def batch_frame(self, work: Work, want: Outputs) -> BatchFrame:
+        """An admitted hand-over as a frame of a batch, with this pair's preprocessing and wanted outputs."""
+        return BatchFrame(work.rgb.image if work.rgb is not None else None,
+                          work.thermal.image if work.thermal is not None else None, self.preprocessing,
+                          want_gates=want.gates or want.confidence,
+                          render=Renders(color=want.color, overlay=want.overlay, alpha=self.config.overlay_alpha),
+                          thermal_checked=True)
+
+    def result(self, work: Work, want: Outputs, pred: Any) -> FrameResult:
+        """The engine's prediction for an admitted hand-over, as this runtime's output (only what is wanted)."""
         rgb = work.rgb.image if work.rgb is not None else None
-        thermal = work.thermal.image if work.thermal is not None else None
-        try:
-            out = self._segment(rgb, thermal, want)
-        except Exception as exc:  # a frame must never take the worker down
-            with self._lock:
-                self._busy = False
-                self.counts["inference_errors"] += 1
-                self.window["errors"].add()
-                self.last_error = f"inference failed: {exc}"
-            self._log(logging.ERROR, "inference", f"inference failed: {exc}")
-            return None
+        out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
+                          color=pred.color, overlay=pred.overlay)
+        if want.gates:
+            out.gates = pred.gates
+        if want.confidence:
+            out.confidence = pred.confidence
+        return self.segmented(work, out)
+
+    def segmented(self, work: Work, out: FrameResult) -> FrameResult:
+        """Finish an admitted hand-over: its header, stamp and arrival on ``out``; counted, timed."""
+        lead = work.lead
         out.header, out.stamp_ns, out.arrival = lead.header, lead.stamp_ns, work.arrival
         done = self.clock()
         with self._lock:
@@ -409,8 +496,9 @@ class SegmentationRuntime:
         render = Renders(color=want.color, overlay=want.overlay, alpha=self.config.overlay_alpha)
         if self.engine is None:  # a bag replay that only pairs frames (bag-extract) has no engine
             raise RuntimeError("SegmentationRuntime: asked to segment, but it was made without an engine")
+        own = {} if self.preprocessing is None else {"preprocessing": self.preprocessing}
         pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True,
-                                   render=render)
+                                   render=render, **own)
         out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
                           color=pred.color, overlay=pred.overlay)
         if want.gates:
@@ -513,3 +601,47 @@ class SegmentationRuntime:
                                     if self.last_jump else ""),
             }
             return Health(level, message, values)
+
+
+def process_batch(engine: BatchPredictor,
+                  jobs: Sequence[tuple[SegmentationRuntime, Work, Outputs]]) -> list[FrameResult | None]:
+    """Segment one batch of hand-overs from several camera pairs, each job's runtime its pair's (issue 26): each
+    runtime admits its own (out of order, unwanted: counted there), the admitted frames go through the model in
+    one call, and each runtime finishes its own output. One result per job, None where a runtime did not admit it
+    or its inference failed (counted by that runtime). A batch of one goes through its runtime's own ``process``,
+    the path of a node serving one pair."""
+    if len(jobs) == 1:
+        runtime, work, want = jobs[0]
+        return [runtime.process(work, want)]
+    results: list[FrameResult | None] = [None] * len(jobs)
+    admitted = [i for i, (runtime, work, want) in enumerate(jobs) if runtime.admit(work, want)]
+    if not admitted:
+        return results
+    frames = [jobs[i][0].batch_frame(jobs[i][1], jobs[i][2]) for i in admitted]
+    for i, pred in zip(admitted, _predict_frames(engine, frames)):
+        runtime, work, want = jobs[i]
+        if isinstance(pred, Exception):
+            runtime.failed_segmenting(pred)
+        else:
+            results[i] = runtime.result(work, want, pred)
+    return results
+
+
+def _predict_frames(engine: BatchPredictor, frames: list[BatchFrame]) -> list[Any]:
+    """The one model call of a batch, each frame's prediction or the exception that stopped it. Where the batch
+    raises, its frames run again one at a time, so that one pair's unusable frame costs that pair alone its output
+    and never the other pairs theirs. A frame alone goes through ``predict``, the batch of one, whose errors are
+    worded as a single-pair node's always were."""
+    if len(frames) > 1:
+        try:
+            return list(engine.predict_frames(frames))
+        except Exception:  # noqa: BLE001  (each frame again, alone: the failing one is named by its own error)
+            pass
+    out: list[Any] = []
+    for f in frames:
+        try:
+            out.append(engine.predict(f.rgb, f.thermal, want_gates=f.want_gates, thermal_checked=f.thermal_checked,
+                                      render=f.render, preprocessing=f.preprocessing))
+        except Exception as exc:
+            out.append(exc)
+    return out

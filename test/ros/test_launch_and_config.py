@@ -82,7 +82,7 @@ def test_launch_description_declares_its_arguments() -> None:
 
 LAUNCH_ARGUMENTS = ("checkpoint", "rgb_topic", "thermal_topic", "rgb_transport", "thermal_transport", "rgb_info_topic",
                     "device", "params_file", "registration_file", "namespace", "use_sim_time", "use_rviz", "lifecycle",
-                    "autostart")
+                    "autostart", "pairs")
 
 
 @pytest.mark.skipif(not _real_launch_available(), reason="ROS 2 launch / launch_ros not installed")
@@ -199,3 +199,111 @@ SINGLE_PARAMETER_ERROR = re.compile(r"parameter (?P<name>\w+)(: expected |=.* ou
 # the cross-checks: checkpoint given, percentiles ordered, a fixed range, the homography, the runtime's own
 CROSS_PARAMETER_ERROR = re.compile(r"parameter checkpoint is required|parameter thermal_percentile_low must be below"
                                    r"|thermal_norm=fixed needs|parameter thermal_homography: |parameters: ")
+
+
+def test_launch_pairs_reach_the_node_and_refuse_single_pair_topics_beside_them() -> None:
+    from rgbt_seg_ros.launch_support import node_parameters, remappings
+
+    assert node_parameters("/p.yaml", pairs="front,rear")[-1] == {"use_sim_time": False, "pairs": ["front", "rear"]}
+    assert node_parameters("/p.yaml", pairs="[front, rear]")[-1]["pairs"] == ["front", "rear"]
+    assert "pairs" not in node_parameters("/p.yaml", pairs=" ")[-1]  # the params file's pairs stand
+    assert remappings("rgb/image", "thermal/image", "", "front,rear") == remappings("rgb/image", "thermal/image")
+    with pytest.raises(ValueError, match=r"^rgb_topic: names a single camera pair's topic; with pairs:=front,rear"):
+        remappings("/cam/image_raw", "thermal/image", "", "front,rear")
+    with pytest.raises(ValueError, match=r"^rgb_info_topic: "):
+        remappings("rgb/image", "thermal/image", "/cam/info", "front")
+
+
+PAIR_NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), min_size=1, max_size=4, unique=True)
+
+
+@settings(max_examples=50, deadline=None)
+@given(pairs=PAIR_NAMES, namespace=st.sampled_from(["", "robot1", "/a/b/"]))
+def test_rviz_shows_each_display_once_per_pair_on_that_pairs_topic(pairs: list[str], namespace: str) -> None:
+    from rgbt_seg_ros.launch_support import normalize_namespace, rviz_config_for_pairs
+
+    text = (ROOT / "config" / "segment.rviz").read_text()
+    data = yaml.safe_load(rviz_config_for_pairs(text, namespace, pairs))
+    displays = data["Visualization Manager"]["Displays"]
+    prefix = normalize_namespace(namespace)
+    topics = [d["Topic"]["Value"] for d in displays if "Topic" in d]
+    assert topics == [f"{prefix}/segmentation_node/{p}/{t}" for p in pairs
+                      for t in ("overlay", "color", "gate/rgb", "gate/thermal")]
+    assert [d["Name"] for d in displays if "Topic" in d][:2] == [f"{pairs[0]}: Overlay", f"{pairs[0]}: Labels (colour)"]
+    assert rviz_config_for_pairs(text, namespace, []) == text.replace("Value: /segmentation_node/",
+                                                                      f"Value: {prefix}/segmentation_node/")
+
+
+def _launch_file_with_stand_ins(monkeypatch) -> tuple[object, list[dict]]:
+    """segment.launch.py loaded over stand-ins for launch and launch_ros (not installed here): each Node records
+    what it was given, LaunchConfiguration reads the launch arguments from the context, so its _launch runs."""
+    import sys
+    import types
+
+    made: list[dict] = []
+
+    class Recorded:
+        def __init__(self, *args, **kwargs) -> None:
+            made.append(kwargs)
+
+    class LaunchConfiguration:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def perform(self, context: dict) -> str:
+            return context[self.name]
+
+    class FindPackageShare:
+        def __init__(self, package: str) -> None:
+            pass
+
+        def perform(self, context: dict) -> str:
+            return str(ROOT)
+
+    modules = {"launch": {"LaunchDescription": Recorded}, "launch.events": {"matches_action": lambda node: node},
+               "launch.actions": {n: Recorded for n in ("DeclareLaunchArgument", "EmitEvent", "OpaqueFunction",
+                                                         "RegisterEventHandler")},
+               "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
+               "launch_ros.actions": {"LifecycleNode": Recorded, "Node": Recorded},
+               "launch_ros.substitutions": {"FindPackageShare": FindPackageShare}}
+    for name, attrs in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("segment_launch_stand_ins", ROOT / "launch" / "segment.launch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, made
+
+
+def test_the_launch_file_passes_pairs_and_shows_each_pair_in_rviz(monkeypatch) -> None:
+    mod, made = _launch_file_with_stand_ins(monkeypatch)
+    context = {name: default for name, default, _ in mod.ARGUMENTS}
+    context.update(pairs="front,rear", use_rviz="true")
+    mod._launch(context)
+    node, rviz = made
+    assert node["parameters"][0] == str(ROOT / "config" / "segment.yaml")
+    assert node["parameters"][-1]["pairs"] == ["front", "rear"] and node["name"] == "segmentation_node"
+    rviz_file = Path(rviz["arguments"][1])
+    try:
+        text = rviz_file.read_text()
+    finally:
+        rviz_file.unlink()
+    assert "Value: /segmentation_node/front/overlay" in text and "Value: /segmentation_node/rear/gate/thermal" in text
+    context.update(rgb_topic="/cam/image_raw", use_rviz="false")
+    with pytest.raises(ValueError, match="^rgb_topic: names a single camera pair's topic"):
+        mod._launch(context)
+
+
+def test_the_two_pair_parameter_file_of_the_docs_is_valid(tmp_path: Path) -> None:
+    from rgbt_seg_core.runtime.node_settings import checked_pairs
+    from rgbt_seg_core.settings.files import read_params_file
+
+    text = (ROOT / "docs" / "ros.md").read_text()
+    block = text.split("A two-pair parameter file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "two_pairs.yaml"
+    path.write_text(block)
+    ps = checked_pairs(read_params_file(path), source=str(path), settings_type=NodeParams)
+    assert ps.names == ("front", "rear") and ps.pairs["rear"].rgb_transport == "compressed"
+    assert ps.pairs["front"].thermal_homography[0] == 1.02 and ps.pairs["rear"].thermal_homography == [0.0] * 9
+    assert ps.pairs["front"].thermal_norm == ps.pairs["rear"].thermal_norm == "fixed"

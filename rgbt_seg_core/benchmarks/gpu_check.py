@@ -51,14 +51,14 @@ def plan(dry_run: bool, ros: bool) -> list[Step]:
     node = "over loopback DDS (rclpy found)" if ros else "without DDS: the runtime's path (rclpy not found)"
     return [
         Step("gpu-tests", "pytest -m gpu: the CUDA paths' own tests"
-             + (" (dry run: collected only)" if dry_run else ""), 150),
+             + (" (dry run: collected only)" if dry_run else ""), 140),
         Step("latency", "model-only and raw-frame latency, batch 1: torch fp32, fp16 eager, fp16 + CUDA graphs, "
              "fp16 channels-last + CUDA graphs, and every other backend that runs on this GPU (ONNX Runtime's CUDA "
-             "provider, TensorRT) if present", 150),
+             "provider, TensorRT) if present", 130),
         Step("batch", f"batches of {', '.join(map(str, BATCH_SIZES))} frames: model-only and raw-frame latency per "
              "batch and per frame, torch " + ("fp32 and ONNX Runtime on the CPU" if dry_run else
                                               "fp16 + CUDA graphs and ONNX Runtime's CUDA provider")
-             + ", each batch's labels against its frames one at a time", 90),
+             + ", each batch's labels against its frames one at a time", 80),
         Step("node-labels", f"the node end to end, labels only, {node}", 60),
         Step("node-all", f"the node end to end, every output, {node}", 60),
     ]

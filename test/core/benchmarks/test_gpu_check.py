@@ -16,8 +16,8 @@ CPU = torch.device("cpu")
 
 def test_the_plan_names_every_step_and_says_how_the_node_is_timed() -> None:
     with_ros, without = gc.plan(False, ros=True), gc.plan(True, ros=False)
-    assert [s.name for s in with_ros] == ["gpu-tests", "latency", "node-labels", "node-all"]
-    assert "over loopback DDS" in with_ros[2].what and "without DDS" in without[2].what
+    assert [s.name for s in with_ros] == ["gpu-tests", "latency", "batch", "node-labels", "node-all"]
+    assert "over loopback DDS" in with_ros[3].what and "without DDS" in without[3].what
     assert "collected only" in without[0].what and "collected only" not in with_ros[0].what
     assert sum(s.budget_s for s in with_ros) <= 480  # the whole call fits in 8 minutes
 

@@ -467,14 +467,7 @@ class SegmentationRuntime:
 
     def result(self, work: Work, want: Outputs, pred: Any) -> FrameResult:
         """The engine's prediction for an admitted hand-over, as this runtime's output (only what is wanted)."""
-        rgb = work.rgb.image if work.rgb is not None else None
-        out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
-                          color=pred.color, overlay=pred.overlay)
-        if want.gates:
-            out.gates = pred.gates
-        if want.confidence:
-            out.confidence = pred.confidence
-        return self.segmented(work, out)
+        return self.segmented(work, _frame_result(pred, work.rgb.image if work.rgb is not None else None, want))
 
     def segmented(self, work: Work, out: FrameResult) -> FrameResult:
         """Finish an admitted hand-over: its header, stamp and arrival on ``out``; counted, timed."""
@@ -499,13 +492,7 @@ class SegmentationRuntime:
         own = {} if self.preprocessing is None else {"preprocessing": self.preprocessing}
         pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True,
                                    render=render, **own)
-        out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
-                          color=pred.color, overlay=pred.overlay)
-        if want.gates:
-            out.gates = pred.gates
-        if want.confidence:
-            out.confidence = pred.confidence
-        return out
+        return _frame_result(pred, rgb, want)
 
     def close(self) -> None:
         self.queue.close()
@@ -644,4 +631,15 @@ def _predict_frames(engine: BatchPredictor, frames: list[BatchFrame]) -> list[An
                                       render=f.render, preprocessing=f.preprocessing))
         except Exception as exc:
             out.append(exc)
+    return out
+
+
+def _frame_result(pred: Any, rgb: np.ndarray | None, want: Outputs) -> FrameResult:
+    """A prediction as a runtime's output, before its header: only the gates and confidence that were asked for."""
+    out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
+                      color=pred.color, overlay=pred.overlay)
+    if want.gates:
+        out.gates = pred.gates
+    if want.confidence:
+        out.confidence = pred.confidence
     return out

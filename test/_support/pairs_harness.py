@@ -3,16 +3,14 @@ graph; imported by ROS tests after importorskip (see ros_harness for the single-
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from _support.ros_harness import make_image, spin_until
+from _support.ros_harness import make_image, spin_apart, spin_until, stop_spinning
 
 
 class PairsHarness:
@@ -47,12 +45,7 @@ class PairsHarness:
         self._subs = [self.peer.create_subscription(Image, f"/segmentation_node/{p}/labels",
                                                     lambda m, p=p: self.labels[p].append(m), 10) for p in pairs]
         self._subs.append(self.peer.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10))
-        self.executors = [SingleThreadedExecutor(context=self.context), SingleThreadedExecutor(context=self.context)]
-        self.executors[0].add_node(self.node)
-        self.executors[1].add_node(self.peer)
-        self._threads = [threading.Thread(target=e.spin, daemon=True) for e in self.executors]
-        for t in self._threads:
-            t.start()
+        self.executors, self._threads = spin_apart(self.context, self.node, self.peer)
         pubs = self.node.pipeline.publishers
         assert spin_until(lambda: all(pub.get_subscription_count() > 0 for cams in self.cameras.values()
                                       for pub in cams) and
@@ -83,10 +76,4 @@ class PairsHarness:
         return None
 
     def close(self) -> None:
-        for e in self.executors:
-            e.shutdown()
-        for t in self._threads:
-            t.join(timeout=5)
-        self.node.destroy_node()
-        self.peer.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        stop_spinning(self.context, self.executors, self._threads, self.node, self.peer)

@@ -42,6 +42,28 @@ def make_compressed(data: bytes, fmt: str, stamp: float, frame_id: str = "cam") 
     return stamped(CompressedImage(format=fmt, data=data), stamp, frame_id)
 
 
+def spin_apart(context: Any, *nodes: Any) -> tuple[list[SingleThreadedExecutor], list[threading.Thread]]:
+    """One executor and thread per node, as each would have in its own process."""
+    executors = [SingleThreadedExecutor(context=context) for _ in nodes]
+    for e, n in zip(executors, nodes):
+        e.add_node(n)
+    threads = [threading.Thread(target=e.spin, daemon=True) for e in executors]
+    for t in threads:
+        t.start()
+    return executors, threads
+
+
+def stop_spinning(context: Any, executors: list[SingleThreadedExecutor], threads: list[threading.Thread],
+                  *nodes: Any) -> None:
+    for e in executors:
+        e.shutdown()
+    for t in threads:
+        t.join(timeout=5)
+    for n in nodes:
+        n.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
 class Harness:
     """The node under test plus a peer node with camera publishers and output subscribers."""
 
@@ -88,13 +110,7 @@ class Harness:
             DiagnosticArray, "/diagnostics", lambda m: self.received["diagnostics"].append(m), 10))
         self._subs.append(self.peer.create_subscription(
             CameraInfo, "/segmentation_node/camera_info", lambda m: self.received["camera_info"].append(m), 10))
-        # one executor per node, as each would have in its own process
-        self.executors = [SingleThreadedExecutor(context=self.context), SingleThreadedExecutor(context=self.context)]
-        self.executors[0].add_node(self.node)
-        self.executors[1].add_node(self.peer)
-        self._threads = [threading.Thread(target=e.spin, daemon=True) for e in self.executors]
-        for t in self._threads:
-            t.start()
+        self.executors, self._threads = spin_apart(self.context, self.node, self.peer)
         assert not wait or spin_until(self._discovered, 10.0), "discovery failed"
 
     def _discovered(self) -> bool:
@@ -114,10 +130,4 @@ class Harness:
         return {kv.key: kv.value for kv in self.received["diagnostics"][-1].status[0].values}
 
     def close(self) -> None:
-        for e in self.executors:
-            e.shutdown()
-        for t in self._threads:
-            t.join(timeout=5)
-        self.node.destroy_node()
-        self.peer.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        stop_spinning(self.context, self.executors, self._threads, self.node, self.peer)

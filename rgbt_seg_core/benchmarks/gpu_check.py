@@ -140,19 +140,7 @@ def model_latency(checkpoint: str, device: torch.device, height: int, width: int
         try:
             engine = InferenceEngine(checkpoint, InferenceConfig(warmup=0, **kw))
             r, t = engine.tensors(rgb, thermal)
-            model, frame = [], []
-            with torch.inference_mode():
-                for i in range(warmup + rounds):
-                    _sync(device)
-                    t0 = time.perf_counter()
-                    engine._labels(r, t)
-                    _sync(device)
-                    t1 = time.perf_counter()
-                    engine.predict(rgb, thermal)
-                    t2 = time.perf_counter()
-                    if i >= warmup:
-                        model.append(t1 - t0)
-                        frame.append(t2 - t1)
+            model, frame, _ = _timed(engine, r, t, lambda: engine.predict(rgb, thermal), device, rounds, warmup)
             m = statistics.median(model)
             rows.append({"variant": name, "precision": engine.precision, "model_ms_p50": round(1e3 * m, 3),
                          "model_fps": round(1.0 / m, 1), "frame_ms_p50": round(1e3 * statistics.median(frame), 3),
@@ -160,6 +148,27 @@ def model_latency(checkpoint: str, device: torch.device, height: int, width: int
         except Exception as exc:  # one variant failing must not lose the others
             rows.append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
     return rows
+
+
+def _timed(engine: Any, r: torch.Tensor, t: torch.Tensor, from_host: Callable[[], Any], device: torch.device,
+           rounds: int, warmup: int) -> tuple[list[float], list[float], Any]:
+    """Seconds of the model alone (prepared inputs on the device to labels there, synchronised) and of
+    ``from_host`` (camera arrays to outputs on the host), interleaved so that both see the same clocks and caches;
+    with the last result of ``from_host``."""
+    model, frame, out = [], [], None
+    with torch.inference_mode():
+        for i in range(warmup + rounds):
+            _sync(device)
+            t0 = time.perf_counter()
+            engine._labels(r, t)
+            _sync(device)
+            t1 = time.perf_counter()
+            out = from_host()
+            t2 = time.perf_counter()
+            if i >= warmup:
+                model.append(t1 - t0)
+                frame.append(t2 - t1)
+    return model, frame, out
 
 
 def _batch_variants(device: torch.device) -> list[tuple[str, dict[str, Any]]]:
@@ -211,19 +220,7 @@ def _time_batch(engine: Any, frames: list, alone: list[np.ndarray], device: torc
                 warmup: int) -> dict[str, Any]:
     b = len(frames)
     r, t = engine.batch_tensors(frames)
-    model, frame = [], []
-    with torch.inference_mode():
-        for i in range(warmup + rounds):
-            _sync(device)
-            t0 = time.perf_counter()
-            engine._labels(r, t)
-            _sync(device)
-            t1 = time.perf_counter()
-            preds = engine.predict_frames(frames)
-            t2 = time.perf_counter()
-            if i >= warmup:
-                model.append(t1 - t0)
-                frame.append(t2 - t1)
+    model, frame, preds = _timed(engine, r, t, lambda: engine.predict_frames(frames), device, rounds, warmup)
     m, f = statistics.median(model), statistics.median(frame)
     agree = min(float((p.labels == a).mean()) for p, a in zip(preds, alone))
     return {"model_ms_p50": round(1e3 * m, 3), "model_ms_per_frame": round(1e3 * m / b, 3),

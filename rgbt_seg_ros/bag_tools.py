@@ -4,7 +4,8 @@ A stand-in for ``ros2 bag play`` where rosbag2 is not installed: image topics ar
 published with their recorded inter-arrival timing (scaled by ``rate``). Live evaluation plays the RGB and thermal
 topics to a running segmentation_node, keeps the bag's ground-truth labels to itself, collects the node's
 ``~/labels`` and matches them by stamp: metrics, dropped frames (a ground-truth frame the node never labelled)
-and end-to-end latency (RGB frame published -> its labels received).
+and end-to-end latency (RGB frame published -> its labels received). A node serving several camera pairs is
+played every pair's cameras at once and scored pair by pair on its ``~/<pair>/labels`` (:func:`run_live_pairs`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -180,6 +181,20 @@ class LiveResult:
         return self.frames - self.labelled
 
 
+def node_labels_topic(labels_topic: str, pair: str) -> str:
+    """The node's labels topic for ``pair``, from a single-pair node's (``/segmentation_node/labels`` ->
+    ``/segmentation_node/front/labels``): the node's namespace and name, then the pair's output name
+    (:func:`~rgbt_seg_core.settings.pairs.pair_topics`)."""
+    from rgbt_seg_core.settings.pairs import SINGLE, pair_topics
+
+    if pair == SINGLE:
+        return labels_topic
+    base, sep, _ = labels_topic.rpartition("/")
+    if not sep:
+        raise ValueError(f"--node-labels-topic {labels_topic!r}: expected the node's labels, /<node>/labels")
+    return f"{base}/{pair_topics(pair).outputs['labels'].removeprefix('~/')}"
+
+
 def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, node_labels_topic: str,
              num_classes: int, rate: float = 1.0, discovery_timeout: float = 15.0, tail_seconds: float = 3.0,
              progress: Callable[[int], None] | None = None, lockstep: bool = False,
@@ -192,34 +207,70 @@ def run_live(bag: str, *, rgb_topic: str, thermal_topic: str, label_topic: str, 
     ``clock``: publish the bag's time on ``/clock`` (see :func:`play`); with a node run with ``use_sim_time``, its
     timeouts then count bag time, so its decisions are the offline replay's however long lockstep waits.
     """
+    pair = LivePair(rgb_topic, thermal_topic, label_topic, node_labels_topic)
+    return run_live_pairs(bag, {"": pair}, num_classes=num_classes, rate=rate, discovery_timeout=discovery_timeout,
+                          tail_seconds=tail_seconds, progress=progress, lockstep=lockstep,
+                          lockstep_timeout=lockstep_timeout, clock=clock)[""]
+
+
+@dataclass(frozen=True)
+class LivePair:
+    """One camera pair of a live replay: its cameras and ground truth in the bag, and the node's labels of it."""
+
+    rgb: str
+    thermal: str
+    labels: str
+    node_labels: str
+
+
+def run_live_pairs(bag: str, pairs: Mapping[str, LivePair], *, num_classes: int, rate: float = 1.0,
+                   discovery_timeout: float = 15.0, tail_seconds: float = 3.0,
+                   progress: Callable[[int], None] | None = None, lockstep: bool = False,
+                   lockstep_timeout: float = 10.0, clock: bool = False) -> dict[str, LiveResult]:
+    """:func:`run_live` for a node serving several camera pairs: every pair's cameras played in one pass, in bag
+    order, each pair's labels topic collected and scored on its own (by pair). ``lockstep`` holds each pair's next
+    RGB frame until that pair's previous ones are labelled; the pairs do not wait for each other."""
     use_local_ros_env()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    gt = _ground_truth(bag, [rgb_topic, thermal_topic, label_topic], label_topic)
+    gt = {p: _ground_truth(bag, [t.rgb, t.thermal, t.labels], t.labels) for p, t in pairs.items()}
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("rgbt_seg_bag_eval", context=ctx)
-    labels = _NodeLabels(rgb_topic, lockstep_timeout)
-    node.create_subscription(Image, node_labels_topic, labels.on_labels,
-                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    labels = {p: _NodeLabels(t.rgb, lockstep_timeout) for p, t in pairs.items()}
+    by_rgb = {t.rgb: labels[p] for p, t in pairs.items()}
+    for p, t in pairs.items():
+        node.create_subscription(Image, t.node_labels, labels[p].on_labels,
+                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
+
+    def on_publish(item: Any, sent: float) -> None:
+        if item.topic in by_rgb:
+            by_rgb[item.topic].on_publish(item, sent)
+
+    def before_publish(item: Any) -> None:
+        if item.topic in by_rgb:
+            by_rgb[item.topic].wait_for_previous(item)
+
     try:
-        _wait_for_node(node, rgb_topic, thermal_topic, node_labels_topic, discovery_timeout)
-        stats = play(node, bag, [rgb_topic, thermal_topic], rate=rate, on_publish=labels.on_publish,
-                     progress=progress, wait_for_subscribers=discovery_timeout,
-                     before_publish=labels.wait_for_previous if lockstep else None, clock=clock)
-        labels.wait_for_all(lockstep_timeout if lockstep else tail_seconds)
+        for t in pairs.values():
+            _wait_for_node(node, t.rgb, t.thermal, t.node_labels, discovery_timeout)
+        stats = play(node, bag, [c for t in pairs.values() for c in (t.rgb, t.thermal)], rate=rate,
+                     on_publish=on_publish, progress=progress, wait_for_subscribers=discovery_timeout,
+                     before_publish=before_publish if lockstep else None, clock=clock)
+        for waiting in labels.values():
+            waiting.wait_for_all(lockstep_timeout if lockstep else tail_seconds)
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
-    return _score(gt, labels, num_classes, stats)
+    return {p: _score(gt[p], labels[p], num_classes, stats) for p in pairs}
 
 
 def _ground_truth(bag: str, topics: list[str], label_topic: str) -> dict[int, np.ndarray]:
@@ -286,6 +337,20 @@ def _wait_for_node(node: Any, rgb_topic: str, thermal_topic: str, node_labels_to
         f"no running node found: nothing subscribes to {rgb_topic} and {thermal_topic} and publishes "
         f"{node_labels_topic} (start segmentation_node first; same ROS_DOMAIN_ID?)"
     )
+
+
+def combined_live(results: list[LiveResult], num_classes: int) -> LiveResult:
+    """Several pairs' live results as one: frames, labels and latencies together, the confusion matrices
+    summed."""
+    from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
+
+    out = LiveResult(confusion=ConfusionMatrix(num_classes), play=results[0].play if results else None)
+    for r in results:
+        out.frames += r.frames
+        out.labelled += r.labelled
+        out.latencies += r.latencies
+        out.confusion.merge(r.confusion)
+    return out
 
 
 def _score(gt: dict[int, np.ndarray], labels: _NodeLabels, num_classes: int, stats: PlayStats) -> LiveResult:

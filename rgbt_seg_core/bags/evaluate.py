@@ -16,19 +16,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
 
 from rgbt_seg_core.bags.from_dataset import BagTopics
 from rgbt_seg_core.bags.io import BagImage, ImageBagWriter
+from rgbt_seg_core.bags.pairs import PairPlan
 from rgbt_seg_core.bags.replay import BagReplay, bag_has_labels
 from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
-from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.inference.engine import InferenceEngine, Preprocessing
 from rgbt_seg_core.runtime import FrameResult, Outputs, RuntimeConfig, Work
 
-__all__ = ["BagEvalResult", "evaluate_bag", "OUTPUT_TOPICS"]
+__all__ = ["BagEvalResult", "PairsEvalResult", "evaluate_bag", "evaluate_pairs", "combine_results", "OUTPUT_TOPICS"]
 
 log = logging.getLogger(__name__)
 
@@ -146,16 +147,17 @@ def evaluate_bag(
     video: Path | None = None,
     video_fps: float = 10.0,
     progress: Callable[[int], object] | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> tuple[BagEvalResult, str | None]:
     """Returns the result and the path of the video written (or None).
 
     ``use_labels=None`` scores against ``topics.labels`` when the bag has it; True requires it; False ignores it.
     ``config`` is the node's runtime configuration; ``realtime`` is forced off so that every pair is segmented.
-    """
+    ``preprocessing``: a camera pair's own registration and normalisation (None: the engine's)."""
     bag = Path(bag)
     has_labels = bag_has_labels(bag, topics, require_labels=bool(use_labels))
     score = has_labels if use_labels is None else (use_labels and has_labels)
-    replay = BagReplay(bag, topics, score, engine, config)
+    replay = BagReplay(bag, topics, score, engine, config, preprocessing)
     res = BagEvalResult(str(bag), confusion=ConfusionMatrix(len(engine.class_names)) if score else None)
     scorer = _Scorer(res)
     sink = _VideoSink(video, video_fps) if video is not None else None
@@ -203,3 +205,96 @@ def _account(res: BagEvalResult, replay: BagReplay, unscored: int) -> None:
     res.bad_frames += c["bad_rgb"] + c["bad_thermal"]
     res.unpaired = replay.unpaired
     res.unlabelled_pairs += unscored
+
+
+@dataclass
+class PairsEvalResult:
+    """A bag of several camera pairs: each pair's result (its own replay, as if the bag held it alone), the topics
+    no pair used, and the pairs taken together (:func:`combine_results`)."""
+
+    bag: str
+    pairs: dict[str, BagEvalResult]
+    ignored: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def combined(self) -> BagEvalResult:
+        return combine_results(self.bag, list(self.pairs.values()))
+
+    @property
+    def error(self) -> str | None:
+        return next((f"pair {p}: {r.error}" for p, r in self.pairs.items() if r.error), None)
+
+    def summary(self, class_names: list[str]) -> dict[str, Any]:
+        """The combined summary (the keys of a single pair's, its metrics from the summed confusion matrix), with
+        ``camera_pairs``: each pair's own summary, and ``ignored_topics``."""
+        out = self.combined.summary(class_names)
+        out["error"] = self.error
+        out["camera_pairs"] = {p: r.summary(class_names) for p, r in self.pairs.items()}
+        out["ignored_topics"] = dict(self.ignored)
+        return out
+
+
+def combine_results(bag: str, results: list[BagEvalResult]) -> BagEvalResult:
+    """Several pairs' results as one: counts summed, the confusion matrices summed (so the metrics are those of
+    every scored frame together, not a mean of the pairs' metrics), the wall time of all the replays."""
+    out = BagEvalResult(bag)
+    for r in results:
+        out.received.update(r.received)
+        out.pairs += r.pairs
+        out.evaluated += r.evaluated
+        out.unpaired += r.unpaired
+        out.unlabelled_pairs += r.unlabelled_pairs
+        out.bad_frames += r.bad_frames
+        for k, v in r.runtime.items():
+            out.runtime[k] = out.runtime.get(k, 0) + v
+        out.model_seconds += r.model_seconds
+        out.wall_seconds += r.wall_seconds
+        if r.confusion is not None:
+            if out.confusion is None:
+                out.confusion = ConfusionMatrix(r.confusion.num_classes)
+            out.confusion.merge(r.confusion)
+        out.error = out.error or r.error
+    return out
+
+
+def _per_pair(path: Path | None, pair: str, several: bool, folder: bool) -> Path | None:
+    """A pair's own output: ``OUT/<pair>`` for a bag folder, ``NAME_<pair>.mp4`` for a video; unchanged for a
+    single pair."""
+    if path is None or not several:
+        return path
+    return path / pair if folder else path.with_name(f"{path.stem}_{pair}{path.suffix}")
+
+
+def evaluate_pairs(
+    bag: str | Path,
+    engine: InferenceEngine,
+    plan: PairPlan,
+    configs: Mapping[str, tuple[RuntimeConfig, Preprocessing | None]],
+    *,
+    use_labels: bool | None = None,
+    out_bag: Path | None = None,
+    out_storage: str = "mcap",
+    video: Path | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[PairsEvalResult, dict[str, str]]:
+    """Each pair of ``plan`` replayed on its own through its own runtime (``configs``: the pair's runtime config
+    and preprocessing, as the node gives them) and the one ``engine``; returns the results and the videos written,
+    by pair. A pair's outputs go to ``out_bag/<pair>`` and ``<video stem>_<pair>.mp4`` where there are several."""
+    results: dict[str, BagEvalResult] = {}
+    videos: dict[str, str] = {}
+    if out_bag is not None and plan.several:
+        if out_bag.exists():
+            raise FileExistsError(f"--out-bag {out_bag} already exists; choose another")
+        out_bag.mkdir(parents=True)
+    for pair, topics in plan.pairs.items():
+        config, prep = configs[pair]
+        res, written = evaluate_bag(bag, engine, topics=topics, use_labels=use_labels, config=config,
+                                    out_bag=_per_pair(out_bag, pair, plan.several, True), out_storage=out_storage,
+                                    video=_per_pair(video, pair, plan.several, False), progress=progress,
+                                    preprocessing=prep)
+        results[pair] = res
+        if written:
+            videos[pair] = written
+        if res.error:
+            break  # the bag broke off: the next pair would break at the same place
+    return PairsEvalResult(str(bag), results, dict(plan.ignored)), videos

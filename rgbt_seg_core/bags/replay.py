@@ -17,6 +17,7 @@ import numpy as np
 
 from rgbt_seg_core.bags.from_dataset import BagTopics
 from rgbt_seg_core.bags.io import BagError, BagImage, list_topics, read_images, require_topics
+from rgbt_seg_core.inference.engine import Preprocessing
 from rgbt_seg_core.runtime import RGB, THERMAL, FakeClock, RuntimeConfig, SegmentationRuntime, Work
 from rgbt_seg_core.runtime.imageconv import ImageFormatError, decode_image
 from rgbt_seg_core.runtime.runtime import Predictor
@@ -38,17 +39,19 @@ def bag_has_labels(bag: Path, topics: BagTopics, require_labels: bool = False) -
 class BagReplay:
     """One pass over ``bag``'s camera topics (and its label topic, with ``labels``) through a runtime around
     ``engine`` (None where nothing is segmented); counts what it received and keeps the error a damaged bag broke
-    off with (what was read before it stands)."""
+    off with (what was read before it stands). ``preprocessing``: the camera pair's own registration and thermal
+    normalisation, as the node gives each of its pairs (None: the engine's)."""
 
     def __init__(self, bag: Path, topics: BagTopics, labels: bool, engine: Predictor | None,
-                 config: RuntimeConfig) -> None:
+                 config: RuntimeConfig, preprocessing: Preprocessing | None = None) -> None:
         self.bag, self.topics = bag, topics
         self.want = [topics.rgb, topics.thermal] + ([topics.labels] if labels else [])
         self.received = {t: 0 for t in self.want}
         self.error: str | None = None
         self.clock = FakeClock()
         self.runtime = SegmentationRuntime(engine, replace(config, realtime=False), clock=self.clock,
-                                           logger=lambda level, text: log.log(level, text))
+                                           logger=lambda level, text: log.log(level, text),
+                                           preprocessing=preprocessing)
 
     def run(self, on_work: Callable[[Work, int], None],
             on_label: Callable[[BagImage, np.ndarray | None], None] | None = None,

@@ -9,16 +9,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, evaluate_bag
+from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, PairsEvalResult, evaluate_pairs
 from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag
-from rgbt_seg_core.bags.from_dataset import BagTopics, dataset_to_bag
+from rgbt_seg_core.bags.from_dataset import BagTopics, bag_topics, dataset_to_bag
+from rgbt_seg_core.bags.pairs import PairPlan, plan_pairs, replay_configs
 from rgbt_seg_core.cli.extensions import run_command
 from rgbt_seg_core.cli.options import add_dataset_options, dataset_options
-from rgbt_seg_core.cli.settings_options import add_settings_options, resolve_settings
+from rgbt_seg_core.cli.settings_options import add_settings_options, flag_values
 from rgbt_seg_core.data import DATASETS, build_dataset
-from rgbt_seg_core.inference.engine import InferenceEngine
+from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.preprocess import ThermalNorm
-from rgbt_seg_core.runtime.node_settings import node_configs
+from rgbt_seg_core.runtime import RuntimeConfig
+from rgbt_seg_core.runtime.node_settings import checked_pairs, pair_configs
+from rgbt_seg_core.settings import read_params_file
+from rgbt_seg_core.settings.pairs import SINGLE, PairSettings, pairs_from_text
 
 DEFAULTS = BagTopics()
 
@@ -36,7 +40,9 @@ def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
         help="write a data set split as a rosbag2 bag (RGB, thermal, ground-truth labels)",
         description="sensor_msgs/Image topics with the timing of a two-camera rig: RGB at --fps with jitter, "
         "thermal delayed by --thermal-delay-ms with its own jitter, labels on the RGB stamp. rosbag2 format "
-        f"version 8; topics {DEFAULTS.rgb}, {DEFAULTS.thermal}, {DEFAULTS.labels}.",
+        f"version 8; topics {DEFAULTS.rgb}, {DEFAULTS.thermal}, {DEFAULTS.labels}; with --pairs front,rear "
+        f"each pair gets the same frames on its own topics ({bag_topics('front').rgb}, "
+        f"{bag_topics('front').thermal}, {bag_topics('front').labels}).",
     )
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-root", required=True)
@@ -48,6 +54,9 @@ def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jitter-ms", type=float, default=0.0)
     add_dataset_options(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs", type=pairs_from_text, default=[], metavar="NAME,...",
+                   help="camera pairs, as the node's pairs parameter: each gets the split's frames on its own topics "
+                   "(default: one pair on the topics above)")
     p.set_defaults(run=run_from_dataset)
 
 
@@ -64,6 +73,7 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
         "--live plays the bag to a running segmentation_node and scores its ~/labels instead (needs ROS).",
     )
     e.add_argument("bag")
+    _add_pair_flag(e)
     e.add_argument("--rgb-topic", default=DEFAULTS.rgb)
     e.add_argument("--thermal-topic", default=DEFAULTS.thermal)
     e.add_argument("--label-topic", default=DEFAULTS.labels,
@@ -82,7 +92,8 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
                    help="--live: also publish the bag's time on /clock; a node started with use_sim_time:=true then "
                    "times camera silence, frozen frames and clock jumps in the bag's time, as the offline replay "
                    "does, so its decisions match it frame for frame however busy the machine")
-    e.add_argument("--node-labels-topic", default="/segmentation_node/labels", help="--live: the node's labels")
+    e.add_argument("--node-labels-topic", default="/segmentation_node/labels",
+                   help="--live: the node's labels (with several pairs each pair's: /segmentation_node/<pair>/labels)")
     add_settings_options(e, "bag-eval")  # --checkpoint among them: with --live, the running node's (class names)
     e.set_defaults(run=run_bag_eval)
 
@@ -98,10 +109,11 @@ def _add_bag_play(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--rate", type=float, default=1.0)
     pl.add_argument("--loop", action="store_true")
     pl.add_argument("--topics", nargs="+", help="topics to play (default: every image topic)")
+    _add_pair_flag(pl, "play only this camera pair's camera topics (/<pair>/rgb/image, /<pair>/thermal/image)")
     pl.add_argument("--clock", action="store_true",
                     help="also publish the bag's time on /clock, each message's just before it (for nodes started "
                     "with use_sim_time:=true), as `ros2 bag play --clock` does")
-    pl.set_defaults(run=lambda args: run_command("bag-play", args))
+    pl.set_defaults(run=run_bag_play)
 
 
 def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
@@ -117,7 +129,9 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
         "checks, thermal normalisation and registration take the node's settings (--params FILE, a flag each).",
     )
     x.add_argument("bag")
-    x.add_argument("--out", required=True, help="folder to create (the MFNet layout)")
+    x.add_argument("--out", required=True, help="folder to create (the MFNet layout; with several camera pairs, "
+                   "one such folder per pair: OUT/<pair>/)")
+    _add_pair_flag(x)
     x.add_argument("--rgb-topic", default=DEFAULTS.rgb)
     x.add_argument("--thermal-topic", default=DEFAULTS.thermal)
     x.add_argument("--label-topic", default=DEFAULTS.labels, help="ground-truth labels, used when present")
@@ -136,6 +150,24 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
     x.set_defaults(run=run_bag_extract)
 
 
+def _add_pair_flag(p: argparse.ArgumentParser, text: str | None = None) -> None:
+    p.add_argument("--pair", action="append", default=[], metavar="NAME",
+                   help=text or "a camera pair of the bag, on /<pair>/rgb/image, /<pair>/thermal/image and "
+                   "/<pair>/labels/ground_truth (repeatable; default: the --params file's pairs, else every pair the "
+                   "bag holds, else one pair on the topics below)")
+
+
+def run_bag_play(args: argparse.Namespace) -> int:
+    """``--pair`` (repeatable) becomes the pairs' camera topics, beside any ``--topics``; the rest is rclpy's."""
+    from rgbt_seg_core.bags.io import list_topics
+
+    if args.pair:
+        found = {t: n for t, (_, n) in list_topics(args.bag).items()}
+        plan = plan_pairs(args.bag, found, requested=args.pair)
+        cameras = [t for topics in plan.pairs.values() for t in (topics.rgb, topics.thermal)]
+        args.topics = list(dict.fromkeys((args.topics or []) + cameras))
+    return run_command("bag-play", args)
+
 
 def run_from_dataset(args: argparse.Namespace) -> int:
     ds = build_dataset(args.dataset, args.data_root, args.split, **dataset_options(args))
@@ -143,7 +175,7 @@ def run_from_dataset(args: argparse.Namespace) -> int:
     with tqdm(total=len(ds), desc="bag", unit="frame", disable=None) as bar:
         counts = dataset_to_bag(ds, args.out, storage=args.storage, fps=args.fps,
                                 thermal_delay_ms=args.thermal_delay_ms, jitter_ms=args.jitter_ms, seed=args.seed,
-                                progress=lambda i: bar.update(1))
+                                pairs=args.pairs, progress=lambda i: bar.update(1))
     print(f"wrote {args.out} ({args.storage}): " + ", ".join(f"{t} {n}" for t, n in counts.items()))
     return 0
 
@@ -172,11 +204,61 @@ def print_summary(s: dict, class_names: list[str]) -> None:
         print(f"\n  the bag broke off: {s['error']}\n  (the figures above cover the frames read before that)")
 
 
+def pair_settings(args: argparse.Namespace) -> PairSettings:
+    """The node's settings and each camera pair's, as the node resolves a parameter file: ``--params`` (its
+    ``pairs`` and ``<pair>.<setting>`` keys too; checked alone first, so an error names the file), then the flags
+    over the node-wide values; a pair's own value in the file still wins for that pair, as it does on the node."""
+    values: dict = {}
+    if args.params:
+        values.update(read_params_file(args.params, args.node))
+        checked_pairs(values, source=str(args.params))
+    flags = flag_values(args)
+    values.update(flags)
+    return checked_pairs(values, source="command line" if flags else "")
+
+
+_TOPIC_FLAGS = (("rgb_topic", "--rgb-topic", DEFAULTS.rgb), ("thermal_topic", "--thermal-topic", DEFAULTS.thermal),
+                ("label_topic", "--label-topic", DEFAULTS.labels))
+
+
+def bag_plan(args: argparse.Namespace, ps: PairSettings) -> PairPlan:
+    """The bag's camera pairs to replay (:func:`~rgbt_seg_core.bags.pairs.plan_pairs`): ``--pair``, else the
+    parameter file's pairs, else every pair in the bag, else one pair on the topic flags. A topic flag names a
+    single pair's topic: given, the bag's pairs are not looked for, and beside named pairs it is refused."""
+    from rgbt_seg_core.bags.io import list_topics
+
+    found = {t: n for t, (_, n) in list_topics(args.bag).items()}
+    single = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
+    given = [flag for dest, flag, default in _TOPIC_FLAGS if getattr(args, dest) != default]
+    plan = plan_pairs(args.bag, found, requested=args.pair, configured=[p for p in ps.pairs if p != SINGLE],
+                      single=single, find=not given)
+    if plan.several and given:
+        raise ValueError(f"{given[0]}: names a single pair's topic; the bag's camera pairs "
+                         f"({', '.join(plan.pairs)}) are each on /<pair>/rgb/image, /<pair>/thermal/image and "
+                         "/<pair>/labels/ground_truth (choose them with --pair)")
+    return plan
+
+
 def run_bag_extract(args: argparse.Namespace) -> int:
     from rgbt_seg_core.bags.io import list_topics
 
-    topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
-    runtime, inference = node_configs(resolve_settings(args), realtime=False, warmup=0)
+    ps = pair_settings(args)
+    plan = bag_plan(args, ps)
+    configs = pair_configs(ps, realtime=False, warmup=0)
+    counts = list_topics(args.bag)
+    status = 0
+    for pair, topics in plan.pairs.items():
+        runtime, inference = configs.get(pair) or configs[SINGLE]
+        out = Path(args.out) / pair if plan.several else Path(args.out)
+        if plan.several:
+            print(f"pair {pair}:")
+        status = max(status, _extract_one(args, topics, out, runtime, inference, counts))
+    return status
+
+
+def _extract_one(args: argparse.Namespace, topics: BagTopics, out: Path, runtime: RuntimeConfig,
+                 inference: InferenceConfig, counts: dict) -> int:
+    """One camera pair of the bag into one MFNet-layout folder, with that pair's settings."""
     config = ExtractConfig(every=args.every, fps=args.fps, dedup=args.dedup, keep_16bit=args.keep_16bit,
                            thermal_norm=inference.thermal_norm, homography=inference.homography(),
                            thermal_offset=inference.thermal_offset)
@@ -184,12 +266,11 @@ def run_bag_extract(args: argparse.Namespace) -> int:
     if args.prelabel:  # it labels the thermal as written: registered and in 8 bits already, so plain /255
         engine = InferenceEngine(args.prelabel, dataclasses.replace(
             inference, thermal_norm=ThermalNorm(), thermal_offset=(0, 0), thermal_homography=None))
-    counts = list_topics(args.bag)
     total = sum(counts[t][1] for t in (topics.rgb, topics.thermal, topics.labels) if t in counts)
     with tqdm(total=total or None, desc="bag-extract", unit="msg", disable=None) as bar:
-        res = extract_bag(args.bag, args.out, topics=topics, config=config, runtime_config=runtime,
+        res = extract_bag(args.bag, out, topics=topics, config=config, runtime_config=runtime,
                           prelabel=engine, progress=bar.update)
-    print(f"{res.pairs} pairs, {res.written} written to {args.out} (train {res.splits.get('train', 0)}, val "
+    print(f"{res.pairs} pairs, {res.written} written to {out} (train {res.splits.get('train', 0)}, val "
           f"{res.splits.get('val', 0)}, test {res.splits.get('test', 0)}); skipped: {res.duplicates} "
           f"near-duplicates, {res.skipped_every + res.skipped_fps} by --every/--fps")
     print(f"labels: {res.labelled_from_bag} from the bag, {res.prelabelled} from --prelabel, {res.unlabelled} "
@@ -202,31 +283,49 @@ def run_bag_extract(args: argparse.Namespace) -> int:
 
 
 def run_bag_eval(args: argparse.Namespace) -> int:
-    topics = BagTopics(args.rgb_topic, args.thermal_topic, args.label_topic)
-    settings = resolve_settings(args)
+    ps = pair_settings(args)
+    settings = ps.node
     if not settings.checkpoint:
         raise ValueError("bag-eval needs --checkpoint (or a checkpoint in the --params file)")
     args.checkpoint = settings.checkpoint
+    plan = bag_plan(args, ps)
     if args.live:
-        return run_command("bag-eval-live", args, topics, print_summary)
+        return run_command("bag-eval-live", args, plan.pairs[SINGLE] if not plan.several else plan, print_summary)
     # the node's own configs, offline: every pair kept (no newest-only slot), no warm-up
-    config, inference = node_configs(settings, realtime=False, warmup=0)
+    inference, configs = replay_configs(ps, plan, warmup=0)
     engine = InferenceEngine(settings.checkpoint, inference)
     explicit_labels = args.label_topic != DEFAULTS.labels
     with tqdm(desc="bag-eval", unit="pair", disable=None) as bar:
-        res, video = evaluate_bag(
-            args.bag, engine, topics=topics, use_labels=True if explicit_labels else None,
-            config=config,
+        res, videos = evaluate_pairs(
+            args.bag, engine, plan, configs, use_labels=True if explicit_labels else None,
             out_bag=Path(args.out_bag) if args.out_bag else None, out_storage=args.out_storage,
             video=Path(args.video) if args.video else None, progress=lambda n: bar.update(1))
-    s = res.summary(engine.class_names)
+    s = _eval_summary(res, plan, engine.class_names)
     s["checkpoint"] = args.checkpoint
-    print_summary(s, engine.class_names)
     if args.out_bag:
         print(f"\n  output bag: {args.out_bag}")
-    if video:
-        print(f"  overlay video: {video}")
+    for pair, video in videos.items():
+        print(f"  overlay video{' of ' + pair if pair else ''}: {video}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(s, indent=2))
     return 3 if res.error else 0
+
+
+def _eval_summary(res: PairsEvalResult, plan: PairPlan, class_names: list[str]) -> dict:
+    """Printed, and returned for --json: a single pair's summary as ever; with several pairs each pair's, then
+    the combined one (metrics from the summed confusion matrix) whose keys a single pair's summary has."""
+    if not plan.several:
+        s = res.pairs[SINGLE].summary(class_names)
+        print_summary(s, class_names)
+        return s
+    s = res.summary(class_names)
+    for pair, own in s["camera_pairs"].items():
+        print(f"\npair {pair} ({', '.join(plan.used(pair))}):")
+        print_summary(own, class_names)
+    if len(plan.pairs) > 1:
+        print(f"\nall {len(plan.pairs)} pairs (confusion matrices summed):")
+        print_summary(s, class_names)
+    if plan.ignored:
+        print("\n  topics no pair uses: " + ", ".join(f"{t} ({n})" for t, n in plan.ignored.items()))
+    return s

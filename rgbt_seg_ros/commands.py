@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rgbt_seg_core.bags.from_dataset import BagTopics
+from rgbt_seg_core.bags.pairs import PairPlan
 
 __all__ = ["bag_play", "bag_eval_live", "bench_node"]
 
@@ -26,7 +27,7 @@ def _ros() -> Any:
     return bag_tools
 
 
-def bag_eval_live(args: argparse.Namespace, topics: BagTopics,
+def bag_eval_live(args: argparse.Namespace, topics: BagTopics | PairPlan,
                   print_summary: Callable[[dict, list[str]], None]) -> int:
     from tqdm import tqdm
 
@@ -36,11 +37,31 @@ def bag_eval_live(args: argparse.Namespace, topics: BagTopics,
     if not args.checkpoint:
         raise ValueError("bag-eval --live needs --checkpoint (the node's checkpoint: class names and count)")
     names = read_meta(args.checkpoint).class_names
+    plan = topics if isinstance(topics, PairPlan) else None  # a bag of several camera pairs, scored pair by pair
+    pairs = {p: tools.LivePair(t.rgb, t.thermal, t.labels, tools.node_labels_topic(args.node_labels_topic, p))
+             for p, t in (plan.pairs.items() if plan else [("", topics)])}
     with tqdm(desc="bag-eval --live", unit="msg", disable=None) as bar:
-        res = tools.run_live(args.bag, rgb_topic=topics.rgb, thermal_topic=topics.thermal, label_topic=topics.labels,
-                             node_labels_topic=args.node_labels_topic, num_classes=len(names), rate=args.rate,
-                             lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout, clock=args.clock,
-                             progress=lambda n: bar.update(1))
+        results = tools.run_live_pairs(args.bag, pairs, num_classes=len(names), rate=args.rate,
+                                       lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout,
+                                       clock=args.clock, progress=lambda n: bar.update(1))
+    if plan is None:
+        s = _live_summary(args, results[""], names)
+    else:
+        s = _live_summary(args, tools.combined_live(list(results.values()), len(names)), names)
+        s["camera_pairs"] = {p: _live_summary(args, r, names) for p, r in results.items()}
+        s["ignored_topics"] = dict(plan.ignored)
+        for p, own in s["camera_pairs"].items():
+            print(f"\npair {p} ({pairs[p].node_labels}):")
+            print_summary(own, names)
+        print(f"\nall {len(results)} pairs (confusion matrices summed):")
+    print_summary(s, names)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(s, indent=2))
+    return 3 if s["error"] else 0
+
+
+def _live_summary(args: argparse.Namespace, res: Any, names: list[str]) -> dict[str, Any]:
     lat = np.array(res.latencies) if res.latencies else None
     s: dict[str, Any] = {
         "bag": args.bag, "mode": "live", "rate": args.rate, "lockstep": args.lockstep, "clock": args.clock,
@@ -53,11 +74,8 @@ def bag_eval_live(args: argparse.Namespace, topics: BagTopics,
     }
     if res.labelled:
         s.update(res.confusion.scores(names).to_dict())
-    print_summary(s, names)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(s, indent=2))
-    return 3 if s["error"] else 0
+        s["confusion_matrix"] = res.confusion.matrix.tolist()
+    return s
 
 
 def bag_play(args: argparse.Namespace) -> int:
@@ -76,6 +94,8 @@ def bench_node(args: argparse.Namespace) -> int:
     except ImportError as exc:  # rclpy and the message packages come with the [ros] extra
         raise RuntimeError(f"bench node needs ROS 2 Python packages (pip install '.[ros]'): {exc}") from exc
     s = bench_settings(args)
+    if getattr(args, "bench_pairs", 0):  # issue 26: one node serving N pairs against N nodes
+        return _bench_pairs(args, s)
     r = run_node_benchmark(s.checkpoint or None, args.model, args.height, args.width, args.frames, args.all_outputs,
                            s.device, ceiling=args.ceiling, settings=s.values())
     if args.json == "-":  # --json without a file: the JSON alone on stdout, as before
@@ -93,4 +113,21 @@ def bench_node(args: argparse.Namespace) -> int:
           "published, minus the model)")
     print(f"  rate                   : {r['rate_hz']:9.1f} Hz streaming ({r['one_in_flight_rate_hz']:.1f} Hz with one "
           "pair in flight)")
+    return 0
+
+
+def _bench_pairs(args: argparse.Namespace, settings: Any) -> int:
+    from rgbt_seg_ros.bench_pairs import check_pairs_args, print_pairs_summary, run_pairs_benchmark
+
+    check_pairs_args(args.bench_pairs, args.rate, args.frames, args.ceiling)
+    r = run_pairs_benchmark(settings.checkpoint or None, args.model, args.height, args.width, args.bench_pairs,
+                            args.rate, args.frames, args.all_outputs, settings)
+    text = json.dumps(r, indent=2)
+    if args.json == "-":
+        print(text)
+        return 0
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print_pairs_summary(r)
     return 0

@@ -17,6 +17,7 @@ from rgbt_seg_core.cli.extensions import run_command
 from rgbt_seg_core.cli.settings_options import add_settings_options
 from rgbt_seg_core.deploy import BACKENDS
 from rgbt_seg_core.models import list_models
+from rgbt_seg_core.settings.check import MAX_PAIRS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -106,6 +107,14 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
     n.add_argument("--json", metavar="OUT", nargs="?", const="-",
                    help="the results as JSON (in_node_overhead_ms_p50, end_to_end_ms_p50, rate_hz, ...): written to "
                    "OUT, or printed instead of the summary without OUT")
+    # dest: not ``pairs``, the node's setting of that name (a list of names), which every settings flag reads
+    n.add_argument("--pairs", type=int, default=0, metavar="N", dest="bench_pairs",
+                   help="instead: N synthetic camera pairs streaming at --rate, through one node process serving all "
+                   "N (pairs: [p0, ...]) and then through N single-pair node processes; per pair latency and drops, "
+                   "labelled frames per second, the processes' summed RSS, model calls and mean batch size "
+                   f"(1 to {MAX_PAIRS}; 0, the default: the one-node overhead benchmark above)")
+    n.add_argument("--rate", type=float, default=2.0, metavar="HZ",
+                   help="with --pairs: frames per second each pair publishes (default 2); --frames per pair")
     add_settings_options(n, "bench node")
     n.set_defaults(run=run_node)
 
@@ -171,6 +180,8 @@ def run_latency(args: argparse.Namespace) -> int:
 def run_node(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise ValueError("--frames must be >= 1")
+    if not 0 <= args.bench_pairs <= MAX_PAIRS:
+        raise ValueError(f"--pairs must be between 1 and {MAX_PAIRS}, or 0 (got {args.bench_pairs})")
     return run_command("bench-node", args)
 
 

@@ -38,8 +38,9 @@ def bag_eval_live(args: argparse.Namespace, topics: BagTopics | PairPlan,
         raise ValueError("bag-eval --live needs --checkpoint (the node's checkpoint: class names and count)")
     names = read_meta(args.checkpoint).class_names
     plan = topics if isinstance(topics, PairPlan) else None  # a bag of several camera pairs, scored pair by pair
+    each: dict[str, BagTopics] = dict(topics.pairs) if isinstance(topics, PairPlan) else {"": topics}
     pairs = {p: tools.LivePair(t.rgb, t.thermal, t.labels, tools.node_labels_topic(args.node_labels_topic, p))
-             for p, t in (plan.pairs.items() if plan else [("", topics)])}
+             for p, t in each.items()}
     with tqdm(desc="bag-eval --live", unit="msg", disable=None) as bar:
         results = tools.run_live_pairs(args.bag, pairs, num_classes=len(names), rate=args.rate,
                                        lockstep=args.lockstep, lockstep_timeout=args.lockstep_timeout,

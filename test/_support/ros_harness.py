@@ -64,6 +64,27 @@ def stop_spinning(context: Any, executors: list[SingleThreadedExecutor], threads
     rclpy.try_shutdown(context=context)
 
 
+class RunningNode:
+    """segmentation_node on CPU with reliable QoS, spun in this process (for tools that talk to a running node:
+    bag-eval --live, bag-play); ``params`` add to or override the defaults here."""
+
+    def __init__(self, checkpoint: Path, **params: Any) -> None:
+        from rclpy.parameter import Parameter
+
+        from rgbt_seg_ros.segmentation_node import SegmentationNode
+
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        values = {"checkpoint": str(checkpoint), "device": "cpu", "qos_reliability": "reliable", "qos_depth": 10,
+                  "warmup": 1, "warmup_height": 64, "warmup_width": 80, "modality_timeout": 60.0, **params}
+        self.node = SegmentationNode(context=self.ctx,
+                                     parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        self.executors, self.threads = spin_apart(self.ctx, self.node)
+
+    def close(self) -> None:
+        stop_spinning(self.ctx, self.executors, self.threads, self.node)
+
+
 class Harness:
     """The node under test plus a peer node with camera publishers and output subscribers."""
 

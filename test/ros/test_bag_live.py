@@ -11,15 +11,14 @@ pytest.importorskip("rclpy")
 
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 
+from _support.ros_harness import RunningNode  # noqa: E402
 from rgbt_seg_core.bags.evaluate import evaluate_bag  # noqa: E402
 from rgbt_seg_core.bags.from_dataset import dataset_to_bag  # noqa: E402
 from rgbt_seg_core.data import build_dataset  # noqa: E402
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset  # noqa: E402
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine  # noqa: E402
 from rgbt_seg_ros import bag_tools  # noqa: E402
-from rgbt_seg_ros.segmentation_node import SegmentationNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -43,26 +42,6 @@ def _wait_for(predicate, timeout: float = 20.0) -> bool:
             return False
         time.sleep(0.01)
     return True
-
-
-class RunningNode:
-    def __init__(self, checkpoint: Path) -> None:
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = SegmentationNode(context=self.ctx, parameter_overrides=[
-            Parameter("checkpoint", value=str(checkpoint)), Parameter("device", value="cpu"),
-            Parameter("qos_reliability", value="reliable"), Parameter("qos_depth", value=10),
-            Parameter("warmup", value=1), Parameter("warmup_height", value=64), Parameter("warmup_width", value=80),
-            Parameter("modality_timeout", value=60.0)])
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.ctx)
 
 
 def _live(bag: Path, rate: float, lockstep: bool = False):

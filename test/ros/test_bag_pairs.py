@@ -5,21 +5,17 @@ pairs. Lockstep replays: nothing waits on a time tuned to one machine."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("rclpy")
 
-import rclpy  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 
+from _support.ros_harness import RunningNode  # noqa: E402
 from rgbt_seg_core.cli.main import main  # noqa: E402
 from rgbt_seg_core.data.synthetic import SynthConfig, write_synthetic_dataset  # noqa: E402
 from rgbt_seg_ros.bag_tools import node_labels_topic  # noqa: E402
-from rgbt_seg_ros.segmentation_node import SegmentationNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -36,26 +32,9 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "bag"
 
 
-class TwoPairNode:
+def two_pair_node(checkpoint: Path) -> RunningNode:
     """segmentation_node serving front and rear, front with its own homography, spun in this process."""
-
-    def __init__(self, checkpoint: Path) -> None:
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        values = {"checkpoint": str(checkpoint), "device": "cpu", "qos_reliability": "reliable", "qos_depth": 10,
-                  "warmup": 1, "warmup_height": 64, "warmup_width": 80, "modality_timeout": 60.0,
-                  "pairs": ["front", "rear"], "front.thermal_homography": SHIFT}
-        self.node = SegmentationNode(context=self.ctx,
-                                     parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.ctx)
+    return RunningNode(checkpoint, pairs=["front", "rear"], **{"front.thermal_homography": SHIFT})
 
 
 def test_node_labels_topic_per_pair() -> None:
@@ -81,7 +60,7 @@ def test_live_two_pairs_score_as_offline(bag: Path, varied_checkpoint: Path, tmp
                       f"    front:\n      thermal_homography: {SHIFT}\n")
     common = [str(bag), "--checkpoint", str(varied_checkpoint), "--device", "cpu", "--params", str(params)]
     assert main(["bag-eval", *common, "--json", str(tmp_path / "offline.json")]) == 0
-    node = TwoPairNode(varied_checkpoint)
+    node = two_pair_node(varied_checkpoint)
     try:
         assert main(["bag-eval", *common, "--live", "--lockstep", "--json", str(tmp_path / "live.json")]) == 0
     finally:

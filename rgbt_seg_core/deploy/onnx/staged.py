@@ -2,14 +2,15 @@
 quantised to INT8 (QDQ) when calibration inputs are given. ONNX Runtime runs it as it is; OpenVINO converts it to
 IR and TensorRT builds an engine from it.
 
-Where the float graph is only a step (the INT8 file, OpenVINO's IR, a TensorRT engine) and its H and W are dynamic,
-it is the same graph the ONNX Runtime backend makes once per checkpoint into the cache
-(:func:`rgbt_seg_core.deploy.model_files.onnx_for`), so it is taken from there, or made there: exporting a large
-model takes minutes on a CPU, and exporting it to INT8, to OpenVINO and running it would otherwise trace it three
-times."""
+Where H and W are dynamic, the float graph is the same graph the ONNX Runtime backend makes once per checkpoint into
+the cache (:func:`rgbt_seg_core.deploy.model_files.onnx_for`), so it is taken from there, or made there, and the
+ONNX file asked for is a copy of it (the INT8 file, OpenVINO's IR and a TensorRT engine start from it): exporting a
+large model takes minutes on a CPU, and exporting it, to INT8 and to OpenVINO and running it would otherwise trace
+it four times."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from torch import nn
@@ -18,6 +19,7 @@ from rgbt_seg_core.deploy.model_files import onnx_for
 from rgbt_seg_core.deploy.onnx.export import checkpoint_metadata, export_onnx
 from rgbt_seg_core.deploy.registry import ExportRequest
 from rgbt_seg_core.models.checkpoint import LoadedCheckpoint
+from rgbt_seg_core.utils.atomic import atomic_write
 
 __all__ = ["onnx_file"]
 
@@ -37,7 +39,11 @@ def onnx_file(src: LoadedCheckpoint, model: nn.Module, request: ExportRequest, f
         target: what the INT8 file is quantised for: ``cpu`` or ``tensorrt``.
     """
     int8 = request.int8_feeds is not None
-    plain = _cached(src, model, half) if request.dynamic and (int8 or out is None) else None
+    plain = _cached(src, model, half) if request.dynamic else None
+    if plain is not None and out is not None and not int8:  # the product is the float graph itself: a copy
+        with open(plain, "rb") as cached:
+            atomic_write(out, lambda f: shutil.copyfileobj(cached, f))
+        return out
     if plain is None:
         plain = out if out is not None and not int8 else folder / "model.onnx"
         export_onnx(model, plain, height=request.height, width=request.width, dynamic=request.dynamic, half=half,

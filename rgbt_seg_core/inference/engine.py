@@ -22,7 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -318,14 +318,21 @@ class InferenceEngine:
         """B x H x W uint8 class ids where the model ran. A runner whose file takes fewer frames at once than the
         batch holds (a file made before the batch axis takes one) runs it in parts of what it takes."""
         if self._runner is not None:
-            step = self._max_batch or 1
-            if rgb.shape[0] <= step:
-                return class_ids(self._runner(rgb, thermal))
-            return torch.cat([class_ids(self._runner(rgb[i:i + step], thermal[i:i + step]))
-                              for i in range(0, rgb.shape[0], step)])
+            return self._runner_in_parts(rgb, thermal, class_ids)
         if self._graphs is not None:
             return self._graphs(rgb, thermal)
         return self._labels_eager(rgb, thermal)
+
+    def _runner_in_parts(self, rgb: torch.Tensor, thermal: torch.Tensor,
+                         each: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``each`` of the runner's logits over the batch, run in parts of what its file takes at once (a file made
+        before the batch axis takes one frame), joined in order."""
+        assert self._runner is not None
+        step = self._max_batch or 1
+        if rgb.shape[0] <= step:
+            return each(self._runner(rgb, thermal))
+        return torch.cat([each(self._runner(rgb[i:i + step], thermal[i:i + step]))
+                          for i in range(0, rgb.shape[0], step)])
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
@@ -390,9 +397,7 @@ class InferenceEngine:
         labels alone could hide a drift (``export --verify`` compares logits the same way)."""
         r, t = self.batch_tensors(list(frames), places=True)
         if self._runner is not None:
-            step = self._max_batch or 1
-            out = torch.cat([self._runner(r[i:i + step], t[i:i + step]).float().cpu()
-                             for i in range(0, r.shape[0], step)])
+            out = self._runner_in_parts(r, t, lambda logits: logits.float().cpu())
         else:
             with self._precision():
                 out = self.model(r, t).float().cpu()

@@ -56,8 +56,11 @@ class ConstantLabeller(nn.Module):
             self._cache[key] = (labels, gated)
         return self._cache[key]
 
-    def labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        return self._outputs(rgb)[0]
+    def labels(self, rgb: torch.Tensor, thermal: torch.Tensor, scored: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The engine's labels pass: the labels, and each pixel's confidence where ``scored`` (sure: 1)."""
+        labels = self._outputs(rgb)[0]
+        return labels, torch.ones(labels.shape, device=labels.device) if scored else None
 
     def forward(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
         return self._outputs(rgb)[1].logits
@@ -86,9 +89,11 @@ def bench_settings(args: argparse.Namespace) -> Any:
 
 def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: int, frames: int,
                        all_outputs: bool, device: str = "cpu", ceiling: bool = False,
-                       settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       settings: Mapping[str, Any] | None = None, compressed: bool = False) -> dict[str, Any]:
     """End-to-end and model latency of ``frames`` pairs through the node (see module docstring). ``settings``:
-    node parameter values over :func:`bench_pins` (``checkpoint`` and ``device`` are the arguments')."""
+    node parameter values over :func:`bench_pins` (``checkpoint`` and ``device`` are the arguments').
+    ``compressed``: the peer subscribes to ``~/labels|color|overlay/compressed`` too (what they add to the node's
+    own path, and the bytes each message held)."""
     from rgbt_seg_core.utils.ros_discovery import use_local_ros_env
 
     use_local_ros_env()  # before rclpy initialises
@@ -111,19 +116,25 @@ def run_node_benchmark(checkpoint: str | None, model: str, height: int, width: i
         model_name = node.engine.meta.model
         if ceiling:
             _swap_in_constant_labeller(node.engine)
-        bench = _Bench(ctx, node, all_outputs)
+        bench = _Bench(ctx, node, all_outputs, compressed)
         bench.wait_for_discovery(timeout=20.0)
         e2e, model_times, loop_seconds = bench.measure(rgb, thermal, frames)
         published = list(node.pipeline.published)[-frames:]
         rate = bench.streaming_rate(rgb, thermal, frames)
+        compressed_sizes = bench.compressed_sizes
     finally:
         if bench is not None:
             bench.close()
         rclpy.try_shutdown(context=ctx)
         if tmp is not None:
             tmp.cleanup()
-    return _summary(model_name, height, width, device, frames, all_outputs, ceiling, e2e, model_times, published,
-                    loop_seconds, rate)
+    out = _summary(model_name, height, width, device, frames, all_outputs, ceiling, e2e, model_times, published,
+                   loop_seconds, rate)
+    if compressed:
+        out["outputs"] += " + compressed"
+        out["compressed_bytes_per_frame"] = {f"{name}/compressed": round(statistics.mean(sizes))
+                                             for name, sizes in compressed_sizes.items() if sizes}
+    return out
 
 
 def _summary(model_name: str, height: int, width: int, device: str, frames: int, all_outputs: bool, ceiling: bool,
@@ -172,11 +183,11 @@ def _start_node(ctx: Any, params: Mapping[str, Any]) -> Any:
 class _Bench:
     """The node and a peer that plays the cameras and receives ``~/labels``, each spun by its own executor."""
 
-    def __init__(self, ctx: Any, node: Any, all_outputs: bool) -> None:
+    def __init__(self, ctx: Any, node: Any, all_outputs: bool, compressed: bool = False) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import CompressedImage, Image
 
         self.node, self.all_outputs = node, all_outputs
         self.peer = rclpy.create_node("bench_peer", context=ctx)
@@ -189,6 +200,11 @@ class _Bench:
         if all_outputs:
             for name in ("color", "overlay", "gate/rgb", "gate/thermal"):
                 self.peer.create_subscription(Image, f"/segmentation_node/{name}", lambda m: None, 5)
+        self.compressed_sizes: dict[str, list[int]] = {name: [] for name in ("labels", "color", "overlay")
+                                                       if compressed}
+        for name, sizes in self.compressed_sizes.items():
+            self.peer.create_subscription(CompressedImage, f"/segmentation_node/{name}/compressed",
+                                          lambda m, s=sizes: s.append(len(m.data)), 5)
         # one executor per node, each in its own thread: the peer's receipt of the labels must not queue behind
         # the node's callbacks (as it would in a shared executor), or the measurement would blame the node for it
         self.executors = [SingleThreadedExecutor(context=ctx), SingleThreadedExecutor(context=ctx)]
@@ -203,10 +219,11 @@ class _Bench:
 
     def wait_for_discovery(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        labels = self.node.pipeline.publishers["labels"]
+        pubs = self.node.pipeline.publishers
+        outputs = [pubs["labels"], *(pubs[f"{name}/compressed"] for name in self.compressed_sizes)]
         while time.monotonic() < deadline and (self.pub_rgb.get_subscription_count() == 0
                                                or self.pub_thermal.get_subscription_count() == 0
-                                               or labels.get_subscription_count() == 0):
+                                               or any(p.get_subscription_count() == 0 for p in outputs)):
             time.sleep(0.05)
 
     def measure(self, rgb: np.ndarray, thermal: np.ndarray, frames: int) -> tuple[list[float], list[float], float]:

@@ -10,6 +10,7 @@ reported and dropped within that pair, and no other pair waits for it.
 
 from __future__ import annotations
 
+import array
 import functools
 import time
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from rgbt_seg_core.runtime import RGB, THERMAL, FrameResult, Outputs, SegmentationRuntime, transport_topic
+from rgbt_seg_core.runtime.compressed_outputs import COMPRESSIBLE
 from rgbt_seg_core.runtime.imageconv import array_to_image_fields
 from rgbt_seg_core.settings import Settings
 from rgbt_seg_core.settings.pairs import SINGLE, pair_topics
@@ -32,7 +34,8 @@ __all__ = ["CameraPair", "CAMERAS", "OUTPUT_TYPES", "status_name", "level_field"
 
 CAMERAS = ((RGB, "rgb"), (THERMAL, "thermal"))
 OUTPUT_TYPES = {"labels": Image, "color": Image, "overlay": Image, "gate/rgb": Image, "gate/thermal": Image,
-                "confidence": Float32MultiArray, "camera_info": CameraInfo}
+                "confidence": Float32MultiArray, "label_confidence": Image, "camera_info": CameraInfo,
+                **{f"{name}/compressed": CompressedImage for name in COMPRESSIBLE}}
 
 
 def status_name(node_name: str, pair: str) -> str:
@@ -47,6 +50,13 @@ def level_field(level: int) -> Any:
 
 def _image(header: Any, arr: np.ndarray, encoding: str) -> Image:
     msg = Image(**array_to_image_fields(arr, encoding))
+    msg.header = header
+    return msg
+
+
+def _compressed(header: Any, fmt: str, data: bytes) -> CompressedImage:
+    # array('B') is what rclpy keeps; bytes would be checked by rclpy's setter one byte at a time in Python
+    msg = CompressedImage(format=fmt, data=array.array("B", data))
     msg.header = header
     return msg
 
@@ -109,7 +119,9 @@ class CameraPair:
     def wanted(self) -> Outputs:
         count = {name: pub.get_subscription_count() for name, pub in self.publishers.items()}
         return Outputs(labels=count["labels"] > 0, color=count["color"] > 0, overlay=count["overlay"] > 0,
-                       gates=count["gate/rgb"] + count["gate/thermal"] > 0, confidence=count["confidence"] > 0)
+                       gates=count["gate/rgb"] + count["gate/thermal"] > 0, confidence=count["confidence"] > 0,
+                       label_confidence=count["label_confidence"] > 0,
+                       compressed=frozenset(name for name in COMPRESSIBLE if count[f"{name}/compressed"] > 0))
 
     def publish(self, out: FrameResult) -> None:
         """Every output this pair computed, with its RGB frame's header (thermal's for a thermal-only output)."""
@@ -131,6 +143,11 @@ class CameraPair:
             msg.layout.dim = [MultiArrayDimension(label="modality:rgb,thermal", size=2, stride=2)]
             msg.data = [float(v) for v in out.confidence]
             pubs["confidence"].publish(msg)
+        if out.label_confidence is not None:  # made only while ~/label_confidence has a subscriber
+            encoding = "mono8" if out.label_confidence.dtype == np.uint8 else "32FC1"
+            pubs["label_confidence"].publish(_image(header, out.label_confidence, encoding))
+        for name, encoded in out.compressed.items():  # only those with a subscriber were encoded
+            pubs[f"{name}/compressed"].publish(_compressed(header, encoded.format, encoded.data))
 
     # ------------------------------------------------------------------ diagnostics
     def views(self, activated: float) -> list[Any]:

@@ -76,6 +76,7 @@ def _live_summary(args: argparse.Namespace, res: Any, names: list[str]) -> dict[
     if res.labelled:
         s.update(res.confusion.scores(names).to_dict())
         s["confusion_matrix"] = res.confusion.matrix.tolist()
+        s["unlabelled_predictions"] = res.confusion.unlabelled.tolist()  # misses below min_confidence, per class
     return s
 
 
@@ -98,7 +99,8 @@ def bench_node(args: argparse.Namespace) -> int:
     if getattr(args, "bench_pairs", 0):  # issue 26: one node serving N pairs against N nodes
         return _bench_pairs(args, s)
     r = run_node_benchmark(s.checkpoint or None, args.model, args.height, args.width, args.frames, args.all_outputs,
-                           s.device, ceiling=args.ceiling, settings=s.values())
+                           s.device, ceiling=args.ceiling, settings=s.values(),
+                           compressed=getattr(args, "compressed", False))
     if args.json == "-":  # --json without a file: the JSON alone on stdout, as before
         print(json.dumps(r, indent=2))
         return 0
@@ -114,6 +116,8 @@ def bench_node(args: argparse.Namespace) -> int:
           "published, minus the model)")
     print(f"  rate                   : {r['rate_hz']:9.1f} Hz streaming ({r['one_in_flight_rate_hz']:.1f} Hz with one "
           "pair in flight)")
+    for topic, size in r.get("compressed_bytes_per_frame", {}).items():
+        print(f"  ~/{topic:<20}: {size / 1e3:9.1f} kB a message")
     return 0
 
 

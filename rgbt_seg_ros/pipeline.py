@@ -55,6 +55,7 @@ from rgbt_seg_core.settings.files import is_foreign
 from rgbt_seg_core.settings.pairs import PER_PAIR, SINGLE, PairSettings, pair_key, resolve_pairs
 
 from .camera_pair import CameraPair, level_field
+from .label_info import STATUS_KEY, LabelInfoTopics
 from .params import PARAM_SPECS, NodeParams
 
 __all__ = ["SegmentationPipeline", "PipelineViews", "declare_parameters", "NODE_NAME"]
@@ -276,6 +277,7 @@ class SegmentationPipeline:
         self._output_lock = threading.Lock()  # held from "active?" to the last publish, and to stop being active
         self.publishers: dict[str, Any] = {}  # by topic name below ~/ (labels, front/labels), and "diagnostics"
         self.diagnostics_timer: Any = None
+        self.label_info: LabelInfoTopics | None = None  # each pair's ~/label_info (vision_msgs)
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()  # the current worker's own: a worker that outlives cleanup keeps its own
         self._activated = 0.0
@@ -330,6 +332,8 @@ class SegmentationPipeline:
             self.publishers.update({pair.topics.outputs[k].removeprefix("~/"): pub
                                     for k, pub in pair.publishers.items()})
         self.publishers["diagnostics"] = self.node.create_publisher(DiagnosticArray, "/diagnostics", 5)
+        self.label_info = LabelInfoTopics(self.node, {n: p.topics.outputs["label_info"] for n, p in self.pairs.items()},
+                                          engine.class_names, params.min_confidence)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, args=(scheduler, self._stop), name="rgbt_seg_inference",
                                         daemon=True)
@@ -350,6 +354,8 @@ class SegmentationPipeline:
             pair.runtime.reset_inputs()
             pair.subscribe(self._on_image)
         self.active, self._activated = True, time.monotonic()
+        if self.label_info is not None:
+            self.label_info.publish_all()  # the model's class map, latched for whoever subscribes later
         params = _node_params(self.pair_settings)
         self.diagnostics_timer = self.node.create_timer(params.diagnostics_period, self._publish_diagnostics)
         self._publish_diagnostics()  # at once, then every diagnostics_period
@@ -383,6 +389,9 @@ class SegmentationPipeline:
             pair.runtime.engine = None
         if "diagnostics" in self.publishers:
             self.node.destroy_publisher(self.publishers["diagnostics"])
+        if self.label_info is not None:
+            self.label_info.destroy()
+            self.label_info = None
         self.publishers, self._worker, self.pairs = {}, None, {}
         self.scheduler = self.engine = self.pair_settings = None
         _release_memory()
@@ -449,6 +458,8 @@ class SegmentationPipeline:
             ps = resolve_pairs(values, settings_type=NodeParams)
             configs = pair_configs(ps)
             inference_config = _node_params(ps).inference_config()
+            if self.engine is not None:  # what only the model can refuse (min_confidence where 255 is a class)
+                self.engine.check_reconfigure(inference_config)
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         old, self.pair_settings, self.values = _node_params(self.pair_settings), ps, values
@@ -464,6 +475,8 @@ class SegmentationPipeline:
             pair.runtime.reconfigure(runtime_config)
             if name != SINGLE:
                 pair.runtime.preprocessing = pair_inference.preprocessing()
+        if self.label_info is not None:
+            self.label_info.set_threshold(new.min_confidence)  # republished where it changed
         if new.diagnostics_period != old.diagnostics_period and self.diagnostics_timer is not None:
             self.node.destroy_timer(self.diagnostics_timer)
             self.diagnostics_timer = self.node.create_timer(new.diagnostics_period, self._publish_diagnostics)
@@ -497,6 +510,8 @@ class SegmentationPipeline:
         for pair, out in zip(pairs, results):
             if out is not None:
                 pair.publish(out)
+                if self.label_info is not None:
+                    self.label_info.labels_published(pair.name, out.header)
                 self.published.append((pair.runtime.clock() - out.arrival, out.model_seconds))
 
     # ------------------------------------------------------------------ diagnostics
@@ -505,6 +520,8 @@ class SegmentationPipeline:
         if engine is None or scheduler is None or not self.active or not self.pairs:
             return
         extra = {"device": f"{engine.device} {engine.precision}", "model": engine.meta.model}
+        if self.label_info is not None:
+            extra[STATUS_KEY] = self.label_info.status()
         statuses = [pair.status(NODE_NAME, self._activated, str(engine.device), extra)
                     for pair in self.pairs.values()]
         if SINGLE not in self.pairs:  # a node serving several pairs: the shared model's status too

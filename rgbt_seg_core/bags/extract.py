@@ -33,13 +33,14 @@ from rgbt_seg_core.bags.from_dataset import BagTopics
 from rgbt_seg_core.bags.io import BagImage
 from rgbt_seg_core.bags.replay import BagReplay, bag_has_labels
 from rgbt_seg_core.data.png import png_bytes
+from rgbt_seg_core.inference.engine import InferenceConfig
 from rgbt_seg_core.inference.preprocess import ThermalNorm, prepare_inputs, register_thermal
 from rgbt_seg_core.inference.render import colorize
 from rgbt_seg_core.runtime import Frame, RuntimeConfig, Work
 from rgbt_seg_core.settings import default
 from rgbt_seg_core.utils.atomic import atomic_write_bytes
 
-__all__ = ["ExtractConfig", "ExtractResult", "extract_bag"]
+__all__ = ["ExtractConfig", "ExtractResult", "extract_bag", "extract_config", "prelabel_inference"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "train", "val", "test")
@@ -257,6 +258,21 @@ def extract_bag(bag: str | Path, out: str | Path, *, topics: BagTopics = BagTopi
                        "image_size": list(keep.first_size) if keep.first_size else None,
                        "class_names": class_names, "palette": palette, "settings": _settings(config)})
     return res
+
+
+def extract_config(inference: InferenceConfig, *, every: int | None = None, fps: float | None = None,
+                   dedup: float = ExtractConfig.dedup, keep_16bit: bool = False) -> ExtractConfig:
+    """The keep rules with a pair's preprocessing settings, so that ``bag-extract`` and its fleet mode write the
+    thermal exactly as the node's engine would see it."""
+    return ExtractConfig(every=every, fps=fps, dedup=dedup, keep_16bit=keep_16bit,
+                         thermal_norm=inference.thermal_norm, homography=inference.homography(),
+                         thermal_offset=inference.thermal_offset)
+
+
+def prelabel_inference(inference: InferenceConfig) -> InferenceConfig:
+    """The prelabel engine's config: it labels the thermal as written (registered and in 8 bits already), so its
+    own normalisation is a plain /255 and it registers nothing again."""
+    return replace(inference, thermal_norm=ThermalNorm(), thermal_offset=(0, 0), thermal_homography=None)
 
 
 def _settings(config: ExtractConfig) -> dict[str, Any]:

@@ -16,17 +16,24 @@ from typing import Any, Iterator, Literal
 import cv2
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.stores.ros2_humble import std_msgs__msg__Header as Header
 
 from rgbt_seg_core.runtime.imageconv import array_to_image_fields, stamp_ns
 
 __all__ = ["TYPESTORE", "BagImage", "BagError", "ImageBagWriter", "read_images", "list_topics", "require_topics",
-           "BAG_VERSION"]
+           "BAG_VERSION", "bag_span", "LABEL_INFO", "VISION_MSGS"]
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
+LABEL_INFO = "vision_msgs/msg/LabelInfo"
+# vision_msgs' LabelInfo and VisionClass (vision_msgs >= 4.0), not in any rosbags type store: the fields of the
+# project's scripts/vision_msgs/msg/*.msg (what the node's pip-only build of vision_msgs compiles; a test keeps the
+# two equal), so that an output bag says what its label ids mean, under upstream's type name and hash
+VISION_MSGS = {"vision_msgs/msg/VisionClass": "uint16 class_id\nstring class_name\n",
+               LABEL_INFO: "std_msgs/Header header\nVisionClass[] class_map\nfloat32 threshold\n"}
+TYPESTORE.register({k: v for name, text in VISION_MSGS.items() for k, v in get_types_from_msg(text, name).items()})
 BAG_VERSION: Literal[8] = 8
 
 
@@ -57,6 +64,7 @@ class ImageBagWriter:
         self.writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
         self.connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
+        self._label_info: dict[str, tuple[Any, ...]] = {}  # topic -> what its last LabelInfo said
 
     def __enter__(self) -> "ImageBagWriter":
         self.writer.open()
@@ -92,6 +100,23 @@ class ImageBagWriter:
         self.writer.write(self._connection(topic, IMAGE), t, TYPESTORE.serialize_cdr(msg, IMAGE))
         self.counts[topic] += 1
 
+    def write_label_info(self, topic: str, class_map: list[tuple[int, str]], threshold: float, stamp: float,
+                         frame_id: str, bag_time_ns: int | None = None) -> bool:
+        """A vision_msgs/LabelInfo (``class_map``: id, name) on ``topic``, unless the last one there said the same
+        (classes, threshold, frame): so a bag holds one at its start and one at each change, as the node publishes
+        them. Returns whether it was written."""
+        said = (tuple(class_map), float(threshold), frame_id)
+        if self._label_info.get(topic) == said:
+            return False
+        VisionClass = TYPESTORE.types["vision_msgs/msg/VisionClass"]
+        msg = TYPESTORE.types[LABEL_INFO](header=self._header(stamp, frame_id), threshold=float(threshold),
+                                          class_map=[VisionClass(class_id=i, class_name=n) for i, n in class_map])
+        t = bag_time_ns if bag_time_ns is not None else int(round(stamp * 1e9))
+        self.writer.write(self._connection(topic, LABEL_INFO), t, TYPESTORE.serialize_cdr(msg, LABEL_INFO))
+        self.counts[topic] += 1
+        self._label_info[topic] = said
+        return True
+
     def write_compressed(self, topic: str, arr: np.ndarray, fmt: str, stamp: float, frame_id: str,
                          bag_time_ns: int | None = None) -> None:
         """``arr`` in RGB order for colour; ``fmt`` "png" or "jpeg"."""
@@ -99,8 +124,14 @@ class ImageBagWriter:
         ok, buf = cv2.imencode(".png" if fmt == "png" else ".jpg", img)
         if not ok:
             raise ValueError(f"could not encode a {arr.dtype} {arr.shape} image as {fmt}")
+        self.write_encoded(topic, buf.tobytes(), fmt, stamp, frame_id, bag_time_ns)
+
+    def write_encoded(self, topic: str, data: bytes, fmt: str, stamp: float, frame_id: str,
+                      bag_time_ns: int | None = None) -> None:
+        """A CompressedImage whose payload is already encoded (the node's compressed outputs, with the format
+        string image_transport's plugin writes)."""
         Compressed = TYPESTORE.types[COMPRESSED]
-        msg = Compressed(header=self._header(stamp, frame_id), format=fmt, data=buf.reshape(-1))
+        msg = Compressed(header=self._header(stamp, frame_id), format=fmt, data=np.frombuffer(data, np.uint8))
         t = bag_time_ns if bag_time_ns is not None else int(round(stamp * 1e9))
         self.writer.write(self._connection(topic, COMPRESSED), t, TYPESTORE.serialize_cdr(msg, COMPRESSED))
         self.counts[topic] += 1
@@ -164,9 +195,24 @@ def list_topics(path: str | Path) -> dict[str, tuple[str, int]]:
         return out
 
 
-def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
+def bag_span(path: str | Path) -> tuple[int, int] | None:
+    """The bag time of its first message and one past its last (ns), from its metadata; None for an empty bag or
+    one whose metadata cannot be read (a truncated MCAP file), which a caller then takes whole."""
+    try:
+        with _reader(Path(path)) as reader:
+            return (int(reader.start_time), int(reader.end_time)) if reader.message_count else None
+    except FileNotFoundError:
+        raise
+    except Exception:  # noqa: BLE001  (rosbags raises several reader errors for damaged bags; read whole instead)
+        return None
+
+
+def read_images(path: str | Path, topics: list[str], start_ns: int | None = None,
+                stop_ns: int | None = None) -> Iterator[BagImage]:
     """Images of ``topics`` in bag-time order. Missing topics are a :class:`BagError` listing what the bag has.
 
+    ``start_ns``/``stop_ns``: only messages whose bag time lies in [start_ns, stop_ns) (None: unbounded), read
+    through the bag's index rather than from its start, so that a time shard of a long bag costs its own length.
     A bag that breaks off while reading raises :class:`BagError` after the messages read so far were yielded.
     """
     path = Path(path)
@@ -179,7 +225,7 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
         salvaged = _salvage(path)
         if salvaged is None:
             raise BagError(f"{path}: cannot open the bag ({type(exc).__name__}: {exc})") from exc
-        yield from _salvaged_images(path, salvaged[0], topics)
+        yield from _salvaged_images(path, salvaged[0], topics, start_ns, stop_ns)
         raise BagError(f"{path}: the bag is truncated ({salvaged[1]}); read what was complete") from exc
     try:
         found = {c.topic: c.msgtype for c in reader.connections}
@@ -189,7 +235,7 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
             kinds = ', '.join(f'{t} is {found[t]}' for t in wrong)
             raise BagError(f"{path}: {kinds}; expected Image or CompressedImage")
         conns = [c for c in reader.connections if c.topic in topics]
-        it = reader.messages(connections=conns)
+        it = reader.messages(connections=conns, start=start_ns, stop=stop_ns)
         while True:
             try:
                 conn, t, raw = next(it)
@@ -207,9 +253,11 @@ def read_images(path: str | Path, topics: list[str]) -> Iterator[BagImage]:
             pass
 
 
-def _salvaged_images(path: Path, msgs: list[Any], topics: list[str]) -> Iterator[BagImage]:
+def _salvaged_images(path: Path, msgs: list[Any], topics: list[str], start_ns: int | None = None,
+                     stop_ns: int | None = None) -> Iterator[BagImage]:
     require_topics(path, topics, {m.topic: m.msgtype for m in msgs})
-    for m in sorted((m for m in msgs if m.topic in topics), key=lambda m: m.log_time):
+    lo, hi = start_ns if start_ns is not None else -(1 << 63), stop_ns if stop_ns is not None else 1 << 63
+    for m in sorted((m for m in msgs if m.topic in topics and lo <= m.log_time < hi), key=lambda m: m.log_time):
         msg = TYPESTORE.deserialize_cdr(m.data, m.msgtype)
         header = getattr(msg, "header", None)
         if not isinstance(header, Header):

@@ -40,11 +40,13 @@ class BagReplay:
     """One pass over ``bag``'s camera topics (and its label topic, with ``labels``) through a runtime around
     ``engine`` (None where nothing is segmented); counts what it received and keeps the error a damaged bag broke
     off with (what was read before it stands). ``preprocessing``: the camera pair's own registration and thermal
-    normalisation, as the node gives each of its pairs (None: the engine's)."""
+    normalisation, as the node gives each of its pairs (None: the engine's). ``span``: read only the messages
+    whose bag time lies in [start, stop) ns (None: unbounded), for a time shard of a long bag."""
 
     def __init__(self, bag: Path, topics: BagTopics, labels: bool, engine: Predictor | None,
-                 config: RuntimeConfig, preprocessing: Preprocessing | None = None) -> None:
-        self.bag, self.topics = bag, topics
+                 config: RuntimeConfig, preprocessing: Preprocessing | None = None,
+                 span: tuple[int | None, int | None] = (None, None)) -> None:
+        self.bag, self.topics, self.span = bag, topics, span
         self.want = [topics.rgb, topics.thermal] + ([topics.labels] if labels else [])
         self.received = {t: 0 for t in self.want}
         self.error: str | None = None
@@ -55,12 +57,16 @@ class BagReplay:
 
     def run(self, on_work: Callable[[Work, int], None],
             on_label: Callable[[BagImage, np.ndarray | None], None] | None = None,
-            on_message: Callable[[], object] | None = None) -> None:
+            on_message: Callable[[], object] | None = None,
+            on_item: Callable[[BagImage], object] | None = None) -> None:
         """``on_work(work, bag_time_ns)`` for each hand-over of the runtime; ``on_label(item, label)`` for each
         label message, ``label`` None where it could not be decoded (logged here); ``on_message()`` for every
-        message read."""
+        message read; ``on_item(item)`` for every message, before the runtime sees it (a time shard notes where
+        its own window begins and ends)."""
         try:
-            for item in read_images(self.bag, self.want):
+            for item in read_images(self.bag, self.want, *self.span):
+                if on_item is not None:
+                    on_item(item)
                 self.received[item.topic] += 1
                 if on_message is not None:
                     on_message()

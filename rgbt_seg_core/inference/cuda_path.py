@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
 import numpy as np
 import torch
 
 __all__ = ["PinnedStaging", "GraphCache"]
+
+Out = TypeVar("Out")  # what the captured function returns: a tensor, or a tuple of them
 
 
 class PinnedStaging:
@@ -48,17 +50,17 @@ class PinnedStaging:
         return buf.numpy().copy()
 
 
-class GraphCache:
-    """CUDA graphs of ``fn(rgb, thermal) -> tensor`` per input shape and memory layout."""
+class GraphCache(Generic[Out]):
+    """CUDA graphs of ``fn(rgb, thermal) -> tensor`` (or a tuple of tensors) per input shape and memory layout."""
 
-    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device,
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], Out], device: torch.device,
                  capacity: int = 2, warmup: int = 2) -> None:
         self.fn, self.device, self.capacity, self.warmup = fn, device, capacity, warmup
-        self._graphs: OrderedDict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor, torch.Tensor]] = \
+        self._graphs: OrderedDict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor, Out]] = \
             OrderedDict()
         self.captures = 0
 
-    def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
+    def __call__(self, rgb: torch.Tensor, thermal: torch.Tensor) -> Out:
         key = (tuple(rgb.shape), tuple(thermal.shape), rgb.is_contiguous(memory_format=torch.channels_last))
         entry = self._graphs.get(key)
         if entry is None:

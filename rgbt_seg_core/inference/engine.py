@@ -37,6 +37,7 @@ from rgbt_seg_core.inference.render import (
     Renders,
     colorize,
     colorize_tensor,
+    encode_confidence,
     grey_to_rgb,
     overlay,
     overlay_tensor,
@@ -47,10 +48,12 @@ from rgbt_seg_core.models.checkpoint_file import CheckpointMeta
 from rgbt_seg_core.models.contract import SegmentationModel
 from rgbt_seg_core.settings.schema import Settings, default
 from rgbt_seg_core.settings.spec import SettingsError
+from rgbt_seg_core.settings.vocab import UNLABELLED
 from rgbt_seg_core.utils.device import resolve_device
 
 __all__ = ["InferenceConfig", "InferenceEngine", "BatchFrame", "Preprocessing", "Prediction", "Renders",
-           "UnusableFrame", "BACKENDS", "class_ids", "download_packed", "pack_bytes", "unpack_bytes"]
+           "UnusableFrame", "BACKENDS", "class_ids", "top_confidence", "apply_min_confidence", "UNLABELLED",
+           "download_packed", "pack_bytes", "unpack_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +90,15 @@ class InferenceConfig:
     # 1..max_batch); 0, as the setting's default: one frame per call of such a backend. Other backends take any
     # batch (their files' own bound; a larger batch runs in parts).
     max_batch: int = default("max_batch")
+    # pixels whose winning class's softmax probability is below this get the id UNLABELLED (255); 0: off
+    min_confidence: float = default("min_confidence")
 
     # what a running engine can take from reconfigure(); the rest chose its model, device and buffers at the start
-    CHANGEABLE = ("thermal_norm", "thermal_offset", "thermal_homography", "warmup")
+    CHANGEABLE = ("thermal_norm", "thermal_offset", "thermal_homography", "warmup", "min_confidence")
 
     def __post_init__(self) -> None:
+        if isinstance(self.min_confidence, bool) or not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must lie in [0, 1] (0: off), got {self.min_confidence!r}")
         check_int8(self.precision, self.backend, self.model_file)  # a quantised file is needed, not made on demand
         # parsed and checked once, when the config is made: a bad matrix fails here, naming why, not at a frame;
         # shared, read-only, by every frame and every engine given this config
@@ -121,7 +128,8 @@ class InferenceConfig:
                       openvino_device=s.openvino_device, cuda_graphs=s.cuda_graphs, thermal_norm=norm,
                       thermal_offset=(s.thermal_offset_x, s.thermal_offset_y),
                       thermal_homography=tuple(s.thermal_homography), warmup=s.warmup,
-                      max_batch=s.max_batch or len(s.pairs))  # the setting's 0: one per camera pair
+                      max_batch=s.max_batch or len(s.pairs),  # the setting's 0: one per camera pair
+                      min_confidence=s.min_confidence)
         return cls(**{**values, **overrides})
 
 
@@ -148,6 +156,8 @@ class Prediction(NamedTuple):
     seconds: float
     color: np.ndarray | None = None  # H x W x 3 uint8, with render=Renders(color=True)
     overlay: np.ndarray | None = None  # H x W x 3 uint8 (over the thermal view in grey where there is no RGB)
+    # H x W, the winning class's softmax probability (Renders(confidence=...)'s encoding: float32, or uint8 0..255)
+    label_confidence: np.ndarray | None = None
 
 
 class InferenceEngine:
@@ -178,8 +188,8 @@ class InferenceEngine:
 
     def _setup(self, model: SegmentationModel, meta: CheckpointMeta, config: InferenceConfig,
                runner: Runner | None = None) -> None:
-        self._set_config(config)
         self.meta = meta
+        self._set_config(config)
         self._runner = runner
         self.device = resolve_device(config.device)
         if runner is not None:  # the backend computes in its own precision, from plain NCHW float32 inputs
@@ -201,24 +211,41 @@ class InferenceEngine:
         # pictures are made where the labels are: on the GPU when the labels are there (torch or TensorRT)
         self._lut_device = torch.from_numpy(self._lut).to(self._input_device) if cuda else None
         self._staging = PinnedStaging(self._input_device) if cuda else None
-        # one graph per (batch size, input size) met: a node's camera pairs give a few of each
-        self._graphs = GraphCache(self._labels_eager, self.device, capacity=GRAPHS_KEPT) \
-            if cuda and runner is None and config.cuda_graphs else None
+        # one graph per (batch size, input size) met: a node's camera pairs give a few of each; the labels with
+        # their confidence (~/label_confidence, min_confidence) are graphs of their own, so labels alone cost no more
+        graphed = cuda and runner is None and config.cuda_graphs
+        self._graphs = GraphCache(self._labels_eager, self.device, capacity=GRAPHS_KEPT) if graphed else None
+        self._scored_graphs = GraphCache(self._scored_eager, self.device, capacity=GRAPHS_KEPT) if graphed else None
         self._max_batch = runner_max_batch(runner) if runner is not None else None
 
+    def _check_classes(self, config: InferenceConfig) -> None:
+        n = len(self.meta.class_names)
+        if config.min_confidence > 0 and n > UNLABELLED:  # id 255 would be a class, not "unlabelled"
+            raise ValueError(f"min_confidence {config.min_confidence:g}: model {self.meta.model} has {n} classes, so "
+                             f"id {UNLABELLED} (the unlabelled id of pixels below min_confidence) is one of them; "
+                             "run it with min_confidence 0")
+
     def _set_config(self, config: InferenceConfig) -> None:
+        self._check_classes(config)
         # one object, read once per batch: a reconfigure from another thread never mixes two configs in one batch
         self._preprocessing = config.preprocessing()
         self.config = config
 
     def reconfigure(self, config: InferenceConfig) -> None:
-        """Apply new preprocessing settings (thermal normalisation, offset, homography) to a running engine. The
-        model, device, precision and backend were fixed when it was made: a config that changes them is refused."""
+        """Apply new preprocessing settings (thermal normalisation, offset, homography) and ``min_confidence`` to a
+        running engine. The model, device, precision and backend were fixed when it was made: a config that changes
+        them is refused (:meth:`check_reconfigure`)."""
+        self.check_reconfigure(config)
+        self._set_config(config)
+
+    def check_reconfigure(self, config: InferenceConfig) -> None:
+        """Raise ValueError, saying why, where :meth:`reconfigure` would refuse ``config``; change nothing (the node
+        asks before it takes new parameters, so that a refused value is refused with its reason)."""
         fixed = [f.name for f in fields(InferenceConfig) if f.name not in InferenceConfig.CHANGEABLE
                  and getattr(config, f.name) != getattr(self.config, f.name)]
         if fixed:
             raise ValueError(f"inference settings {', '.join(fixed)} are fixed once the engine is made; make a new one")
-        self._set_config(config)
+        self._check_classes(config)
 
     @property
     def precision(self) -> str:
@@ -249,10 +276,13 @@ class InferenceEngine:
         pairs passes the batch sizes it will meet, so each one's CUDA graph is captured before the first frame)."""
         rgb = np.zeros((height, width, 3), np.uint8)
         thermal = np.zeros((height, width), np.uint8)
-        for _ in range(max(0, self.config.warmup)):  # both passes: labels only (captures the CUDA graph), gates
+        scored = Renders(confidence="32FC1")
+        for _ in range(max(0, self.config.warmup)):  # each pass: labels only (captures the CUDA graph), gates
             for b in batch_sizes:
                 self.predict_frames([BatchFrame(rgb, thermal)] * b)
                 self.predict_frames([BatchFrame(rgb, thermal, want_gates=True)] * b)
+                if self._scored_graphs is not None:  # ~/label_confidence's graph, before its first subscriber
+                    self.predict_frames([BatchFrame(rgb, thermal, render=scored)] * b)
 
     def tensors(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, thermal_checked: bool = False,
                 staged: bool = True, preprocessing: Preprocessing | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -314,25 +344,38 @@ class InferenceEngine:
             logits = self.model(rgb, thermal)
         return class_ids(logits)
 
-    def _labels(self, rgb: torch.Tensor, thermal: torch.Tensor) -> torch.Tensor:
-        """B x H x W uint8 class ids where the model ran. A runner whose file takes fewer frames at once than the
-        batch holds (a file made before the batch axis takes one) runs it in parts of what it takes."""
-        if self._runner is not None:
-            return self._runner_in_parts(rgb, thermal, class_ids)
-        if self._graphs is not None:
-            return self._graphs(rgb, thermal)
-        return self._labels_eager(rgb, thermal)
+    def _scored_eager(self, rgb: torch.Tensor, thermal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._precision():
+            logits = self.model(rgb, thermal)
+        return top_confidence(logits)  # in float32, outside autocast
 
-    def _runner_in_parts(self, rgb: torch.Tensor, thermal: torch.Tensor,
-                         each: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def _labels(self, rgb: torch.Tensor, thermal: torch.Tensor, scored: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """B x H x W uint8 class ids where the model ran, with their confidence (:func:`top_confidence`) where
+        ``scored``, else None: the backend's logits give both, so every backend gives it. A runner whose file takes
+        fewer frames at once than the batch holds (a file made before the batch axis takes one) runs it in parts of
+        what it takes."""
+        if self._runner is not None:
+            if scored:
+                return self._runner_in_parts(rgb, thermal, top_confidence)
+            return self._runner_in_parts(rgb, thermal, class_ids), None
+        if scored and self._scored_graphs is not None:
+            return self._scored_graphs(rgb, thermal)
+        if not scored and self._graphs is not None:
+            return self._graphs(rgb, thermal), None
+        return self._scored_eager(rgb, thermal) if scored else (self._labels_eager(rgb, thermal), None)
+
+    def _runner_in_parts(self, rgb: torch.Tensor, thermal: torch.Tensor, each: Callable[[torch.Tensor], Any]) -> Any:
         """``each`` of the runner's logits over the batch, run in parts of what its file takes at once (a file made
-        before the batch axis takes one frame), joined in order."""
+        before the batch axis takes one frame), joined in order (a tuple of tensors item by item)."""
         assert self._runner is not None
         step = self._max_batch or 1
         if rgb.shape[0] <= step:
             return each(self._runner(rgb, thermal))
-        return torch.cat([each(self._runner(rgb[i:i + step], thermal[i:i + step]))
-                          for i in range(0, rgb.shape[0], step)])
+        parts = [each(self._runner(rgb[i:i + step], thermal[i:i + step])) for i in range(0, rgb.shape[0], step)]
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat(items) for items in zip(*parts))
+        return torch.cat(parts)
 
     @torch.inference_mode()
     def predict(self, rgb: np.ndarray | None, thermal: np.ndarray | None, *, want_gates: bool = False,
@@ -364,23 +407,29 @@ class InferenceEngine:
             if not isinstance(f, BatchFrame):
                 raise TypeError(f"batch frame {i}: expected a BatchFrame, got {type(f).__name__}")
         t0 = time.perf_counter()
+        threshold = self.config.min_confidence  # read once, as the preprocessing is: one config per batch
         r, t = self.batch_tensors(frames, places)
         h, w = r.shape[2:]
+        # the labels' confidence only where a frame asks for it or min_confidence needs it: else not computed
+        scored = threshold > 0 or any(f.render is not None and f.render.confidence for f in frames)
         gates = confidence = None
         if not any(f.want_gates for f in frames) or self._runner is not None:
-            labels = self._labels(r, t)
+            labels, score = self._labels(r, t, scored)
         else:  # one gated pass serves the batch; a frame that did not ask gets none of its gates
             with self._precision():
                 out = self.model.forward_with_gates(r, t)
             if out.gates:
                 gates = F.interpolate(out.gates[0].float(), size=(h, w), mode="bilinear", align_corners=False)
-            labels = class_ids(out.logits)
+            labels, score = top_confidence(out.logits) if scored else (class_ids(out.logits), None)
             confidence = out.confidence.float() if out.confidence is not None else None
+        labels = apply_min_confidence(labels, score, threshold)
         per_frame = []
         for i, f in enumerate(frames):
-            wanted = f.want_gates
+            wanted, render = f.want_gates, f.render or Renders()
             per_frame.append((labels[i], gates[i] if wanted and gates is not None else None,
-                              confidence[i] if wanted and confidence is not None else None, f.render or Renders()))
+                              confidence[i] if wanted and confidence is not None else None, render,
+                              encode_confidence(score[i], render.confidence)
+                              if render.confidence and score is not None else None))
         if labels.device.type == "cuda":  # the model's time includes the pictures' kernels and the one download
             outs = self._outputs_on_device(per_frame, frames, r, t)
             seconds = time.perf_counter() - t0
@@ -388,7 +437,8 @@ class InferenceEngine:
             seconds = time.perf_counter() - t0
             outs = [self._outputs_on_host(*parts, f.rgb, t[i:i + 1])
                     for i, (parts, f) in enumerate(zip(per_frame, frames))]
-        return [Prediction(lab, conf, gat, seconds, color, over) for lab, gat, conf, color, over in outs]
+        return [Prediction(lab, conf, gat, seconds, color, over, score)
+                for lab, gat, conf, color, over, score in outs]
 
     @torch.inference_mode()
     def logits(self, frames: Sequence[BatchFrame]) -> torch.Tensor:
@@ -404,7 +454,8 @@ class InferenceEngine:
         return out.contiguous()
 
     def _outputs_on_host(self, labels: torch.Tensor, gates: torch.Tensor | None, confidence: torch.Tensor | None,
-                         render: Renders, rgb: np.ndarray | None, t: torch.Tensor) -> tuple:
+                         render: Renders, score: torch.Tensor | None, rgb: np.ndarray | None, t: torch.Tensor
+                         ) -> tuple:
         lab = labels.numpy()
         color = colorize(lab, self._lut) if render.color or render.overlay else None
         over = None
@@ -412,15 +463,16 @@ class InferenceEngine:
             base = rgb if rgb is not None else grey_to_rgb(self._thermal_grey(t).numpy())
             over = overlay(base, lab, self._lut, render.alpha, color=color)
         return (lab, None if gates is None else gates.numpy(), None if confidence is None else confidence.numpy(),
-                color if render.color else None, over)
+                color if render.color else None, over, None if score is None else score.numpy())
 
     def _outputs_on_device(self, per_frame: list[tuple], frames: Sequence[BatchFrame], r: torch.Tensor,
                            t: torch.Tensor) -> list[tuple]:
         """Every frame's outputs made on the GPU, brought back in one copy for the whole batch
-        (:func:`download_packed`), then cut into each frame's five (labels, gates, confidence, colour, overlay)."""
+        (:func:`download_packed`), then cut into each frame's six (labels, gates, confidence, colour, overlay, the
+        labels' confidence)."""
         assert self._lut_device is not None
         parts: list[torch.Tensor | None] = []
-        for i, ((labels, gates, confidence, render), f) in enumerate(zip(per_frame, frames)):
+        for i, ((labels, gates, confidence, render, score), f) in enumerate(zip(per_frame, frames)):
             color = colorize_tensor(labels, self._lut_device) if render.color or render.overlay else None
             over = None
             if render.overlay:
@@ -430,9 +482,9 @@ class InferenceEngine:
                 else:  # the uploaded image, back to its bytes: x / 255 * 255 rounds back to x exactly
                     base = (r[i].permute(1, 2, 0).float() * 255.0).round_().to(torch.uint8)
                 over = overlay_tensor(base, labels, color, render.alpha)
-            parts += [labels, gates, confidence, color if render.color else None, over]
+            parts += [labels, gates, confidence, color if render.color else None, over, score]
         host = download_packed(parts, self._staging)
-        return [tuple(host[k:k + 5]) for k in range(0, len(host), 5)]
+        return [tuple(host[k:k + 6]) for k in range(0, len(host), 6)]
 
     @staticmethod
     def _thermal_grey(t: torch.Tensor) -> torch.Tensor:
@@ -448,8 +500,11 @@ class InferenceEngine:
         if len(rgb) != len(thermal) or not len(rgb):
             raise ValueError(f"a batch needs as many RGB as thermal frames, at least one; got {len(rgb)} and "
                              f"{len(thermal)}")
+        threshold = self.config.min_confidence
         r, t = self.batch_tensors([BatchFrame(a, b) for a, b in zip(rgb, thermal)], places=True)
-        labels = self._labels(r, t)
+        labels, score = self._labels(r, t, scored=threshold > 0)
+        if threshold > 0:  # a new tensor, not the graph's output
+            return apply_min_confidence(labels, score, threshold)
         return labels.clone() if self._graphs is not None else labels  # a graph's output is its next replay's too
 
 
@@ -460,6 +515,35 @@ def class_ids(logits: torch.Tensor) -> torch.Tensor:
     non-innermost dimension took 51 ms for 9 x 480 x 640 logits, max 3.6 ms (2 threads), and that was a third of
     the INT8 model's whole frame time."""
     return logits.max(dim=1).indices.to(torch.uint8)
+
+
+@torch.no_grad()  # a published measure, never a loss: the class-by-class accumulation writes into its buffers
+def top_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """B x C x H x W logits -> :func:`class_ids`' labels and B x H x W float32 confidence: the winning class's
+    softmax probability, computed where the logits are.
+
+    With m the highest logit, softmax's largest entry is exp(m - m) / sum_c exp(l_c - m) = 1 / sum_c exp(l_c - m).
+    The sum is accumulated a class at a time into one B x H x W buffer, so no C-fold softmax (or exp) copy of the
+    logits is made, and subtracting m first keeps every exp within (0, 1], whatever the logits' precision (fp16 and
+    bf16 logits are widened to float32 class by class)."""
+    top = logits.max(dim=1)
+    peak = top.values.float()
+    total = torch.zeros_like(peak)
+    term = torch.empty_like(peak)
+    for c in range(logits.shape[1]):
+        torch.sub(logits[:, c], peak, out=term)
+        total += term.exp_()
+    return top.indices.to(torch.uint8), total.reciprocal_()
+
+
+def apply_min_confidence(labels: torch.Tensor, confidence: torch.Tensor | None, threshold: float) -> torch.Tensor:
+    """``labels`` with every pixel whose ``confidence`` is below ``threshold`` (compared in the confidence's float32,
+    as it is published) set to :data:`UNLABELLED`; ``labels`` themselves where ``threshold`` is 0 (off)."""
+    if threshold <= 0:
+        return labels
+    if confidence is None:
+        raise ValueError(f"min_confidence {threshold:g} needs the labels' confidence, and none was computed")
+    return labels.masked_fill(confidence < threshold, UNLABELLED)
 
 
 def download_packed(parts: Sequence[torch.Tensor | None], staging: PinnedStaging | None = None

@@ -9,7 +9,12 @@ that only finished images come back.
 The rule both follow: colour is the palette entry of each class id (ids beyond the palette are black); the overlay
 is ``(1 - alpha) * image + alpha * colour`` rounded, where the class is not 0, and the image itself where it is 0
 (background left unblended, so the scene stays readable). The host blend rounds half to even, the torch one half
-up; they differ by at most one grey level, where the exact value ends in .5.
+up; they differ by at most one grey level, where the exact value ends in .5. A pixel below ``min_confidence`` has
+the unlabelled id 255, past every palette (at most 255 classes run with it), so it is black in the colour image and
+darkened in the overlay: where the model is unsure shows.
+
+The labels' confidence (``~/label_confidence``) is encoded where it is made too (:func:`encode_confidence`), so that
+its mono8 form comes back from a GPU as one byte a pixel.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import cv2
 import numpy as np
 import torch
 
+from rgbt_seg_core.settings.vocab import CONFIDENCE_ENCODINGS
+
 __all__ = ["palette_lut", "colorize", "overlay", "grey_to_rgb", "colorize_tensor", "overlay_tensor", "check_alpha",
-           "Renders"]
+           "encode_confidence", "Renders"]
 
 Palette = Sequence[Sequence[int]]
 
@@ -92,9 +99,22 @@ def overlay_tensor(base: torch.Tensor, labels: torch.Tensor, color: torch.Tensor
     return torch.where((labels != 0).unsqueeze(-1), blend, base)
 
 
+def encode_confidence(confidence: torch.Tensor, encoding: str) -> torch.Tensor:
+    """The labels' confidence (float32 probabilities, on any device) in an image encoding of
+    :data:`~rgbt_seg_core.settings.vocab.CONFIDENCE_ENCODINGS`: ``32FC1`` as it is, ``mono8`` as round(255 p)
+    (half to even, as Python's and NumPy's round)."""
+    if encoding == "32FC1":
+        return confidence
+    if encoding == "mono8":
+        return (confidence * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    raise ValueError(f"confidence_encoding {encoding!r}: expected one of {', '.join(CONFIDENCE_ENCODINGS)}")
+
+
 class Renders(NamedTuple):
-    """Which pictures to make with the labels (:meth:`InferenceEngine.predict`'s ``render``)."""
+    """Which pictures to make with the labels (:meth:`InferenceEngine.predict`'s ``render``); ``confidence``: the
+    labels' confidence in this encoding (``32FC1`` or ``mono8``), empty for none."""
 
     color: bool = False
     overlay: bool = False
     alpha: float = 0.5
+    confidence: str = ""

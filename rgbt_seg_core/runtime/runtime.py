@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -33,6 +33,7 @@ from rgbt_seg_core.inference.render import Renders
 from rgbt_seg_core.runtime.batching import BatchScheduler
 from rgbt_seg_core.runtime.camera_monitor import MODALITY_NAMES, CameraMonitor
 from rgbt_seg_core.runtime.clock import Clock, monotonic
+from rgbt_seg_core.runtime.compressed_outputs import GATE_OUTPUTS, CompressedOutput, check_jpeg_quality, encode_outputs
 from rgbt_seg_core.runtime.frames import RGB, THERMAL, Frame, FrameError, decode_frame
 from rgbt_seg_core.runtime.frozen import FrozenDetector, frame_digest
 from rgbt_seg_core.runtime.input_status import InputStatus, TopicView, input_status
@@ -43,6 +44,7 @@ from rgbt_seg_core.runtime.queues import FifoQueue, NewestSlot
 from rgbt_seg_core.runtime.stamps import OrderGuard, StampJump, StampJumpDetector
 from rgbt_seg_core.runtime.window import EventWindow
 from rgbt_seg_core.settings.schema import Settings, default
+from rgbt_seg_core.settings.vocab import CONFIDENCE_ENCODINGS
 
 __all__ = ["RuntimeConfig", "SegmentationRuntime", "Outputs", "FrameResult", "Health", "Work", "HandOver",
            "PairSlot", "BatchPredictor", "process_batch", "OK", "WARN", "ERROR"]
@@ -64,8 +66,10 @@ class RuntimeConfig:
     jump_threshold: float = default("jump_threshold")  # see stamps.StampJumpDetector
     stats_window: float = default("stats_window")
     overlay_alpha: float = default("overlay_alpha")
+    confidence_encoding: str = default("confidence_encoding")  # ~/label_confidence's: 32FC1 or mono8
     realtime: bool = True  # newest-pair slot (live) instead of a FIFO of every pair (offline)
     frozen_timeout: float = default("frozen_timeout")  # 0: off
+    jpeg_quality: int = default("jpeg_quality")  # color/compressed and overlay/compressed
 
     @classmethod
     def from_settings(cls, s: Settings, *, realtime: bool) -> "RuntimeConfig":
@@ -74,7 +78,8 @@ class RuntimeConfig:
         return cls(queue_size=s.queue_size, slop=s.slop, max_pixels=s.max_pixels,
                    modality_timeout=s.modality_timeout, blank_missing_modality=s.blank_missing_modality,
                    jump_threshold=s.jump_threshold, stats_window=s.stats_window, overlay_alpha=s.overlay_alpha,
-                   frozen_timeout=s.frozen_timeout, realtime=realtime)
+                   frozen_timeout=s.frozen_timeout, jpeg_quality=s.jpeg_quality,
+                   confidence_encoding=s.confidence_encoding, realtime=realtime)
 
     def __post_init__(self) -> None:
         if not isinstance(self.queue_size, int) or self.queue_size < 1:
@@ -91,6 +96,10 @@ class RuntimeConfig:
             raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
         if not self.frozen_timeout >= 0:
             raise ValueError(f"frozen_timeout must be >= 0 seconds (0: off), got {self.frozen_timeout!r}")
+        check_jpeg_quality(self.jpeg_quality)
+        if self.confidence_encoding not in CONFIDENCE_ENCODINGS:
+            raise ValueError(f"confidence_encoding must be one of {', '.join(CONFIDENCE_ENCODINGS)}, got "
+                             f"{self.confidence_encoding!r}")
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,25 @@ class Outputs:
     color: bool = False
     overlay: bool = False
     gates: bool = False
-    confidence: bool = False
+    confidence: bool = False  # the two modality confidences
+    label_confidence: bool = False  # each pixel's: the winning class's softmax probability
+    # outputs wanted in image_transport's compressed form (labels, color, overlay, gate/rgb, gate/thermal:
+    # compressed_outputs.COMPRESSIBLE), each whether or not its raw form is wanted too
+    compressed: frozenset[str] = frozenset()
+
+    @property
+    def gated(self) -> bool:
+        """Whether the model's gated pass must run: for the gates, raw or compressed, or the confidences."""
+        return self.gates or self.confidence or not self.compressed.isdisjoint(GATE_OUTPUTS)
 
     def any(self) -> bool:
-        return self.labels or self.color or self.overlay or self.gates or self.confidence
+        return (self.labels or self.color or self.overlay or self.gates or self.confidence or self.label_confidence
+                or bool(self.compressed))
+
+    def renders(self, alpha: float) -> Renders:
+        """The pictures the engine must draw: a picture wanted raw or compressed."""
+        return Renders(color=self.color or "color" in self.compressed,
+                       overlay=self.overlay or "overlay" in self.compressed, alpha=alpha)
 
 
 @dataclass(frozen=True)
@@ -136,6 +160,8 @@ class FrameResult:
     overlay: np.ndarray | None = None
     gates: np.ndarray | None = None  # 2 x H x W
     confidence: np.ndarray | None = None  # (rgb, thermal)
+    label_confidence: np.ndarray | None = None  # H x W, in RuntimeConfig.confidence_encoding (float32 or uint8)
+    compressed: dict[str, CompressedOutput] = field(default_factory=dict)  # by output name, those wanted
     model_seconds: float = 0.0
     arrival: float = 0.0  # runtime clock seconds when the pair was complete (its later frame arrived)
 
@@ -461,13 +487,18 @@ class SegmentationRuntime:
         """An admitted hand-over as a frame of a batch, with this pair's preprocessing and wanted outputs."""
         return BatchFrame(work.rgb.image if work.rgb is not None else None,
                           work.thermal.image if work.thermal is not None else None, self.preprocessing,
-                          want_gates=want.gates or want.confidence,
-                          render=Renders(color=want.color, overlay=want.overlay, alpha=self.config.overlay_alpha),
-                          thermal_checked=True)
+                          want_gates=want.gated,
+                          render=self._renders(want), thermal_checked=True)
+
+    def _renders(self, want: Outputs) -> Renders:
+        """What the engine makes beside the labels, where the labels are: the pictures and the labels' confidence."""
+        render = want.renders(self.config.overlay_alpha)
+        return render._replace(confidence=self.config.confidence_encoding) if want.label_confidence else render
 
     def result(self, work: Work, want: Outputs, pred: Any) -> FrameResult:
         """The engine's prediction for an admitted hand-over, as this runtime's output (only what is wanted)."""
-        return self.segmented(work, _frame_result(pred, work.rgb.image if work.rgb is not None else None, want))
+        rgb = work.rgb.image if work.rgb is not None else None
+        return self.segmented(work, _frame_result(pred, rgb, want, self.config.jpeg_quality))
 
     def segmented(self, work: Work, out: FrameResult) -> FrameResult:
         """Finish an admitted hand-over: its header, stamp and arrival on ``out``; counted, timed."""
@@ -486,13 +517,13 @@ class SegmentationRuntime:
     def _segment(self, rgb: np.ndarray | None, thermal: np.ndarray | None, want: Outputs) -> FrameResult:
         # decode_frame applied the NaN rule on arrival; the engine need not scan the frame again
         # the pictures are made by the engine where the labels are (on the GPU when inference runs there)
-        render = Renders(color=want.color, overlay=want.overlay, alpha=self.config.overlay_alpha)
+        render = self._renders(want)
         if self.engine is None:  # a bag replay that only pairs frames (bag-extract) has no engine
             raise RuntimeError("SegmentationRuntime: asked to segment, but it was made without an engine")
         own = {} if self.preprocessing is None else {"preprocessing": self.preprocessing}
-        pred = self.engine.predict(rgb, thermal, want_gates=want.gates or want.confidence, thermal_checked=True,
+        pred = self.engine.predict(rgb, thermal, want_gates=want.gated, thermal_checked=True,
                                    render=render, **own)
-        return _frame_result(pred, rgb, want)
+        return _frame_result(pred, rgb, want, self.config.jpeg_quality)
 
     def close(self) -> None:
         self.queue.close()
@@ -634,12 +665,18 @@ def _predict_frames(engine: BatchPredictor, frames: list[BatchFrame]) -> list[An
     return out
 
 
-def _frame_result(pred: Any, rgb: np.ndarray | None, want: Outputs) -> FrameResult:
-    """A prediction as a runtime's output, before its header: only the gates and confidence that were asked for."""
+def _frame_result(pred: Any, rgb: np.ndarray | None, want: Outputs, jpeg_quality: int) -> FrameResult:
+    """A prediction as a runtime's output, before its header: only what was asked for (a picture rendered for its
+    compressed form alone is not handed on raw), and the compressed forms wanted, encoded here on the worker."""
     out = FrameResult(header=None, stamp_ns=0, labels=pred.labels, rgb=rgb, model_seconds=pred.seconds,
-                      color=pred.color, overlay=pred.overlay)
+                      color=pred.color if want.color else None, overlay=pred.overlay if want.overlay else None)
+    if want.compressed:
+        out.compressed = encode_outputs(want.compressed, jpeg_quality, labels=pred.labels, color=pred.color,
+                                        overlay=pred.overlay, gates=pred.gates)
     if want.gates:
         out.gates = pred.gates
     if want.confidence:
         out.confidence = pred.confidence
+    if want.label_confidence:
+        out.label_confidence = pred.label_confidence
     return out

@@ -26,7 +26,10 @@ __all__ = ["SINGLE", "CAMERAS", "OUTPUTS", "MAX_PAIRS", "PER_PAIR", "PairTopics"
 SINGLE = ""  # the one pair of a node whose pairs parameter is empty
 CAMERAS = ("rgb", "thermal")
 # the node's outputs, by the key its publishers go by; each is ~/<key> for SINGLE and ~/<pair>/<key> for a pair
-OUTPUTS = ("labels", "color", "overlay", "gate/rgb", "gate/thermal", "confidence", "camera_info")
+# (<key>/compressed: image_transport's compressed transport of the picture <key>; label_info: vision_msgs/LabelInfo)
+OUTPUTS = ("labels", "color", "overlay", "gate/rgb", "gate/thermal", "confidence", "label_confidence", "camera_info",
+           "labels/compressed", "color/compressed", "overlay/compressed", "gate/rgb/compressed",
+           "gate/thermal/compressed", "label_info")
 PER_PAIR: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.per_pair)
 _PER_PAIR = {s.name: s for s in PER_PAIR}
 

@@ -19,7 +19,13 @@ from rgbt_seg_core.deploy import BACKENDS, backends_taking, list_backends
 from rgbt_seg_core.settings.check import MAX_PAIRS, check_device, check_pair_names, check_value
 from rgbt_seg_core.settings.files import FOREIGN_PARAMETERS
 from rgbt_seg_core.settings.spec import Setting, SettingsError, setting_field
-from rgbt_seg_core.settings.vocab import PRECISIONS, QOS_RELIABILITIES, THERMAL_NORM_MODES, TRANSPORTS
+from rgbt_seg_core.settings.vocab import (
+    CONFIDENCE_ENCODINGS,
+    PRECISIONS,
+    QOS_RELIABILITIES,
+    THERMAL_NORM_MODES,
+    TRANSPORTS,
+)
 
 __all__ = ["Settings", "SETTINGS", "SETTING_NAMES", "setting", "default", "defaults", "settings_in"]
 
@@ -59,6 +65,10 @@ class Settings:
     openvino_device: str = setting_field("CPU", "backend openvino: CPU, GPU (Intel iGPU) or AUTO", group="inference")
     cuda_graphs: bool = setting_field(True, "backend torch on CUDA: capture the model once per input size and "
                                       "replay it", group="inference")
+    min_confidence: float = setting_field(0.0, "pixels whose winning class's softmax probability is below this get "
+                                          "the unlabelled id 255 in ~/labels (LabelInfo's threshold; bag-eval "
+                                          "scores them as misses); 0: off", range=(0.0, 1.0), dynamic=True,
+                                          group="inference")
     pairs: list[str] = setting_field([], "camera pairs this node serves, each on topics under its name "
                                      "(<pair>/rgb/image, <pair>/thermal/image and <pair>/rgb/camera_info in; "
                                      "~/<pair>/labels and the other outputs out), with <pair>.<setting> over the "
@@ -115,6 +125,13 @@ class Settings:
                                              group="inference", per_pair=True)
     overlay_alpha: float = setting_field(0.5, "opacity of the class colours in ~/overlay", range=(0.0, 1.0),
                                          dynamic=True, group="runtime")
+    confidence_encoding: str = setting_field("32FC1", "~/label_confidence's encoding: 32FC1 (the winning class's "
+                                             "softmax probability) or mono8 (round(255 x probability))",
+                                             choices=CONFIDENCE_ENCODINGS, dynamic=True, group="runtime")
+    jpeg_quality: int = setting_field(80, "JPEG quality of ~/color/compressed and ~/overlay/compressed "
+                                      "(image_transport's compressed transport; ~/labels/compressed is lossless "
+                                      "PNG); higher: sharper and larger", range=(1, 100), dynamic=True,
+                                      group="runtime")
     modality_timeout: float = setting_field(1.0, "silence after which a camera counts as failed", unit=_S,
                                             range=(0.0, 3600.0), dynamic=True, group="runtime", per_pair=True)
     frozen_timeout: float = setting_field(2.0, "bit-identical frames for this long make a camera count as failed "

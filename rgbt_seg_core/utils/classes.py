@@ -6,9 +6,11 @@ metadata).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 __all__ = [
     "MFNET_CLASSES", "MFNET_PALETTE", "PST900_CLASSES", "PST900_PALETTE", "KUST4K_CLASSES", "KUST4K_PALETTE",
-    "default_classes",
+    "default_classes", "label_map", "UNLABELLED_NAME",
 ]
 
 MFNET_CLASSES = (
@@ -52,3 +54,20 @@ def default_classes(num_classes: int) -> tuple[tuple[str, ...], tuple[tuple[int,
     if num_classes == len(PST900_CLASSES):
         return PST900_CLASSES, PST900_PALETTE
     return tuple(f"class_{i}" for i in range(num_classes)), _generated_palette(num_classes)
+
+
+# vision_msgs/LabelInfo's name for the unlabelled id, the largest id the labels' type holds (255 in mono8 labels):
+# pixels the node leaves unlabelled (confidence below min_confidence). Not "unlabeled": MFNet's class 0 is that.
+UNLABELLED_NAME = "unlabelled (below threshold)"
+
+
+def label_map(class_names: Sequence[str], unlabelled: int) -> list[tuple[int, str]]:
+    """The class map a vision_msgs/LabelInfo lists for labels whose id is the class's index in ``class_names``:
+    every class, then ``unlabelled`` (the id the labels carry where no class is sure enough) unless a class has it.
+    Raises ValueError naming a class id that VisionClass' uint16 cannot hold."""
+    if len(class_names) > 65535:
+        raise ValueError(f"{len(class_names)} classes: a vision_msgs class id is a uint16 (at most 65535 ids)")
+    out = [(i, str(name)) for i, name in enumerate(class_names)]
+    if unlabelled >= len(class_names):
+        out.append((unlabelled, UNLABELLED_NAME))
+    return out

@@ -16,13 +16,18 @@ SMALL_OPTIONS = {"rsfnet50_18": {"fusion_channels": [16, 16, 32, 32], "reduced_d
                  "cimnet_r18": {"embed_dim": 32}}
 
 
-def save_varied_checkpoint(path: Path, seed: int = 0, model_name: str = "rsfnet50_18") -> Path:
+def save_varied_checkpoint(path: Path, seed: int = 0, model_name: str = "rsfnet50_18", logit_scale: float = 1.0
+                           ) -> Path:
+    """``logit_scale`` multiplies the classifier's weights: the same labels, but a random model's logits differ by
+    a few thousandths, so every pixel's confidence is about 1 / classes; scaled by some hundreds, it spans most of
+    (1 / classes, 1] across a frame, as a trained model's does."""
     torch.manual_seed(seed)
     model = build_model(model_name, **SMALL_OPTIONS[model_name]).eval()
     with torch.no_grad():
         for name, module in model.named_modules():
             if isinstance(module, torch.nn.Conv2d) and module.out_channels == model.config.num_classes:
                 module.bias.zero_()
+                module.weight.mul_(logit_scale)
     save_checkpoint(path, model)  # training form: every tool must re-parameterise alike
     return path
 

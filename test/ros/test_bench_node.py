@@ -157,3 +157,14 @@ def test_bench_node_pairs_stops_its_node_processes_when_it_fails(tiny_checkpoint
         bench_node(_args(tiny_checkpoint, bench_pairs=2, rate=1.0))
     assert len(started) == 1 and started[0].proc.poll() is not None  # the one-node setup's process, stopped
     assert set(_children()) <= before
+
+
+def test_compressed_subscribers_are_measured_with_the_bytes_each_message_held(
+        tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_node(_args(tiny_checkpoint, json="-", compressed=True, frames=2)) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["outputs"] == "labels + compressed"
+    sizes = r["compressed_bytes_per_frame"]
+    assert set(sizes) == {"labels/compressed", "color/compressed", "overlay/compressed"}
+    assert 0 < sizes["labels/compressed"] < 64 * 80  # a PNG of one tiny model's labels: smaller than raw
+    assert all(0 < size for size in sizes.values())

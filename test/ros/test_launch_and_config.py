@@ -146,9 +146,12 @@ def test_rviz_topics_follow_the_namespace(namespace: str, prefix: str) -> None:
     text = (ROOT / "config" / "segment.rviz").read_text()
     topics = [line.split("Value:")[1].strip() for line in rviz_config_for_namespace(text, namespace).splitlines()
               if "Value: /" in line]
-    assert topics == [f"{prefix}/segmentation_node/{t}" for t in ("overlay", "color", "gate/rgb", "gate/thermal")]
+    # the overlay through image_transport's compressed transport: RViz takes the transport from the topic's suffix
+    assert topics == [f"{prefix}/segmentation_node/{t}" for t in ("overlay/compressed", "color", "gate/rgb",
+                                                                  "gate/thermal")]
     data = yaml.safe_load(rviz_config_for_namespace(text, namespace))
-    assert data["Visualization Manager"]["Displays"][0]["Topic"]["Value"] == f"{prefix}/segmentation_node/overlay"
+    assert data["Visualization Manager"]["Displays"][0]["Topic"]["Value"] == \
+        f"{prefix}/segmentation_node/overlay/compressed"
 
 
 @settings(max_examples=200, deadline=None)
@@ -228,7 +231,7 @@ def test_rviz_shows_each_display_once_per_pair_on_that_pairs_topic(pairs: list[s
     prefix = normalize_namespace(namespace)
     topics = [d["Topic"]["Value"] for d in displays if "Topic" in d]
     assert topics == [f"{prefix}/segmentation_node/{p}/{t}" for p in pairs
-                      for t in ("overlay", "color", "gate/rgb", "gate/thermal")]
+                      for t in ("overlay/compressed", "color", "gate/rgb", "gate/thermal")]
     assert [d["Name"] for d in displays if "Topic" in d][:2] == [f"{pairs[0]}: Overlay", f"{pairs[0]}: Labels (colour)"]
     assert rviz_config_for_pairs(text, namespace, []) == text.replace("Value: /segmentation_node/",
                                                                       f"Value: {prefix}/segmentation_node/")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,17 @@ class Manager:
     def transition(self, transition_id: int) -> bool:
         return self.call(self.change, ChangeState.Request(transition=Transition(id=transition_id))).success
 
-    def state(self) -> int:
-        return self.call(self.get, GetState.Request()).current_state.id
+    def state(self, timeout: float = 120.0) -> int:
+        """Asked again every 15 s: a request sent just as the service is discovered can lose its answer (the
+        server's reply writer may not have matched this client's reader yet, seen on a loaded machine), and asking
+        for the state changes nothing."""
+        deadline = time.monotonic() + timeout
+        while True:
+            future = self.get.call_async(GetState.Request())
+            if spin_until(future.done, min(15.0, max(0.1, deadline - time.monotonic()))):
+                return future.result().current_state.id
+            self.get.remove_pending_request(future)
+            assert time.monotonic() < deadline, f"no answer from {self.get.srv_name}"
 
     def publish(self, stamp: float) -> None:
         self.pub_rgb.publish(make_image(self.rng.integers(0, 256, (H, W, 3), dtype=np.uint8), "rgb8", stamp, "rgb"))

@@ -49,7 +49,7 @@ def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
 
 def test_the_config_file_reads_as_every_setting() -> None:
     values = read_params_file(ROOT / "config" / "segment.yaml")
-    assert values["frozen_timeout"] == 2.0 and values["checkpoint"] == "" and len(values) == 34
+    assert values["frozen_timeout"] == 2.0 and values["checkpoint"] == "" and len(values) == 37
     assert "pairs" not in values  # empty by default, and a parameter file cannot hold an empty list
 
 

@@ -50,7 +50,11 @@ def test_no_pairs_has_the_single_pair_nodes_topic_names() -> None:
     assert t.images == {"rgb": "rgb/image", "thermal": "thermal/image"} and t.camera_info == "rgb/camera_info"
     assert t.outputs == {"labels": "~/labels", "color": "~/color", "overlay": "~/overlay", "gate/rgb": "~/gate/rgb",
                          "gate/thermal": "~/gate/thermal", "confidence": "~/confidence",
-                         "camera_info": "~/camera_info"}
+                         "label_confidence": "~/label_confidence", "camera_info": "~/camera_info",
+                         "labels/compressed": "~/labels/compressed",
+                         "color/compressed": "~/color/compressed", "overlay/compressed": "~/overlay/compressed",
+                         "gate/rgb/compressed": "~/gate/rgb/compressed",
+                         "gate/thermal/compressed": "~/gate/thermal/compressed", "label_info": "~/label_info"}
     assert [t.image("rgb", tr) for tr in ("raw", "compressed", "compressedDepth")] == [
         "rgb/image", "rgb/image/compressed", "rgb/image/compressedDepth"]
     assert t.subscriptions(Settings.from_values({"thermal_transport": "compressed"})) == {

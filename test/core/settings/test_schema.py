@@ -30,12 +30,13 @@ from rgbt_seg_core.settings.render import written
 ROOT = Path(__file__).resolve().parents[3]
 # what each config calls a setting, where its field is named otherwise or holds two settings
 RUNTIME_FIELDS = {f.name for f in dataclasses.fields(RuntimeConfig)} - {"realtime"}
-ENGINE_FIELDS = ("device", "precision", "backend", "model_file", "openvino_device", "cuda_graphs", "warmup")
+ENGINE_FIELDS = ("device", "precision", "backend", "model_file", "openvino_device", "cuda_graphs", "warmup",
+                 "min_confidence")
 
 
 def test_every_row_is_well_formed() -> None:
     assert SETTING_NAMES == tuple(f.name for f in dataclasses.fields(Settings))
-    assert len(set(SETTING_NAMES)) == len(SETTINGS) == 35
+    assert len(set(SETTING_NAMES)) == len(SETTINGS) == 38
     for s in SETTINGS:
         assert s.group in GROUPS and s.description and s.type in (bool, int, float, str, list), s.name
         assert type(s.default) is s.type and s.read_only is (not s.dynamic), s.name

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rgbt_seg_core.utils.classes import (
     KUST4K_CLASSES,
@@ -11,7 +13,9 @@ from rgbt_seg_core.utils.classes import (
     MFNET_PALETTE,
     PST900_CLASSES,
     PST900_PALETTE,
+    UNLABELLED_NAME,
     default_classes,
+    label_map,
 )
 
 
@@ -41,3 +45,19 @@ def test_other_counts_get_generic_names_and_distinct_colours(n: int) -> None:
 def test_generated_palette_is_pascal_vocs() -> None:
     _, palette = default_classes(4)
     assert palette == ((0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0))
+
+
+def test_label_map_names_each_class_and_the_unlabelled_id() -> None:
+    assert label_map(["a", "b"], 255) == [(0, "a"), (1, "b"), (255, UNLABELLED_NAME)]
+    many = [f"c{i}" for i in range(300)]
+    assert label_map(many, 255) == list(enumerate(many))  # 255 is a class there, not "unlabelled"
+    with pytest.raises(ValueError, match="uint16"):
+        label_map(["x"] * 65536, 255)
+
+
+@given(st.lists(st.text(max_size=10), max_size=300), st.integers(0, 65535))
+def test_label_map_keeps_every_name_at_its_index_and_ids_unique(names: list[str], unlabelled: int) -> None:
+    got = label_map(names, unlabelled)
+    assert got[:len(names)] == list(enumerate(names))
+    assert got[len(names):] == ([(unlabelled, UNLABELLED_NAME)] if unlabelled >= len(names) else [])
+    assert len({i for i, _ in got}) == len(got)

@@ -9,7 +9,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(1, 100))")
 
-.PHONY: venv demo test test-fast test-all trace-test-fast bench gpu-check gpu-wheels clean
+.PHONY: venv vision-msgs demo test test-fast test-all trace-test-fast bench gpu-check gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,15 @@ $(STAMP): $(SOURCES)
 	rm -rf build  # setuptools' in-tree build folder would ship modules deleted since the last install
 	@# No wheel cache: torch's CUDA build and its libraries are several GB, and pip would keep a second copy of every
 	@# downloaded wheel in its cache (a CI disk once ran out while the second venv, 3.10, installed)
-	$(PY) -m pip install --quiet --no-cache-dir ".[ros,train,onnx,openvino,mit,test]"
+	$(PY) -m pip install --quiet --no-cache-dir ".[ros,train,onnx,openvino,mit,fleet,test]"
+	$(MAKE) --no-print-directory vision-msgs
 	touch $(STAMP)
+
+# vision_msgs' LabelInfo and VisionClass (the node's ~/label_info), built into the venv from the ROS message
+# toolchain wheels, and only where `import vision_msgs.msg` fails: an installed vision_msgs always wins. Needs cmake,
+# a C/C++ compiler and the Python headers; without them it says so and the node runs without ~/label_info.
+vision-msgs:
+	$(PY) scripts/vision_msgs/build.py --optional
 
 demo: $(STAMP)
 	$(VENV)/bin/rgbt-seg demo --out demo_out

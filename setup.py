@@ -81,6 +81,8 @@ setup(
         "openvino": ["onnx", "onnxscript", "openvino"],  # IR is converted from the ONNX export
         "tensorrt": ["onnx", "onnxscript", "tensorrt"],  # engines are built from the ONNX export
         "mit": ["transformers>=5"],  # cimnet_mitb4: SegFormer's MiT encoder, built from its config
+        # bag-eval --workers/--scheduler and bench fleet: many bags on a Dask cluster (a LocalCluster on 127.0.0.1)
+        "fleet": ["dask[distributed]>=2024.1"],
         # pytest-xdist: make test's two workers; mypy and its stubs: test/test_types.py
         "test": ["pytest", "pytest-xdist", "hypothesis", "ruff", "safetensors", "colcon-common-extensions",
                  "ros-ament-package", "mypy", "types-PyYAML", "types-tqdm"],

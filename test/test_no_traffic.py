@@ -30,6 +30,10 @@ of it).
 * models/encoders/test_mit.py's pretrained-errors test: MiT weights asked for by their Hugging Face name and not in
   the local cache (``from_pretrained`` with ``local_files_only`` still looked huggingface.co up; an strace of the
   whole ``make test-fast`` found it).
+* fleet/test_dask_executor.py's loopback-workers test: a Dask LocalCluster's start, its shards over TCP on
+  127.0.0.1 and its shut-down (``bag-eval --workers N``).
+The torchrun tests (training/test_distributed_train.py) run their nodes in a network namespace of loopback only,
+where nothing can leave (torch's store looks up ``::ffff:127.0.0.1``'s name otherwise), so they are not traced.
 The other ROS tests use the same DDS set-up and the other backend tests the same runners, so tracing them would
 cost minutes and find no new way out. Import-time side effects get no test of their own (a child process importing
 every core module cost 20 s more): collecting the suite imports all but ten core modules, the backend tests import
@@ -74,6 +78,7 @@ RUN = (
     NEEDS_GPU,
     "test/ros/test_segmentation_node.py::test_synced_pair_produces_every_output_with_rgb_header",
     "test/core/models/encoders/test_mit.py::test_pretrained_errors_name_the_problem",
+    "test/core/fleet/test_dask_executor.py::test_two_loopback_workers_equal_in_process_loading_the_model_once",
 )
 # Variables that would switch the telemetry off for the traced run only, hiding a suite that does not.
 TELEMETRY_SWITCHES = ("CI", "ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "TF_BUILD", "JENKINS_URL")

@@ -6,7 +6,9 @@ kept). So frame checks, pairing, camera-failure fallback, clock-jump handling an
 node's; each output
 comes from :class:`~rgbt_seg_core.inference.engine.InferenceEngine`, and where the bag carries ground-truth labels
 (matched to the output's stamp, the RGB stamp) a confusion matrix is accumulated. Optionally writes an output bag
-(RGB, labels, overlay, both gate maps) for RViz playback and an MP4 (or PNG sequence) of overlays.
+(RGB, labels with their LabelInfo, overlay, both gate maps) for RViz playback, its pictures raw or, as a
+viewer over a network asks for them, in image_transport's compressed transport (the node's own encoders), and an
+MP4 (or PNG sequence) of overlays.
 """
 
 from __future__ import annotations
@@ -28,13 +30,29 @@ from rgbt_seg_core.bags.replay import BagReplay, bag_has_labels
 from rgbt_seg_core.evaluation.metrics import ConfusionMatrix
 from rgbt_seg_core.inference.engine import InferenceEngine, Preprocessing
 from rgbt_seg_core.runtime import FrameResult, Outputs, RuntimeConfig, Work
+from rgbt_seg_core.runtime.compressed_outputs import encode_jpeg
+from rgbt_seg_core.settings.vocab import UNLABELLED
+from rgbt_seg_core.utils.classes import label_map
 
-__all__ = ["BagEvalResult", "PairsEvalResult", "evaluate_bag", "evaluate_pairs", "combine_results", "OUTPUT_TOPICS"]
+__all__ = ["BagEvalResult", "PairsEvalResult", "evaluate_bag", "evaluate_pairs", "combine_results", "OUTPUT_TOPICS",
+           "COMPRESSED_TOPICS", "LABEL_INFO_TOPIC"]
 
 log = logging.getLogger(__name__)
 
 OUTPUT_TOPICS = {"rgb": "/rgbt_seg/rgb", "labels": "/rgbt_seg/labels", "overlay": "/rgbt_seg/overlay",
                  "gate_rgb": "/rgbt_seg/gate/rgb", "gate_thermal": "/rgbt_seg/gate/thermal"}
+# --out-compressed: the pictures in image_transport's compressed transport instead (labels PNG, lossless; RGB and
+# overlay JPEG at jpeg_quality; the 32FC1 gate maps 16-bit PNG of round(gate * 65535), compressed_outputs.encode_gate:
+# raw, they were most of a compressed bag), as the node publishes them
+COMPRESSED_TOPICS = {"rgb": "/rgbt_seg/rgb/compressed", "labels": "/rgbt_seg/labels/compressed",
+                     "overlay": "/rgbt_seg/overlay/compressed", "gate_rgb": "/rgbt_seg/gate/rgb/compressed",
+                     "gate_thermal": "/rgbt_seg/gate/thermal/compressed"}
+# the runtime encodes these (compressed_outputs' names: gate/rgb is COMPRESSED_TOPICS' gate_rgb); the RGB frame is
+# encoded here
+_COMPRESSED = frozenset({"labels", "overlay", "gate/rgb", "gate/thermal"})
+# what the label ids mean (vision_msgs/LabelInfo: the checkpoint's classes and min_confidence), beside the labels,
+# at the start and on each change, so that an output bag describes itself
+LABEL_INFO_TOPIC = "/rgbt_seg/label_info"
 
 
 @dataclass
@@ -67,6 +85,8 @@ class BagEvalResult:
         if self.confusion is not None and self.evaluated:
             out.update(self.confusion.scores(class_names).to_dict())
             out["confusion_matrix"] = self.confusion.matrix.tolist()
+            # per true class, pixels predicted unlabelled (below min_confidence): misses, outside the matrix
+            out["unlabelled_predictions"] = self.confusion.unlabelled.tolist()
         return out
 
 
@@ -124,15 +144,44 @@ class _Scorer:
             self.res.confusion.update(gt, pred)
             self.res.evaluated += 1
 
+    def truth(self, item: BagImage, gt: np.ndarray | None) -> None:
+        """A ground-truth label from the bag (None: it could not be read, a bad frame)."""
+        if gt is None:
+            self.res.bad_frames += 1
+        else:
+            self.add(self.gt, item.stamp_ns, gt)
 
-def _write_outputs(writer: ImageBagWriter, out: FrameResult, bag_time_ns: int) -> None:
+
+def _write_label_info(writer: ImageBagWriter, engine: InferenceEngine, out: FrameResult, bag_time_ns: int) -> None:
+    """LabelInfo with the labels' header, where it says something new (the first output, another frame id)."""
+    class_map = label_map(engine.class_names, UNLABELLED)
+    writer.write_label_info(LABEL_INFO_TOPIC, class_map, engine.config.min_confidence, out.stamp_ns * 1e-9,
+                            str(out.header.frame_id), bag_time_ns)
+
+
+def _write_outputs(writer: ImageBagWriter, out: FrameResult, bag_time_ns: int, jpeg_quality: int) -> None:
     stamp, frame = out.stamp_ns * 1e-9, str(out.header.frame_id)
+    if out.compressed:  # --out-compressed
+        encoded = {name.replace("/", "_"): c for name, c in out.compressed.items()}
+        if out.rgb is not None:
+            encoded["rgb"] = encode_jpeg(out.rgb, jpeg_quality, "rgb")
+        for key, c in encoded.items():
+            writer.write_encoded(COMPRESSED_TOPICS[key], c.data, c.format, stamp, frame, bag_time_ns)
+        return
     images = [("rgb", out.rgb, "rgb8"), ("labels", out.labels, "mono8"), ("overlay", out.overlay, "rgb8")]
     if out.gates is not None:
         images += [("gate_rgb", out.gates[0], "32FC1"), ("gate_thermal", out.gates[1], "32FC1")]
     for key, image, encoding in images:
         if image is not None:
             writer.write_image(OUTPUT_TOPICS[key], image, encoding, stamp, frame, bag_time_ns)
+
+
+def _wanted(writing: bool, compressed: bool, video: bool) -> Outputs:
+    """What the replay asks the runtime for: the labels; for an output bag the gates and the overlay, raw or in
+    their compressed forms with the labels' (``--out-compressed``); the overlay for a video."""
+    encoded = _COMPRESSED if writing and compressed else frozenset()
+    return Outputs(labels=True, overlay=(writing and not encoded) or video, gates=writing and not encoded,
+                   compressed=encoded)
 
 
 def evaluate_bag(
@@ -148,12 +197,14 @@ def evaluate_bag(
     video_fps: float = 10.0,
     progress: Callable[[int], object] | None = None,
     preprocessing: Preprocessing | None = None,
+    out_compressed: bool = False,
 ) -> tuple[BagEvalResult, str | None]:
     """Returns the result and the path of the video written (or None).
 
     ``use_labels=None`` scores against ``topics.labels`` when the bag has it; True requires it; False ignores it.
     ``config`` is the node's runtime configuration; ``realtime`` is forced off so that every pair is segmented.
-    ``preprocessing``: a camera pair's own registration and normalisation (None: the engine's)."""
+    ``preprocessing``: a camera pair's own registration and normalisation (None: the engine's).
+    ``out_compressed``: ``out_bag`` holds the pictures compressed (:data:`COMPRESSED_TOPICS`) instead of raw."""
     bag = Path(bag)
     has_labels = bag_has_labels(bag, topics, require_labels=bool(use_labels))
     score = has_labels if use_labels is None else (use_labels and has_labels)
@@ -163,7 +214,7 @@ def evaluate_bag(
     sink = _VideoSink(video, video_fps) if video is not None else None
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(ImageBagWriter(out_bag, out_storage)) if out_bag is not None else None
-        wanted = Outputs(labels=True, overlay=writer is not None or sink is not None, gates=writer is not None)
+        wanted = _wanted(writer is not None, out_compressed, sink is not None)
 
         def segment(work: Work, bag_time_ns: int) -> None:
             out = replay.runtime.process(work, wanted)
@@ -175,21 +226,16 @@ def evaluate_bag(
             else:
                 res.unlabelled_pairs += 1
             if writer is not None:
-                _write_outputs(writer, out, bag_time_ns)
+                _write_label_info(writer, engine, out, bag_time_ns)
+                _write_outputs(writer, out, bag_time_ns, config.jpeg_quality)
             if sink is not None and out.overlay is not None:
                 sink.add(out.overlay)
             if progress:
                 progress(replay.runtime.counts["processed"])
 
-        def label(item: BagImage, gt: np.ndarray | None) -> None:
-            if gt is None:
-                res.bad_frames += 1
-            else:
-                scorer.add(scorer.gt, item.stamp_ns, gt)
-
         t0 = time.perf_counter()
         try:
-            replay.run(segment, label)
+            replay.run(segment, scorer.truth)
         finally:
             res.wall_seconds = time.perf_counter() - t0
             _account(res, replay, len(scorer.pred) if score else 0)
@@ -276,6 +322,7 @@ def evaluate_pairs(
     out_storage: str = "mcap",
     video: Path | None = None,
     progress: Callable[[int], object] | None = None,
+    out_compressed: bool = False,
 ) -> tuple[PairsEvalResult, dict[str, str]]:
     """Each pair of ``plan`` replayed on its own through its own runtime (``configs``: the pair's runtime config
     and preprocessing, as the node gives them) and the one ``engine``; returns the results and the videos written,
@@ -291,7 +338,7 @@ def evaluate_pairs(
         res, written = evaluate_bag(bag, engine, topics=topics, use_labels=use_labels, config=config,
                                     out_bag=_per_pair(out_bag, pair, plan.several, True), out_storage=out_storage,
                                     video=_per_pair(video, pair, plan.several, False), progress=progress,
-                                    preprocessing=prep)
+                                    preprocessing=prep, out_compressed=out_compressed)
         results[pair] = res
         if written:
             videos[pair] = written

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rgbt_seg_core.bags.evaluate import OUTPUT_TOPICS, PairsEvalResult, evaluate_pairs
-from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag
+from rgbt_seg_core.bags.evaluate import COMPRESSED_TOPICS, OUTPUT_TOPICS, PairsEvalResult, evaluate_pairs
+from rgbt_seg_core.bags.extract import ExtractConfig, extract_bag, extract_config, prelabel_inference
 from rgbt_seg_core.bags.from_dataset import BagTopics, bag_topics, dataset_to_bag
 from rgbt_seg_core.bags.pairs import PairPlan, plan_pairs, replay_configs
 from rgbt_seg_core.cli.extensions import run_command
@@ -18,7 +17,6 @@ from rgbt_seg_core.cli.options import add_dataset_options, dataset_options
 from rgbt_seg_core.cli.settings_options import add_settings_options, flag_values
 from rgbt_seg_core.data import DATASETS, build_dataset
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
-from rgbt_seg_core.inference.preprocess import ThermalNorm
 from rgbt_seg_core.runtime import RuntimeConfig
 from rgbt_seg_core.runtime.node_settings import checked_pairs, pair_configs
 from rgbt_seg_core.settings import read_params_file
@@ -72,7 +70,9 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
         f"--out-bag writes {', '.join(OUTPUT_TOPICS.values())} for RViz; --video writes an MP4 of overlays. "
         "--live plays the bag to a running segmentation_node and scores its ~/labels instead (needs ROS).",
     )
-    e.add_argument("bag")
+    e.add_argument("bag", help="a bag (folder or .mcap file); several, globs (quoted: expanded here), a folder of "
+                   "bags or @LIST.txt (a path a line) evaluate a fleet into one report (see docs/bags.md)")
+    e.add_argument("more_bags", nargs="*", metavar="BAG", help="more bags, globs, folders of bags or @LIST.txt")
     _add_pair_flag(e)
     e.add_argument("--rgb-topic", default=DEFAULTS.rgb)
     e.add_argument("--thermal-topic", default=DEFAULTS.thermal)
@@ -80,6 +80,11 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
                    help=f"ground-truth labels (default {DEFAULTS.labels}; scored when present)")
     e.add_argument("--out-bag", help="write labels/overlay/gates here (a new bag folder)")
     e.add_argument("--out-storage", choices=("mcap", "sqlite3"), default="mcap")
+    e.add_argument("--out-compressed", action="store_true",
+                   help=f"--out-bag: write the pictures as image_transport's compressed topics instead of raw "
+                   f"({', '.join(COMPRESSED_TOPICS.values())}: labels lossless PNG, RGB and overlay JPEG at "
+                   "--jpeg-quality, gates 16-bit PNG of round(gate * 65535)), as RViz and Foxglove ask for them "
+                   "over a network")
     e.add_argument("--video", help="write an MP4 of overlays here (PNG frames if no MP4 encoder)")
     e.add_argument("--json", metavar="OUT", help="write the summary and metrics as JSON")
     e.add_argument("--live", action="store_true", help="play the bag to a running node and score its output")
@@ -95,6 +100,7 @@ def _add_bag_eval(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--node-labels-topic", default="/segmentation_node/labels",
                    help="--live: the node's labels (with several pairs each pair's: /segmentation_node/<pair>/labels)")
     add_settings_options(e, "bag-eval")  # --checkpoint among them: with --live, the running node's (class names)
+    _add_fleet_flags(e)
     e.set_defaults(run=run_bag_eval)
 
 
@@ -128,9 +134,11 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
         "(the robot standing still) are skipped. Train on it with --dataset mfnet --data-root OUT. Pairing, frame "
         "checks, thermal normalisation and registration take the node's settings (--params FILE, a flag each).",
     )
-    x.add_argument("bag")
+    x.add_argument("bag", help="a bag (folder or .mcap file); several, globs (quoted: expanded here), a folder of "
+                   "bags or @LIST.txt make one training folder with a subfolder per bag (see docs/bags.md)")
+    x.add_argument("more_bags", nargs="*", metavar="BAG", help="more bags, globs, folders of bags or @LIST.txt")
     x.add_argument("--out", required=True, help="folder to create (the MFNet layout; with several camera pairs, "
-                   "one such folder per pair: OUT/<pair>/)")
+                   "one such folder per pair: OUT/<pair>/; with several bags, one folder, resumed by a rerun)")
     _add_pair_flag(x)
     x.add_argument("--rgb-topic", default=DEFAULTS.rgb)
     x.add_argument("--thermal-topic", default=DEFAULTS.thermal)
@@ -147,7 +155,22 @@ def _add_bag_extract(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--keep-16bit", action="store_true",
                    help="also write the raw 16-bit thermal (registered) to thermal16/")
     add_settings_options(x, "bag-extract")
+    g = x.add_argument_group("many bags", "several bags make one training folder: a subfolder per bag, the split "
+                             "lists and extract.json combined; a rerun skips the bags done with the same checkpoint "
+                             "and settings")
+    _add_workers(g, "extracted")
     x.set_defaults(run=run_bag_extract)
+
+
+def _add_workers(g: argparse._ArgumentGroup, done: str) -> None:
+    """Where a fleet's bags run, and when a bad one fails the command: bag-eval's and bag-extract's alike."""
+    g.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="local worker processes, one thread each (default 1: in this process; more needs the [fleet] "
+                   "extra, Dask)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask scheduler (tcp://HOST:8786)")
+    g.add_argument("--dashboard", action="store_true", help="log the Dask dashboard's address")
+    g.add_argument("--strict", action="store_true", help=f"exit 3 when any input or bag could not be {done} "
+                   "(default: only when none could)")
 
 
 def _add_pair_flag(p: argparse.ArgumentParser, text: str | None = None) -> None:
@@ -204,17 +227,21 @@ def print_summary(s: dict, class_names: list[str]) -> None:
         print(f"\n  the bag broke off: {s['error']}\n  (the figures above cover the frames read before that)")
 
 
-def pair_settings(args: argparse.Namespace) -> PairSettings:
-    """The node's settings and each camera pair's, as the node resolves a parameter file: ``--params`` (its
-    ``pairs`` and ``<pair>.<setting>`` keys too; checked alone first, so an error names the file), then the flags
-    over the node-wide values; a pair's own value in the file still wins for that pair, as it does on the node."""
+def settings_values(args: argparse.Namespace) -> dict:
+    """The flat parameter values: ``--params`` (checked alone first, so an error names the file), then the flags."""
     values: dict = {}
     if args.params:
         values.update(read_params_file(args.params, args.node))
         checked_pairs(values, source=str(args.params))
-    flags = flag_values(args)
-    values.update(flags)
-    return checked_pairs(values, source="command line" if flags else "")
+    values.update(flag_values(args))
+    return values
+
+
+def pair_settings(args: argparse.Namespace) -> PairSettings:
+    """The node's settings and each camera pair's, as the node resolves a parameter file: ``--params`` (its
+    ``pairs`` and ``<pair>.<setting>`` keys too; checked alone first, so an error names the file), then the flags
+    over the node-wide values; a pair's own value in the file still wins for that pair, as it does on the node."""
+    return checked_pairs(settings_values(args), source="command line" if flag_values(args) else "")
 
 
 _TOPIC_FLAGS = (("rgb_topic", "--rgb-topic", DEFAULTS.rgb), ("thermal_topic", "--thermal-topic", DEFAULTS.thermal),
@@ -242,6 +269,8 @@ def bag_plan(args: argparse.Namespace, ps: PairSettings) -> PairPlan:
 def run_bag_extract(args: argparse.Namespace) -> int:
     from rgbt_seg_core.bags.io import list_topics
 
+    if _is_extract_fleet(args):
+        return run_fleet_extract(args)
     ps = pair_settings(args)
     plan = bag_plan(args, ps)
     configs = pair_configs(ps, realtime=False, warmup=0)
@@ -259,13 +288,8 @@ def run_bag_extract(args: argparse.Namespace) -> int:
 def _extract_one(args: argparse.Namespace, topics: BagTopics, out: Path, runtime: RuntimeConfig,
                  inference: InferenceConfig, counts: dict) -> int:
     """One camera pair of the bag into one MFNet-layout folder, with that pair's settings."""
-    config = ExtractConfig(every=args.every, fps=args.fps, dedup=args.dedup, keep_16bit=args.keep_16bit,
-                           thermal_norm=inference.thermal_norm, homography=inference.homography(),
-                           thermal_offset=inference.thermal_offset)
-    engine = None
-    if args.prelabel:  # it labels the thermal as written: registered and in 8 bits already, so plain /255
-        engine = InferenceEngine(args.prelabel, dataclasses.replace(
-            inference, thermal_norm=ThermalNorm(), thermal_offset=(0, 0), thermal_homography=None))
+    config = extract_config(inference, every=args.every, fps=args.fps, dedup=args.dedup, keep_16bit=args.keep_16bit)
+    engine = InferenceEngine(args.prelabel, prelabel_inference(inference)) if args.prelabel else None
     total = sum(counts[t][1] for t in (topics.rgb, topics.thermal, topics.labels) if t in counts)
     with tqdm(total=total or None, desc="bag-extract", unit="msg", disable=None) as bar:
         res = extract_bag(args.bag, out, topics=topics, config=config, runtime_config=runtime,
@@ -282,7 +306,71 @@ def _extract_one(args: argparse.Namespace, topics: BagTopics, out: Path, runtime
     return 0
 
 
+_EXTRACT_FLEET_FLAGS = (("workers", 1), ("scheduler", None), ("dashboard", False), ("strict", False))
+
+
+def _is_extract_fleet(args: argparse.Namespace) -> bool:
+    """Several inputs, a glob, a list, a folder of bags or a fleet flag; else one bag, as bag-extract always ran."""
+    from rgbt_seg_core.fleet.inputs import has_glob, is_bag
+
+    if args.more_bags or any(getattr(args, dest) != default for dest, default in _EXTRACT_FLEET_FLAGS):
+        return True
+    path = Path(args.bag)
+    return args.bag.startswith("@") or has_glob(args.bag) or (path.is_dir() and not is_bag(path))
+
+
+def run_fleet_extract(args: argparse.Namespace) -> int:
+    """Every bag the inputs name into one training folder (rgbt_seg_core.fleet.prelabel). Exit 3 when no bag could
+    be extracted, or with --strict when any could not; bad bags and inputs are listed either way."""
+    from rgbt_seg_core.fleet.evaluate import FleetProgress, make_executor
+    from rgbt_seg_core.fleet.inputs import expand_inputs
+    from rgbt_seg_core.fleet.prelabel import PrelabelResult, plan_prelabel, prelabel_fleet, start_fleet_folder
+
+    ps = pair_settings(args)
+    keep = {"every": args.every, "fps": args.fps, "dedup": args.dedup, "keep_16bit": args.keep_16bit}
+    ExtractConfig(**keep)  # the keep rules refused before any bag is read
+    found = expand_inputs([args.bag, *args.more_bags])
+    executor = make_executor(args.workers, args.scheduler, args.dashboard)  # says what to install, before any work
+    with executor:
+        out = start_fleet_folder(args.out)
+        plan = plan_prelabel(found.bags, lambda bag: bag_plan(argparse.Namespace(**{**vars(args), "bag": str(bag)}),
+                                                              ps), settings_values(args), args.prelabel, keep, out)
+        progress = FleetProgress(plan)
+        with tqdm(total=sum(plan.frames.values()) or None, desc="bag-extract", unit="msg", disable=None) as bar:
+            def seen(task, outcome) -> None:
+                progress.note(task, isinstance(outcome, PrelabelResult))
+                bar.update(task.messages)
+                bar.set_postfix(progress.postfix(), refresh=False)
+
+            fleet = prelabel_fleet(plan, executor, seen)
+    _print_fleet_extract(out, fleet, found.bad)
+    if not fleet.done:
+        print("\n  nothing could be extracted")
+        return 3
+    return 3 if args.strict and (fleet.bad or found.bad) else 0
+
+
+def _print_fleet_extract(out: Path, fleet, bad_inputs) -> None:  # the fleet's types: imported lazily, as the fleet is
+    print(f"\n  {'bag':<40} {'subfolder':<24} {'pairs':>6} {'written':>8} {'prelabelled':>12}")
+    for d in fleet.done:
+        r = d.result
+        name = d.bag + (f" ({d.pair})" if d.pair else "")
+        print(f"  {name:<40} {d.subfolder:<24} {r.get('pairs', 0):>6} {r.get('written', 0):>8} "
+              f"{r.get('prelabelled', 0):>12}" + ("  (done before)" if d.skipped else ""))
+    for bag, reason in fleet.bad.items():
+        print(f"  bad bag {bag}: {reason}")
+    for bad in bad_inputs:
+        print(f"  bad input {bad.input}: {bad.reason}")
+    written = sum(d.result.get("written", 0) for d in fleet.done)
+    print(f"\n  {len(fleet.done)} bag(s), {written} pairs in {out} (train/val/test.txt and extract.json combined); "
+          f"{fleet.computed} extracted now, {fleet.skipped} done before")
+
+
 def run_bag_eval(args: argparse.Namespace) -> int:
+    if _is_fleet(args):
+        return run_fleet_eval(args)
+    if args.out_compressed and not args.out_bag:
+        raise ValueError("bag-eval --out-compressed says how --out-bag writes its pictures: give --out-bag too")
     ps = pair_settings(args)
     settings = ps.node
     if not settings.checkpoint:
@@ -299,7 +387,8 @@ def run_bag_eval(args: argparse.Namespace) -> int:
         res, videos = evaluate_pairs(
             args.bag, engine, plan, configs, use_labels=True if explicit_labels else None,
             out_bag=Path(args.out_bag) if args.out_bag else None, out_storage=args.out_storage,
-            video=Path(args.video) if args.video else None, progress=lambda n: bar.update(1))
+            video=Path(args.video) if args.video else None, progress=lambda n: bar.update(1),
+            out_compressed=args.out_compressed)
     s = _eval_summary(res, plan, engine.class_names)
     s["checkpoint"] = args.checkpoint
     if args.out_bag:
@@ -329,3 +418,101 @@ def _eval_summary(res: PairsEvalResult, plan: PairPlan, class_names: list[str]) 
     if plan.ignored:
         print("\n  topics no pair uses: " + ", ".join(f"{t} ({n})" for t, n in plan.ignored.items()))
     return s
+
+
+# ---------------------------------------------------------------------------------------------------- many bags
+_FLEET_FLAGS = (("shard_seconds", 0.0), ("cache", None), ("workers", 1), ("scheduler", None), ("dashboard", False),
+                ("strict", False), ("report_dir", None))
+
+
+def _add_fleet_flags(e: argparse.ArgumentParser) -> None:
+    g = e.add_argument_group("many bags", "several bags make one report: confusion matrices summed, a table of the "
+                             "bags worst first, bad bags listed with their reason")
+    g.add_argument("--report-dir", metavar="DIR", help="write report.md, metrics.json, bags.csv, confusion.png and "
+                   "iou.png here (as eval --report-dir)")
+    g.add_argument("--shard-seconds", type=float, default=0.0, metavar="S",
+                   help="cut each bag into shards of S seconds of bag time that run and are cached on their own, so a "
+                   "long bag does not hold up the others (default 0: whole bags); pairing is exact across borders")
+    g.add_argument("--cache", metavar="DIR", help="keep each finished shard's result here: a rerun skips it, a "
+                   "changed bag, checkpoint or setting computes it again")
+    _add_workers(g, "evaluated")
+
+
+def _is_fleet(args: argparse.Namespace) -> bool:
+    """Several inputs, a glob, a list, a folder of bags or a fleet flag; else one bag, as bag-eval always ran."""
+    from rgbt_seg_core.fleet.inputs import has_glob, is_bag
+
+    if args.more_bags or any(getattr(args, dest) != default for dest, default in _FLEET_FLAGS):
+        return True
+    text = args.bag
+    path = Path(text)
+    return text.startswith("@") or has_glob(text) or (path.is_dir() and not is_bag(path))
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    return [args.bag, *args.more_bags]
+
+
+def _fleet_flags_refused(args: argparse.Namespace) -> None:
+    for flag, dest in (("--live", "live"), ("--out-bag", "out_bag"), ("--out-compressed", "out_compressed"),
+                       ("--video", "video")):
+        if getattr(args, dest, None):
+            raise ValueError(f"bag-eval {flag} takes one bag; {' '.join(_inputs(args))} names a fleet")
+
+
+def run_fleet_eval(args: argparse.Namespace) -> int:
+    """Every bag the inputs name, one report (rgbt_seg_core.fleet). Exit 3 when nothing could be evaluated, or with
+    --strict when anything could not; bad bags and inputs are listed either way."""
+    from rgbt_seg_core.fleet.cache import ShardCache
+    from rgbt_seg_core.fleet.evaluate import plan_fleet
+    from rgbt_seg_core.fleet.inputs import expand_inputs
+    from rgbt_seg_core.fleet.report import fleet_json, print_fleet, write_report
+
+    _fleet_flags_refused(args)
+    values = settings_values(args)
+    ps = pair_settings(args)
+    if not ps.node.checkpoint:
+        raise ValueError("bag-eval needs --checkpoint (or a checkpoint in the --params file)")
+    found = expand_inputs(_inputs(args))
+    cache = ShardCache(args.cache) if args.cache else None
+    plan = plan_fleet(found.bags, lambda bag: bag_plan(argparse.Namespace(**{**vars(args), "bag": str(bag)}), ps),
+                      values, ps.node.checkpoint, args.shard_seconds, cache)
+    result = _run_fleet(args, plan, cache)
+    print_fleet(result, found.bad)
+    meta = {"checkpoint": ps.node.checkpoint, "inputs": _inputs(args), "shard_seconds": args.shard_seconds}
+    if not result.evaluated or result.confusion is None:
+        print("\n  nothing could be evaluated")
+        return 3
+    if args.report_dir:
+        print(f"\n  report written to {write_report(args.report_dir, result, meta, 'bag-eval', found.bad)}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(fleet_json(result, meta, found.bad))
+    return 3 if args.strict and (result.bad or found.bad) else 0
+
+
+def _run_fleet(args: argparse.Namespace, plan, cache):  # the fleet's types: imported lazily, as the fleet is
+    """The shards on the chosen executor, one progress bar over frames with the bags done, failed and left."""
+    from rgbt_seg_core.fleet.evaluate import FleetProgress, make_executor, run_fleet
+    from rgbt_seg_core.fleet.shards import ShardResult
+
+    progress = FleetProgress(plan)
+    executor = make_executor(args.workers, args.scheduler, args.dashboard)
+    with executor, tqdm(total=sum(plan.frames.values()) or None, desc="bag-eval", unit="frame",
+                        disable=None) as bar:
+        def seen(task, outcome) -> None:
+            ok = isinstance(outcome, ShardResult) and outcome.error is None
+            progress.note(task, ok)
+            if isinstance(outcome, ShardResult):
+                bar.update(outcome.frames)
+            bar.set_postfix(progress.postfix(), refresh=False)
+
+        try:
+            result = run_fleet(plan, executor, cache, seen)
+        except KeyboardInterrupt:
+            if cache is not None:
+                print(f"\ninterrupted: the shards finished so far are kept in {cache.root}", flush=True)
+            raise
+    print(f"\n  shards: {result.computed} computed, {result.cached} from the cache"
+          + (f" ({cache.root})" if cache is not None else ""))
+    return result

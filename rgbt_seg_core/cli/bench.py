@@ -17,13 +17,14 @@ from rgbt_seg_core.cli.extensions import run_command
 from rgbt_seg_core.cli.settings_options import add_settings_options
 from rgbt_seg_core.deploy import BACKENDS
 from rgbt_seg_core.models import list_models
+from rgbt_seg_core.settings import schema
 from rgbt_seg_core.settings.check import MAX_PAIRS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks that print ratios", description="Benchmarks.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    for add in (_add_reparam, _add_ablation, _add_robustness, _add_node, _add_latency):
+    for add in (_add_reparam, _add_ablation, _add_robustness, _add_node, _add_latency, _add_outputs, _add_fleet):
         add(bsub)
 
 
@@ -104,6 +105,9 @@ def _add_node(bsub: argparse._SubParsersAction) -> None:
     n.add_argument("--all-outputs", action="store_true", help="also subscribe colour, overlay and gate topics")
     n.add_argument("--ceiling", action="store_true",
                    help="replace the model with a constant-time labeller: the node's own cost and its top rate")
+    n.add_argument("--compressed", action="store_true",
+                   help="also subscribe ~/labels|color|overlay/compressed: what encoding them adds to the in-node "
+                   "overhead (against a run without), and the bytes each message held")
     n.add_argument("--json", metavar="OUT", nargs="?", const="-",
                    help="the results as JSON (in_node_overhead_ms_p50, end_to_end_ms_p50, rate_hz, ...): written to "
                    "OUT, or printed instead of the summary without OUT")
@@ -171,10 +175,75 @@ def run_latency(args: argparse.Namespace) -> int:
         if with_miou:
             line += f" {row['miou']:>7.2f} {row['miou_change_points']:>+7.2f}"
         print(line)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(r, indent=2))
+    _write_json(args.json, r)
     return 0
+
+
+def _add_outputs(bsub: argparse._SubParsersAction) -> None:
+    o = bsub.add_parser(
+        "outputs",
+        help="bytes per second of each node output, raw against its compressed form, and the encoding time",
+        description="Draws the node's outputs for synthetic street scenes with their true labels (what a model "
+        "that is right publishes) with the engine's functions, encodes the compressed forms with the node's "
+        "encoders (labels PNG, colour and overlay JPEG at --jpeg-quality), and prints each output's bytes per frame "
+        "and per second at --rate, raw and compressed, and the median encoding time.",
+    )
+    o.add_argument("--height", type=int, default=480)
+    o.add_argument("--width", type=int, default=640)
+    o.add_argument("--frames", type=int, default=20)
+    o.add_argument("--rate", type=float, default=10.0, metavar="HZ", help="frames per second (default 10)")
+    quality = schema.default("jpeg_quality")
+    o.add_argument("--jpeg-quality", type=int, default=quality, help=f"as the node's jpeg_quality (default {quality})")
+    o.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    o.set_defaults(run=run_outputs)
+
+
+def run_outputs(args: argparse.Namespace) -> int:
+    from rgbt_seg_core.benchmarks.outputs import format_outputs_table, run_outputs_benchmark
+
+    r = run_outputs_benchmark(args.height, args.width, args.frames, args.rate, args.jpeg_quality)
+    _write_json(args.json, r)
+    print(format_outputs_table(r))
+    return 0
+
+
+def _add_fleet(bsub: argparse._SubParsersAction) -> None:
+    f = bsub.add_parser(
+        "fleet",
+        help="bag-eval over a fleet of bags: in-process against 1 and 2 Dask workers (needs the [fleet] extra)",
+        description="Makes --bags synthetic bags of --frames frames (in --out, reused when there) and a random "
+        "--model whose labels vary, then evaluates them one after another in this process (torch's default "
+        "threads), on one local Dask worker of one thread and on two. Prints each run's wall time (from the "
+        "executor's start to its shut-down) and start-up, the ratios to one worker, whether the three reports are "
+        "identical, and each process's peak resident memory. Target: two workers >= 1.7x one, and faster than "
+        "in-process.",
+    )
+    f.add_argument("--out", default="bench_fleet", help="folder for the bags and the checkpoint (default bench_fleet)")
+    f.add_argument("--bags", type=int, default=8)
+    f.add_argument("--frames", type=int, default=96, help="frames per bag (default 96: the work outweighs the "
+                   "workers' start-up)")
+    f.add_argument("--size", type=int, nargs=2, default=(128, 160), metavar=("H", "W"))
+    f.add_argument("--model", default="rsfnet50_18", choices=list_models(), metavar="NAME")
+    f.add_argument("--shard-seconds", type=float, default=0.0, help="as bag-eval's (default 0: whole bags)")
+    f.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    f.set_defaults(run=run_fleet_bench)
+
+
+def _write_json(path: str | None, result: dict) -> None:
+    """``--json OUT``: the printed figures, whole, for a script or docs/benchmarks.md."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def run_fleet_bench(args: argparse.Namespace) -> int:
+    from rgbt_seg_core.benchmarks.fleet import format_fleet_table, run_fleet_benchmark
+
+    r = run_fleet_benchmark(Path(args.out), bags=args.bags, frames=args.frames, size=(args.size[0], args.size[1]),
+                            model=args.model, shard_seconds=args.shard_seconds)
+    _write_json(args.json, r)
+    print(format_fleet_table(r))
+    return 0 if r["identical"] else 1
 
 
 def run_node(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "preset rgbt_seg_core/training/presets/<dataset>.yaml). Options layer as: preset < --config < --set < flags. "
         "Checkpoints: RUN_DIR/last.safetensors "
         "(every epoch, resumable) and RUN_DIR/best.safetensors (best validation mIoU). Multi-GPU: launch with "
-        "torchrun --nproc-per-node N $(which rgbt-seg) train ...",
+        "torchrun --nproc-per-node N $(which rgbt-seg) train ...; several machines: docs/training.md.",
     )
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-root", required=True, help="data set folder in its public layout")
@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--dist-timeout", type=float, metavar="SECONDS",
+                   help="under torchrun: how long a process waits for the others before it stops with 'peer lost' "
+                   "(default 300)")
     p.set_defaults(run=run)
     p.epilog = f"Presets are read from {train_config_dir()}."
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_train_config(
         dataset=args.dataset, model=args.model, config_file=args.config, sets=args.set, preset=args.preset,
         data_root=args.data_root, out=args.out, max_iters=args.max_iters, epochs=args.epochs,
-        batch_size=args.batch_size, device=args.device, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, seed=args.seed, dist_timeout=args.dist_timeout,
     )
     if args.data_option:  # flags are the top layer: over the preset's, the --config file's and --set's options
         cfg.dataset_options = {**cfg.dataset_options, **parse_key_values(args.data_option, "--data-option")}

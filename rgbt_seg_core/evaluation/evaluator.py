@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from rgbt_seg_core.data.base import RGBTDataset
 from rgbt_seg_core.data.perturb import PerturbationSet
@@ -52,8 +52,11 @@ def evaluate(
     save_predictions: Path | None = None,
     progress: Callable[[int], object] | None = None,
     perturb: PerturbationSet | None = None,
+    indices: Sequence[int] | None = None,
 ) -> EvalResult:
-    """Score ``engine`` on ``dataset``; ``perturb`` degrades each frame first (a robustness protocol)."""
+    """Score ``engine`` on ``dataset``; ``perturb`` degrades each frame first (a robustness protocol).
+    ``indices``: score only these frames (one rank's slice of a sharded validation); the subsets stay those of the
+    whole split, so that slices' results add up to the split's."""
     n = dataset.num_classes
     if engine.meta.num_classes != n:
         raise ValueError(f"the model predicts {engine.meta.num_classes} classes but {dataset.dataset_name} has {n}")
@@ -65,8 +68,11 @@ def evaluate(
     if save_predictions is not None:
         for sub in ("labels", "color", "overlay"):
             (save_predictions / sub).mkdir(parents=True, exist_ok=True)
+    frames: Dataset = EvalSet(dataset, perturb)
+    if indices is not None:
+        frames = Subset(frames, list(indices))  # EvalSet keeps each frame's own index, so names stay right
     loader = DataLoader(
-        EvalSet(dataset, perturb), batch_size=batch_size, num_workers=num_workers, collate_fn=frame_lists,
+        frames, batch_size=batch_size, num_workers=num_workers, collate_fn=frame_lists,
         generator=torch.Generator(),  # leave the global RNG alone (training resumes must stay exact)
     )
     done = 0

@@ -66,6 +66,9 @@ class TrainConfig:
     # with native bf16 (AMX or AVX512_BF16), fp32 elsewhere; as the engine's precision setting.
     precision: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # under torchrun: seconds a rank waits for the others at a collective before it stops with "peer lost"; long
+    # enough for rank 0's checkpoint writes and for the slowest rank's validation slice
+    dist_timeout: float = 300.0
     cache_dir: str | None = None
     tensorboard: bool = True
     progress: bool = True
@@ -117,6 +120,9 @@ class TrainConfig:
             raise bad("precision", f"must be one of {', '.join(TORCH_PRECISIONS)}")
         if self.thermal not in ("8bit", "raw"):
             raise bad("thermal", "must be '8bit' or 'raw'")
+        if isinstance(self.dist_timeout, bool) or not isinstance(self.dist_timeout, (int, float)) \
+                or not 0 < self.dist_timeout < 1e7:
+            raise bad("dist_timeout", "must be a number of seconds, > 0 and < 1e7")
         if self.num_workers < 0 or self.threads < 0:
             raise ValueError("num_workers and threads must be >= 0")
         if not self.data_root:

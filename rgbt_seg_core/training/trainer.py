@@ -9,9 +9,9 @@ Exact resume: the batch order of an epoch is a permutation drawn from ``(seed, e
 augmentation from ``(seed, epoch, index)``, so after restoring weights, optimizer, torch RNG (dropout) and the
 position inside the epoch, the remaining steps see the same data in the same order as an uninterrupted run.
 
-Multi-GPU: launched by ``torchrun``, the trainer initialises the process group from the environment, wraps the
-model in DistributedDataParallel (SyncBatchNorm on CUDA) and shards each epoch's permutation across ranks; only
-rank 0 writes files.
+Multi-GPU and multi-node: launched by ``torchrun``, the trainer initialises the process group from the environment
+(with ``dist_timeout``), wraps the model in DistributedDataParallel (SyncBatchNorm on CUDA), shards each epoch's
+permutation and the validation split across ranks (``training.distributed``); only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from torch.utils.data import DataLoader
 from rgbt_seg_core.data import build_dataset
 from rgbt_seg_core.data.base import RGBTDataset
 from rgbt_seg_core.data.training import IGNORE_INDEX, TrainingSet
-from rgbt_seg_core.evaluation.evaluator import evaluate
 from rgbt_seg_core.inference.engine import InferenceConfig, InferenceEngine
 from rgbt_seg_core.inference.precision import autocast, precision_name, resolve_precision
 from rgbt_seg_core.models import build_model
@@ -42,6 +41,14 @@ from rgbt_seg_core.models.checkpoint import load_checkpoint
 from rgbt_seg_core.models.checkpoint_file import CheckpointError, CheckpointMeta, save_checkpoint
 from rgbt_seg_core.models.contract import SegmentationModel
 from rgbt_seg_core.training.config import TrainConfig
+from rgbt_seg_core.training.distributed import (
+    close_process_group,
+    dist_info,
+    init_process_group,
+    peer_loss_reported,
+    sync_buffers,
+    validate_sharded,
+)
 from rgbt_seg_core.training.losses import build_loss, class_weights
 from rgbt_seg_core.training.schedule import learning_rate
 from rgbt_seg_core.training.split_statistics import split_statistics
@@ -114,13 +121,6 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _dist_info() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    return world, rank, local
-
-
 def _dataset_options(cfg: TrainConfig) -> dict[str, Any]:
     opts = {"thermal": cfg.thermal} if cfg.dataset == "pst900" else {}
     return {**opts, **cfg.dataset_options}
@@ -130,16 +130,18 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         cfg.validate()
         self.cfg = cfg
-        self.world, self.rank, self.local_rank = _dist_info()
+        self.dist = dist_info()
+        self.world, self.rank, self.local_rank = self.dist.world, self.dist.rank, self.dist.local_rank
         self.is_main = self.rank == 0
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
         if cfg.device == "auto":
             self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
         else:
             self.device = torch.device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
+        self._owns_group = self.world > 1 and not dist.is_initialized()  # closed by run() once it ends well
+        if self._owns_group:  # the backend follows the device: gloo for a CPU run
+            init_process_group(self.device.type, cfg.dist_timeout)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if cfg.deterministic:
@@ -178,7 +180,8 @@ class Trainer:
     def _resume_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
         path = self.run_dir / "last.safetensors"
         if not path.is_file():
-            raise FileNotFoundError(f"--resume: no {path} to resume from")
+            shared = " (every node reads it: --out must be on a file system all nodes see)" if self.world > 1 else ""
+            raise FileNotFoundError(f"--resume: no {path} to resume from{shared}")
         loaded = load_checkpoint(path)
         state = loaded.meta.training.get("state")
         if not state:
@@ -259,7 +262,17 @@ class Trainer:
 
     def run(self, *, resume: bool = False) -> TrainResult:
         """Train to the end of the schedule (or ``stop_after_iters``), from the start or, with ``resume``, from
-        where ``last.safetensors`` says the previous run stopped."""
+        where ``last.safetensors`` says the previous run stopped. Under torchrun a peer that dies or stops
+        answering for ``dist_timeout`` seconds ends the run with :class:`PeerLostError`."""
+        if self.world <= 1:
+            return self._run(resume)
+        with peer_loss_reported(self.rank, self.cfg.dist_timeout):
+            result = self._run(resume)
+            if self._owns_group:
+                close_process_group()
+        return result
+
+    def _run(self, resume: bool) -> TrainResult:
         self._prepare_run_dir(resume)
         run = self._setup()
         pos = self._resume_position(run) if resume else _Position()
@@ -294,8 +307,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ run steps
     def _prepare_run_dir(self, resume: bool) -> None:
-        if not self.is_main:
-            return
+        """Rank 0 readies the run folder; under torchrun every rank learns of its refusal at once (instead of
+        waiting ``dist_timeout`` for a rank 0 that has gone)."""
+        error: OSError | None = None
+        if self.is_main:
+            try:
+                self._clean_run_dir(resume)
+            except OSError as exc:  # a run already there, or a folder that cannot be made
+                error = exc
+        problem = str(error) if error is not None else None
+        if self.world > 1:
+            shared = [problem]
+            dist.broadcast_object_list(shared, src=0)
+            problem = shared[0]
+        if error is not None:
+            raise error
+        if problem is not None:
+            raise OSError(f"rank 0 stopped the run: {problem}")
+
+    def _clean_run_dir(self, resume: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for name in ("last.safetensors", "best.safetensors"):  # left by a run killed mid-write
             for stale in remove_stale_temporaries(self.run_dir, name):
@@ -419,7 +449,9 @@ class Trainer:
         cfg = self.cfg
         if run.val_ds is None or not ((epoch + 1) % cfg.val_every == 0 or pos.iteration >= run.total_iters):
             return None
-        res = evaluate(self._engine(run.model), run.val_ds)
+        if self.world > 1:
+            sync_buffers(run.model)  # every rank validates the model the checkpoints hold: rank 0's
+        res = validate_sharded(self._engine(run.model), run.val_ds, self.dist, self.device)
         miou = res.scores().miou
         if writer is not None:
             writer.add_scalar("val/mIoU", miou, pos.iteration)
@@ -439,13 +471,14 @@ class Trainer:
             log.info("stopped after %d iterations; continue with --resume", pos.iteration)
 
     def _end_epoch(self, run: _Run, pos: _Position, epoch: int, miou: float | None) -> None:
-        """Track the best mIoU and write the epoch's checkpoints."""
-        if not self.is_main:
-            return
+        """Track the best mIoU and write the epoch's checkpoints. Every rank tracks the best (its mIoU is the
+        all-reduced one, the same everywhere), so each rank's position agrees with rank 0's checkpoints."""
         improved = miou is not None and (pos.best is None or miou > pos.best)
         if improved:
             pos.best = miou
             pos.best_epoch = epoch + 1
+        if not self.is_main:
+            return
         epoch_meta = {**run.meta, "epoch": epoch + 1, "iteration": pos.iteration, "val_miou": miou}
         # best first, then last: `last` is the commit point, so whenever it says a best exists, that best
         # is on disk (a kill between the two leaves the previous last, and resuming redoes this epoch)

@@ -68,3 +68,27 @@ def test_merge_equals_joint_update() -> None:
     m2.update(a[1], b[1])
     m1.merge(m2)
     assert (m1.matrix == joint.matrix).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_prediction_of_no_class_is_a_miss_of_the_true_class(seed: int) -> None:
+    """Pixels predicted unlabelled (255, below min_confidence) count in their true class's row, in no column: the
+    brute force's counting, where such a pixel is a false negative of its class and no class's false positive."""
+    rng = np.random.default_rng(seed)
+    target = [rng.choice([0, 1, 2, 3], size=(6, 8)) for _ in range(2)]
+    pred = [np.where(rng.random((6, 8)) < 0.3, 255, rng.choice([0, 1, 2, 3], size=(6, 8))) for _ in range(2)]
+    cm = ConfusionMatrix(4)
+    for t, p in zip(target, pred):
+        cm.update(t, p)
+    acc, iou = _brute(target, pred, 4)
+    s = cm.scores()
+    np.testing.assert_allclose(s.acc, acc)
+    np.testing.assert_allclose(s.iou, iou)
+    t, p = np.concatenate([x.ravel() for x in target]), np.concatenate([x.ravel() for x in pred])
+    assert cm.unlabelled.tolist() == np.bincount(t[p == 255], minlength=4).tolist() and cm.unlabelled.sum() > 0
+    assert s.pixels == t.size and cm.matrix.sum() == int((p != 255).sum())
+    cm.update(np.full((2, 2), 255), np.full((2, 2), 255))  # ignored truth: not scored, whatever was predicted
+    assert cm.scores().pixels == t.size
+    other = ConfusionMatrix(4)
+    other.merge(cm)
+    assert other.unlabelled.tolist() == cm.unlabelled.tolist()

@@ -24,7 +24,12 @@ class OnnxRuntimeRunner:
         int8 = is_int8_file(path, metadata, config.precision)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" \
             else ["CPUExecutionProvider"]
-        self._session = ort.InferenceSession(str(path), providers=providers)
+        options = ort.SessionOptions()
+        # the thread budget torch has in this process, as the OpenVINO runner takes it: ONNX Runtime's own default
+        # is a spinning thread per core, which starves the node's other threads (and a second process) of the CPU
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         self.device = torch.device("cpu")  # inputs go in as host arrays
         self.precision = "int8" if int8 else "fp32"
         self.path = path

@@ -18,9 +18,11 @@ a fresh ``HOME`` and must leave neither there: that catches the reporting even w
 The run's environment drops what would switch the telemetry off for it alone (``CI``, which ONNX Runtime and
 OpenVINO's converter both honour, and ``ORT_DISABLE_TELEMETRY``): the suite must switch it off by itself.
 
-Why these tests (``RUN``) and no more: each takes one way out, at the lowest cost found (the two exports are most
-of it).
-* deploy/onnx/test_export.py: the ONNX export and the onnxruntime runner, through the engine a node uses;
+Why these tests (``RUN``) and no more: each takes one way out, at the lowest cost found.
+* deploy/onnx/test_export.py: the onnxruntime runner, through the engine a node uses. The float graph of the
+  session's checkpoint is copied into the fresh home's cache where this session has exported it already: the
+  exporter (torch and onnxscript) loads no runtime and was most of the run's time (``make trace-test-fast`` traces
+  it too, exporting from nothing);
 * deploy/test_backends.py TestOpenVino: the OpenVINO IR conversion (OpenVINO's converter is what carries its
   telemetry) and the openvino runner;
 * deploy/test_backends.py's TensorRT test: the tensorrt runner, which skips without a GPU (TensorRT has no
@@ -265,6 +267,17 @@ def _env(home: Path) -> dict[str, str]:
             "ROS_LOCALHOST_ONLY": "1", "ROS_DOMAIN_ID": str(random.randint(1, 100))}
 
 
+def _seed_float_graphs(checkpoint: Path, folder: Path) -> None:
+    """The traced run makes the same varied checkpoint (save_varied_checkpoint is deterministic), so its cached
+    float graphs are named by the same checksum; none cached yet, the traced run exports them itself."""
+    from rgbt_seg_core.models.checkpoint import load_checkpoint
+    from rgbt_seg_core.utils.cache_dir import default_cache_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for graph in (default_cache_dir() / "onnx").glob(f"{load_checkpoint(checkpoint).sha256[:24]}_*.onnx"):
+        shutil.copyfile(graph, folder / graph.name)
+
+
 def _outcomes(stdout: str) -> dict[str, str]:
     """Each run test's outcome, from pytest -v's lines (``<node id> PASSED [ 40%]``)."""
     return dict(re.findall(r"^(test/\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b", stdout, re.MULTILINE))
@@ -272,10 +285,11 @@ def _outcomes(stdout: str) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.ros
-def test_collecting_the_suite_and_running_each_way_out_stays_local(tmp_path: Path) -> None:
+def test_collecting_the_suite_and_running_each_way_out_stays_local(tmp_path: Path, varied_checkpoint: Path) -> None:
     strace = _strace()
     home, log = tmp_path / "home", tmp_path / "strace.log"
     home.mkdir()
+    _seed_float_graphs(varied_checkpoint, home / ".cache" / "rgbt_seg" / "onnx")
     cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
            "-c", str(ROOT / "pytest.ini"), f"--basetemp={tmp_path / 'inner'}", "-k", _selection(), str(ROOT / "test")]
     traced = [strace, "-f", "-qq", "-v", "-s", "64", "--seccomp-bpf", "-e", f"trace={TRACED}", "-e", "signal=none",

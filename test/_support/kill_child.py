@@ -1,6 +1,6 @@
 """Run by test_kill_resume.py: trains with the given configuration in a child process and, optionally, kills
-itself (os._exit) at the Nth checkpoint write, just before or just after the file is renamed into place.
-``record`` prints the sequence of checkpoint writes of an uninterrupted run. Not collected by pytest."""
+itself (os._exit) at the Nth checkpoint write, just before or just after the file is renamed into place. Not
+collected by pytest."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from rgbt_seg_core.training.trainer import Trainer
 from rgbt_seg_core.utils import atomic
 
 cfg = TrainConfig(**json.loads(sys.argv[1]))
-mode = sys.argv[2]  # record | kill
-index = int(sys.argv[3]) if mode == "kill" else -1
-phase = sys.argv[4] if mode == "kill" else ""
+index, phase = int(sys.argv[2]), sys.argv[3]  # phase: before | after
 writes: list[str] = []
 real_replace = os.replace
 
@@ -34,4 +32,4 @@ def replace(src, dst):
 
 atomic.os.replace = replace  # every checkpoint write renames through rgbt_seg_core.utils.atomic
 Trainer(cfg).run()
-print(json.dumps(writes))
+sys.exit(f"kill_child: the run made {len(writes)} checkpoint writes, none numbered {index}")

@@ -76,20 +76,25 @@ def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) ->
         assert torch.equal(again.model.eval()(rgb, thermal), deploy(rgb, thermal))
 
 
-# cimnet_mitb4's export takes 80 s at a fixed size and about 5 min with dynamic H and W on a 2-core CPU (54
-# transformer blocks through torch.export, whose dynamic-shape solver gives up on SegFormer's token reshapes so that
-# the exporter falls back to its draft export): too long for CI. Its code path is exported instead on the same
-# modules with MiT-B0's two blocks per stage (test_cimnet_with_a_mit_encoder_exports). Two more are exported, and
-# compared with torch more strictly, by the tests that need their export anyway: one export each per session.
+# Exported, and compared with torch more strictly, by the tests that need their export anyway (one export each
+# per session). cimnet_mitb4's export takes 80 s at a fixed size and about 5 min with dynamic H and W on a 2-core
+# CPU (54 transformer blocks through torch.export): its code path is exported on the same modules with MiT-B0's two
+# blocks per stage, in the test that exports CIMNet's deformable convolutions too.
 EXPORTED_ELSEWHERE = {
-    "cimnet_mitb4": "test_cimnet_with_a_mit_encoder_exports",
+    "cimnet_mitb4": "test/core/models/layers/test_deform.py (CIMNet on MiT-B0, offsets moved, labels varied, 1e-4)",
     "rsfnet50_18": "test/core/deploy/onnx/test_export.py (the session's varied checkpoint, at three sizes)",
-    "cimnet_r18": "test/core/models/layers/test_deform.py (offsets moved, labels varied, 1e-4)",
 }
+# Exported in `make test-all` only: what their export runs is exported in `make test` by the models named
+# (CIMNet's fusion, decoder and deformable convolutions on MiT-B0; the ResNet-18 encoder in rsfnet50_18)
+EXPORTED_BY_PARTS = {"cimnet_r18": ("cimnet_mitb4", "rsfnet50_18")}
+
+
+def _export_marks(name: str) -> tuple:
+    return (pytest.mark.exhaustive,) if name in DEPTH_VARIANTS or name in EXPORTED_BY_PARTS else ()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.exhaustive if n in DEPTH_VARIANTS else ())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_export_marks(n))
                                   for n in list_models() if n not in EXPORTED_ELSEWHERE])
 def test_onnx_export(name: str, tmp_path: Path) -> None:
     _check_export(_build(name), tmp_path)
@@ -98,17 +103,10 @@ def test_onnx_export(name: str, tmp_path: Path) -> None:
 def test_every_model_is_exported_by_some_test() -> None:
     """A model added to the registry is exported somewhere, and the names above stay registry names."""
     names = set(list_models())
-    assert set(EXPORTED_ELSEWHERE) <= names and DEPTH_VARIANTS <= names
+    assert set(EXPORTED_ELSEWHERE) <= names and DEPTH_VARIANTS <= names and set(EXPORTED_BY_PARTS) <= names
     assert not DEPTH_VARIANTS & set(EXPORTED_ELSEWHERE)
-
-
-@pytest.mark.slow
-def test_cimnet_with_a_mit_encoder_exports(tmp_path: Path) -> None:
-    pytest.importorskip("transformers")
-    from rgbt_seg_core.models.cimnet.model import CIMNet, CIMNetConfig
-
-    torch.manual_seed(0)
-    _check_export(CIMNet(CIMNetConfig(encoder="mit_b0", num_classes=5, **SMALL["cimnet"])), tmp_path)
+    for name, parts in EXPORTED_BY_PARTS.items():  # the parts are exported in `make test`
+        assert all(p in EXPORTED_ELSEWHERE or p not in DEPTH_VARIANTS | set(EXPORTED_BY_PARTS) for p in parts), name
 
 
 def _check_export(model: torch.nn.Module, tmp_path: Path) -> None:

@@ -58,6 +58,21 @@ def test_onnxruntime_backend_gives_torch_fp32_labels(exported: dict) -> None:
                                                           model_file=str(exported["onnx"])))
 
 
+def test_onnxruntime_takes_the_thread_budget_torch_has(exported: dict) -> None:
+    """As the OpenVINO runner: not ONNX Runtime's default of a spinning thread per core beside torch's."""
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            engine = InferenceEngine(exported["ckpt"], InferenceConfig(device="cpu", backend="onnxruntime",
+                                                                       model_file=str(exported["onnx"]), warmup=0))
+            assert engine._runner is not None
+            options = engine._runner._session.get_session_options()
+            assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.slow  # about 30 single frames and batches through ONNX Runtime
 def test_onnxruntime_batches_equal_single_frames(exported: dict) -> None:
     """The file takes batches up to its max_batch: 1, 2 and 4 frames at two sizes in one stream, each frame with its

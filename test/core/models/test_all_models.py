@@ -76,12 +76,15 @@ def test_forward_backward_odd_sizes_and_checkpoint(name: str, tmp_path: Path) ->
         assert torch.equal(again.model.eval()(rgb, thermal), deploy(rgb, thermal))
 
 
-# Exported, and compared with torch more strictly, by the tests that need their export anyway (one export each
-# per session). cimnet_mitb4's export takes 80 s at a fixed size and about 5 min with dynamic H and W on a 2-core
-# CPU (54 transformer blocks through torch.export): its code path is exported on the same modules with MiT-B0's two
-# blocks per stage, in the test that exports CIMNet's deformable convolutions too.
+# Exported by another test: one that needs the export anyway (one export each per session, compared with torch
+# more strictly), or one that exports the same code with a smaller member of the encoder's family. cimnet_mitb4's
+# export takes 80 s at a fixed size and about 5 min with dynamic H and W on a 2-core CPU (54 transformer blocks
+# through torch.export): its code path is exported on the same modules with MiT-B0's two blocks per stage, in the
+# test that exports CIMNet's deformable convolutions too. rsfnet161_121's takes 70 s: DenseNet-121 on both sides
+# runs the same dense blocks, narrower and shallower, in two thirds of that.
 EXPORTED_ELSEWHERE = {
     "cimnet_mitb4": "test/core/models/layers/test_deform.py (CIMNet on MiT-B0, offsets moved, labels varied, 1e-4)",
+    "rsfnet161_121": "test_rsfnet_with_densenet121_encoders_exports",
     "rsfnet50_18": "test/core/deploy/onnx/test_export.py (the session's varied checkpoint, at three sizes)",
 }
 # Exported in `make test-all` only: what their export runs is exported in `make test` by the models named
@@ -107,6 +110,15 @@ def test_every_model_is_exported_by_some_test() -> None:
     assert not DEPTH_VARIANTS & set(EXPORTED_ELSEWHERE)
     for name, parts in EXPORTED_BY_PARTS.items():  # the parts are exported in `make test`
         assert all(p in EXPORTED_ELSEWHERE or p not in DEPTH_VARIANTS | set(EXPORTED_BY_PARTS) for p in parts), name
+
+
+@pytest.mark.slow
+def test_rsfnet_with_densenet121_encoders_exports(tmp_path: Path) -> None:
+    from rgbt_seg_core.models.rsfnet.model import RSFNet, RSFNetConfig
+
+    torch.manual_seed(0)
+    _check_export(RSFNet(RSFNetConfig(rgb_encoder="densenet121", thermal_encoder="densenet121", num_classes=5,
+                                      **SMALL["rsfnet"])), tmp_path)
 
 
 def _check_export(model: torch.nn.Module, tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def _same(a: dict, b: dict) -> bool:
 @pytest.mark.slow
 def test_kill_at_checkpoint_writes_then_resume(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    write_synthetic_dataset(root, 20, SynthConfig(height=64, width=64, seed=0))
+    write_synthetic_dataset(root, 12, SynthConfig(height=64, width=64, seed=0))  # 6 training frames: 3 steps
 
     def cfg(out: str) -> TrainConfig:
         return TrainConfig(dataset="synthetic", data_root=str(root), model="rsfnet50_18", out=str(tmp_path / out),

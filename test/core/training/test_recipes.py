@@ -86,7 +86,7 @@ def test_presets_and_dotted_options() -> None:
 def test_authors_recipe_resumes_exactly(tmp_path: Path) -> None:
     """Two parameter groups: the momentum buffers of both survive a stop and resume."""
     root = tmp_path / "data"
-    write_synthetic_dataset(root, 20, SynthConfig(height=64, width=64, seed=0))
+    write_synthetic_dataset(root, 12, SynthConfig(height=64, width=64, seed=0))  # 6 training frames: 3 steps
 
     def cfg(out: str, **kw) -> TrainConfig:
         return TrainConfig(dataset="synthetic", data_root=str(root), model="rsfnet50_18", out=str(tmp_path / out),
@@ -97,7 +97,7 @@ def test_authors_recipe_resumes_exactly(tmp_path: Path) -> None:
                            model_options={"fusion_channels": [16, 16, 32, 32], "reduced_dim": 16}, **kw)
 
     Trainer(cfg("full")).run()
-    Trainer(cfg("part", stop_after_iters=7)).run()
+    Trainer(cfg("part", stop_after_iters=4)).run()
     Trainer(cfg("part")).run(resume=True)
     a = load_checkpoint(tmp_path / "full" / "last.safetensors")
     b = load_checkpoint(tmp_path / "part" / "last.safetensors")

@@ -17,7 +17,7 @@ from rgbt_seg_core.training.trainer import Trainer
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth")
-    write_synthetic_dataset(root, 20, SynthConfig(height=64, width=64, seed=0))
+    write_synthetic_dataset(root, 12, SynthConfig(height=64, width=64, seed=0))  # 6 training frames
     return root
 
 
@@ -34,11 +34,11 @@ def _cfg(root: Path, out: Path, cache: Path, **kw) -> TrainConfig:
 def test_interrupted_and_resumed_equals_uninterrupted(synth_root: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     full = Trainer(_cfg(synth_root, tmp_path / "full", cache)).run()
-    assert full.iterations == 10 and not full.stopped_early  # 10 train images / batch 2 x 2 epochs
-    part = Trainer(_cfg(synth_root, tmp_path / "part", cache, stop_after_iters=7)).run()
-    assert part.stopped_early and part.iterations == 7  # inside the second epoch
+    assert full.iterations == 6 and not full.stopped_early  # 6 train images / batch 2 x 2 epochs
+    part = Trainer(_cfg(synth_root, tmp_path / "part", cache, stop_after_iters=4)).run()
+    assert part.stopped_early and part.iterations == 4  # inside the second epoch
     resumed = Trainer(_cfg(synth_root, tmp_path / "part", cache)).run(resume=True)
-    assert resumed.iterations == 10
+    assert resumed.iterations == 6
     a = load_file(str(tmp_path / "full" / "last.safetensors"))
     b = load_file(str(tmp_path / "part" / "last.safetensors"))
     assert a.keys() == b.keys()
@@ -55,14 +55,14 @@ def test_adamw_step_warmup_cimnet_resumes_exactly(synth_root: Path, tmp_path: Pa
               schedule="step", lr_steps=[1], warmup_iters=3, val_split=None)
     cache = tmp_path / "cache"
     full = Trainer(_cfg(synth_root, tmp_path / "full", cache, **kw)).run()
-    part = Trainer(_cfg(synth_root, tmp_path / "part", cache, stop_after_iters=6, **kw)).run()
-    assert part.stopped_early and part.iterations == 6
+    part = Trainer(_cfg(synth_root, tmp_path / "part", cache, stop_after_iters=4, **kw)).run()
+    assert part.stopped_early and part.iterations == 4
     saved = load_file(str(tmp_path / "part" / "last.safetensors"))
     assert any(k.startswith("extra.optim.exp_avg_sq.") for k in saved) and "extra.optim.step.0" in saved
     with pytest.raises(Exception, match="trained with optimizer adamw, this run asks for sgd"):
         Trainer(_cfg(synth_root, tmp_path / "part", cache, **{**kw, "optimizer": "sgd"})).run(resume=True)
     resumed = Trainer(_cfg(synth_root, tmp_path / "part", cache, **kw)).run(resume=True)
-    assert full.iterations == resumed.iterations == 10
+    assert full.iterations == resumed.iterations == 6
     a = load_file(str(tmp_path / "full" / "last.safetensors"))
     b = load_file(str(tmp_path / "part" / "last.safetensors"))
     different = [k for k in a if not torch.equal(a[k], b[k])]

@@ -1,5 +1,5 @@
 """Load a checkpoint as a ready model: verify the file, build its model from the header through the registry on
-the ``meta`` device, compare every tensor, and only then build the real model and fill it (see
+the ``meta`` device, compare every tensor, and only then give the model memory and fill it from the file (see
 :mod:`rgbt_seg_core.models.checkpoint_file` for the format and its checks).
 
 A header's ``pretrained`` option is never acted on: a file never makes the loader download or probe anything.
@@ -48,6 +48,16 @@ def _build(path: Path, meta: CheckpointMeta, device: str | torch.device) -> Segm
     return model
 
 
+def _materialized(path: Path, meta: CheckpointMeta, model: SegmentationModel) -> SegmentationModel:
+    """The meta-device model with empty CPU storage: fill_model writes every tensor of its state dict from the file,
+    so the random initialisation a CPU build makes (half the load time of a ResNet-50 model) would be thrown away.
+    A model that holds a buffer outside its state dict (nothing would fill it) is built on the CPU instead."""
+    in_state = set(model.state_dict())
+    if any(name not in in_state for name, _ in model.named_buffers()):
+        return _build(path, meta, "cpu")
+    return model.to_empty(device="cpu")
+
+
 @dataclass
 class LoadedCheckpoint:
     model: SegmentationModel
@@ -63,8 +73,9 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         opened = verify_open(path, f)
         p, meta = opened.path, opened.meta
         weights, extra = split_extra(opened.header.tensors)
-        check_tensors(p, _build(p, meta, "meta"), weights)
-        model = _build(p, meta, "cpu")
+        model = _build(p, meta, "meta")
+        check_tensors(p, model, weights)  # before any memory is given: a forged header can ask for any size
+        model = _materialized(p, meta, model)
         fill_model(p, f, model, weights)
         try:
             extra_tensors = {k: read_tensor(f, info) for k, info in extra.items()}

@@ -250,3 +250,22 @@ def test_loading_leaves_the_global_rng_alone(trained) -> None:
     before = torch.get_rng_state()
     load_checkpoint(path)
     assert torch.equal(before, torch.get_rng_state())  # a resumed run restores its RNG, then may load more
+
+
+def test_the_loaded_model_gets_memory_only_for_what_the_file_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checked meta-device model is given empty CPU storage (every state-dict tensor is then read from the
+    file); a model with a buffer outside its state dict, which nothing would fill, is built on the CPU instead."""
+    from rgbt_seg_core.models import checkpoint as ck
+
+    class WithTable(torch.nn.Module):
+        def __init__(self, persistent: bool) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 1)
+            self.register_buffer("table", torch.arange(3.0), persistent=persistent)
+
+    monkeypatch.setattr(ck, "_build", lambda path, meta, device: ("built", str(device)))
+    with torch.device("meta"):
+        filled, unfilled = WithTable(persistent=True), WithTable(persistent=False)
+    out = ck._materialized(Path("m.safetensors"), None, filled)
+    assert out is filled and {t.device.type for t in out.state_dict().values()} == {"cpu"}
+    assert ck._materialized(Path("m.safetensors"), None, unfilled) == ("built", "cpu")
